@@ -1,0 +1,101 @@
+//! The engine's typed error.
+//!
+//! Every failure a caller can see is one of these variants. Corruption names
+//! the file and the byte offset where the damage was found, so a user can go
+//! and look at it with a hex editor.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in Strata.
+#[derive(Debug)]
+pub enum Error {
+    /// An I/O call failed. `path` is the file or directory it was about.
+    Io { path: PathBuf, source: io::Error },
+    /// Stored bytes failed validation (checksum, framing, length, ordering).
+    Corruption {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    /// Another handle (this process or another) holds the directory's lock.
+    Locked { path: PathBuf },
+    /// The caller passed something the engine refuses (sizes, options).
+    InvalidArgument(String),
+    /// A sync or write failed earlier; the engine refuses writes until it is
+    /// reopened, because the unsynced data must be treated as lost
+    /// ("fsyncgate"). `cause` describes the original failure.
+    Poisoned { cause: String },
+    /// The database was closed.
+    Closed,
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// A corruption error naming file and offset.
+    pub fn corruption(file: impl AsRef<Path>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corruption {
+            file: file.as_ref().to_path_buf(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    /// True for [`Error::Corruption`].
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corruption { .. })
+    }
+
+    /// True for [`Error::Io`].
+    pub fn is_io(&self) -> bool {
+        matches!(self, Error::Io { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "I/O error on {}: {source}", path.display()),
+            Error::Corruption {
+                file,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "corruption in {} at byte offset {offset}: {reason}",
+                file.display()
+            ),
+            Error::Locked { path } => write!(
+                f,
+                "database directory is locked by another handle: {}",
+                path.display()
+            ),
+            Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Error::Poisoned { cause } => write!(
+                f,
+                "database refuses writes after an earlier write/sync failure ({cause}); reopen it"
+            ),
+            Error::Closed => write!(f, "database is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

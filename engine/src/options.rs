@@ -1,0 +1,104 @@
+//! Options: every durability and recovery choice is a named type.
+
+use std::sync::Arc;
+
+use crate::fs::{FileSystem, StdFs};
+
+/// Which memtable implementation the engine uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MemtableKind {
+    /// `RwLock<BTreeMap>`, the baseline.
+    #[default]
+    BTree,
+}
+
+/// Durability of one write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// The write reached the WAL file (the OS page cache) before it is
+    /// acknowledged, but may be lost by a power failure or kernel crash. It
+    /// survives a process crash.
+    #[default]
+    Buffered,
+    /// The write's WAL bytes were synced (fdatasync) before it is
+    /// acknowledged: it survives power failure.
+    Durable,
+}
+
+/// Options for one write call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    pub sync: SyncMode,
+}
+
+impl WriteOptions {
+    /// Synced writes.
+    pub const DURABLE: WriteOptions = WriteOptions {
+        sync: SyncMode::Durable,
+    };
+    /// Buffered writes.
+    pub const BUFFERED: WriteOptions = WriteOptions {
+        sync: SyncMode::Buffered,
+    };
+}
+
+/// How WAL recovery treats damaged records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// A damaged or incomplete LAST record (a torn tail, the normal result of
+    /// a crash) is cut off and the file truncated before any new append. A
+    /// damaged record followed by a valid one is a Corruption error.
+    #[default]
+    TruncateTornTail,
+    /// Any damage is a Corruption error.
+    Strict,
+}
+
+/// Who runs flushes and compactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackgroundMode {
+    /// A background thread.
+    #[default]
+    Thread,
+    /// No threads: work happens only when the caller steps it with
+    /// `Db::step_background`. Used by the simulator.
+    Manual,
+}
+
+/// Options for [`Db::open`](crate::Db::open).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The storage the engine uses.
+    pub fs: Arc<dyn FileSystem>,
+    pub memtable: MemtableKind,
+    pub create_if_missing: bool,
+    pub recovery: RecoveryMode,
+    pub background: BackgroundMode,
+    /// Largest accepted key.
+    pub key_bytes_max: usize,
+    /// Largest accepted value.
+    pub value_bytes_max: usize,
+    /// Largest accepted write batch, encoded.
+    pub batch_bytes_max: usize,
+    /// A WAL segment is closed and a new one started past this size.
+    pub wal_segment_bytes_max: u64,
+    /// The active memtable is frozen and flushed past this size.
+    pub memtable_bytes_max: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            fs: Arc::new(StdFs),
+            memtable: MemtableKind::default(),
+            create_if_missing: true,
+            recovery: RecoveryMode::default(),
+            background: BackgroundMode::default(),
+            key_bytes_max: 64 * 1024,
+            value_bytes_max: 16 * 1024 * 1024,
+            batch_bytes_max: 64 * 1024 * 1024,
+            wal_segment_bytes_max: 64 * 1024 * 1024,
+            memtable_bytes_max: 32 * 1024 * 1024,
+        }
+    }
+}
