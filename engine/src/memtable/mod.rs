@@ -58,12 +58,15 @@ pub mod testing {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// Owned versions of one key, newest first.
+    pub type OwnedVersions = Vec<(SeqNo, Option<Vec<u8>>)>;
+
     fn collect(
         m: &dyn Memtable,
         lo: Bound<&[u8]>,
         hi: Bound<&[u8]>,
         d: Direction,
-    ) -> Vec<(Vec<u8>, Vec<(SeqNo, Option<Vec<u8>>)>)> {
+    ) -> Vec<(Vec<u8>, OwnedVersions)> {
         let mut out = Vec::new();
         m.scan(lo, hi, d, &mut |k, vs| {
             out.push((
@@ -148,7 +151,7 @@ pub mod testing {
         assert_eq!(n, 2);
 
         // A bigger randomised comparison against a BTreeMap (fixed seed).
-        let mut model: BTreeMap<Vec<u8>, Vec<(SeqNo, Option<Vec<u8>>)>> = BTreeMap::new();
+        let mut model: BTreeMap<Vec<u8>, OwnedVersions> = BTreeMap::new();
         for (k, vs) in &all {
             model.insert(k.clone(), vs.clone());
         }
