@@ -133,7 +133,7 @@ fn run(ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, rng_seed: RngSeed::Fixed(0x5EED_A27), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 300, rng_seed: RngSeed::Fixed(0x05EE_DA27), ..ProptestConfig::default() })]
     #[test]
     fn art_matches_btreemap(ops in prop::collection::vec(op(), 1..150)) {
         run(ops);
@@ -142,7 +142,7 @@ proptest! {
 
 // Many keys under one byte: nodes pass through every kind both ways.
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, rng_seed: RngSeed::Fixed(0x5EED_A28), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 40, rng_seed: RngSeed::Fixed(0x05EE_DA28), ..ProptestConfig::default() })]
     #[test]
     fn wide_fanout_matches_btreemap(ops in prop::collection::vec(
         prop_oneof![

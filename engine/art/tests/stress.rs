@@ -112,9 +112,9 @@ fn concurrent_writers_readers_scanners() {
                         &mut |k, vs| {
                             if let Some(p) = &prev {
                                 let ordered = if rounds % 400 == 0 {
-                                    &k[..] < &p[..]
+                                    k < &p[..]
                                 } else {
-                                    &k[..] > &p[..]
+                                    k > &p[..]
                                 };
                                 assert!(ordered, "scan order broken at {k:?}");
                             }
