@@ -6,6 +6,7 @@ pub mod error;
 pub mod fs;
 pub mod memtable;
 pub mod options;
+pub mod sst;
 pub mod types;
 
 pub use error::{Error, Result};
