@@ -11,6 +11,7 @@ pub mod fs;
 mod iter;
 pub mod memtable;
 pub mod options;
+pub mod sst;
 pub mod types;
 pub mod wal;
 
