@@ -221,16 +221,32 @@ impl Version {
         self.levels.iter().flatten().map(|f| f.number).collect()
     }
 
+    /// True if some file at `level` intersects `[lo, hi]`; no allocation.
+    pub fn level_overlaps(&self, level: usize, lo: &[u8], hi: &[u8]) -> bool {
+        if lo > hi {
+            return false;
+        }
+        let files = self.files(level);
+        if level == 0 {
+            return files.iter().any(|f| f.overlaps(lo, hi));
+        }
+        let start = files.partition_point(|f| f.largest_key.as_slice() < lo);
+        files
+            .get(start)
+            .is_some_and(|f| f.smallest_key.as_slice() <= hi)
+    }
+
     /// True if some file at a level deeper than `level` has `user_key` in its
     /// key range: a tombstone for `user_key` compacted into `level` must then
-    /// be kept, since it may hide an older version down there.
+    /// be kept, since it may hide an older version down there. Called per
+    /// key during compactions, so it does not allocate: `O(levels * log files)`.
     pub fn key_may_exist_below(&self, level: usize, user_key: &[u8]) -> bool {
-        (level + 1..LEVELS).any(|l| !self.files_overlapping(l, user_key, user_key).is_empty())
+        self.range_may_exist_below(level, user_key, user_key)
     }
 
     /// True if some file at a level deeper than `level` intersects `[lo, hi]`.
     pub fn range_may_exist_below(&self, level: usize, lo: &[u8], hi: &[u8]) -> bool {
-        (level + 1..LEVELS).any(|l| !self.files_overlapping(l, lo, hi).is_empty())
+        (level + 1..LEVELS).any(|l| self.level_overlaps(l, lo, hi))
     }
 
     /// An edit that rebuilds this version from the empty one (the first
@@ -419,6 +435,21 @@ mod tests {
         assert!(!v.key_may_exist_below(0, b"g"));
         assert!(v.key_may_exist_below(2, b"m"));
         assert!(!v.key_may_exist_below(3, b"m"));
+        // The allocation-free query agrees with the listing one everywhere.
+        let keys: Vec<&[u8]> = vec![
+            b"", b"a", b"b", b"c", b"d", b"e", b"g", b"h", b"k", b"m", b"z",
+        ];
+        for level in 0..LEVELS {
+            for lo in &keys {
+                for hi in &keys {
+                    assert_eq!(
+                        v.level_overlaps(level, lo, hi),
+                        !v.files_overlapping(level, lo, hi).is_empty(),
+                        "level {level} [{lo:?}, {hi:?}]"
+                    );
+                }
+            }
+        }
         assert!(v.range_may_exist_below(1, b"l", b"n"));
         assert!(!v.range_may_exist_below(1, b"n", b"z"));
     }
