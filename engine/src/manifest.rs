@@ -37,7 +37,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, FsFile, OpenMode};
 use crate::types::SeqNo;
-use crate::version::{FileMeta, Version, VersionEdit, LEVELS};
+use crate::version::{FileMeta, Version, VersionBuilder, VersionEdit, LEVELS};
 
 /// First 8 bytes of every manifest: `"STRATAMF"` read as a little-endian u64.
 pub const MANIFEST_MAGIC: u64 = 0x464d_4154_4152_5453;
@@ -389,7 +389,7 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
         return Err(corrupt(8, format!("unknown format version {format}")));
     }
 
-    let mut version = Version::new();
+    let mut builder = VersionBuilder::new();
     let (mut log_number, mut next_file_number, mut last_seqno) = (None, None, None);
     let mut records = 0u64;
     let mut at = hb;
@@ -452,7 +452,7 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
                 "first record is not a complete snapshot".to_string(),
             ));
         }
-        version = version
+        builder
             .apply(&edit)
             .map_err(|e| corrupt(at as u64, format!("edit does not apply: {e}")))?;
         for (name, old, new) in [
@@ -481,6 +481,7 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
     if records == 0 {
         return Err(corrupt(valid_bytes, "no snapshot record".to_string()));
     }
+    let version = builder.build();
     let next_file_number = next_file_number.unwrap_or(0);
     if let Some(&max) = version.live_file_numbers().iter().next_back() {
         if next_file_number <= max {

@@ -22,7 +22,8 @@
 //!   how compactions are chosen (see `compaction::strategy`), not of a single
 //!   version, and `check` cannot see it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -298,6 +299,130 @@ impl Version {
     }
 }
 
+/// Applies a long run of edits in `O(log n)` per file touched, for manifest
+/// replay ([`Version::apply`] rebuilds the whole version, `O(n log n)` per
+/// edit, which is fine once per flush or compaction but quadratic over a
+/// manifest of many edits).
+///
+/// It accepts and rejects exactly the edits [`Version::apply`] would, with
+/// the same checks done incrementally. After an error the builder is
+/// partially updated and must be discarded.
+#[derive(Debug, Default)]
+pub struct VersionBuilder {
+    /// Every live file: number -> (level, meta).
+    by_number: HashMap<u64, (usize, Arc<FileMeta>)>,
+    /// Level 0 keyed by (seqno_max, number): newest is the last entry.
+    level0: BTreeMap<(SeqNo, u64), Arc<FileMeta>>,
+    /// Levels >= 1 keyed by smallest key (unique, since they are disjoint).
+    sorted: Vec<BTreeMap<Vec<u8>, Arc<FileMeta>>>,
+}
+
+impl VersionBuilder {
+    /// A builder holding the empty version.
+    pub fn new() -> VersionBuilder {
+        VersionBuilder {
+            by_number: HashMap::new(),
+            level0: BTreeMap::new(),
+            sorted: vec![BTreeMap::new(); LEVELS - 1],
+        }
+    }
+
+    /// A builder holding `base`.
+    pub fn from_version(base: &Version) -> VersionBuilder {
+        let mut b = VersionBuilder::new();
+        for (level, files) in base.levels.iter().enumerate() {
+            for f in files {
+                b.insert(level, Arc::clone(f));
+            }
+        }
+        b
+    }
+
+    fn insert(&mut self, level: usize, f: Arc<FileMeta>) {
+        self.by_number.insert(f.number, (level, Arc::clone(&f)));
+        if level == 0 {
+            self.level0.insert((f.seqno_max, f.number), f);
+        } else {
+            self.sorted[level - 1].insert(f.smallest_key.clone(), f);
+        }
+    }
+
+    /// Applies one edit (removals first, then additions).
+    pub fn apply(&mut self, edit: &VersionEdit) -> Result<()> {
+        for &(level, number) in &edit.removed {
+            if level >= LEVELS {
+                return Err(invalid(format!(
+                    "removal of file {number} names level {level} (levels are 0..{LEVELS})"
+                )));
+            }
+            match self.by_number.get(&number) {
+                Some((at, _)) if *at == level => {}
+                _ => {
+                    return Err(invalid(format!(
+                        "removal of file {number} from level {level}, where it is not live"
+                    )))
+                }
+            }
+            let (_, f) = self.by_number.remove(&number).expect("checked above");
+            if level == 0 {
+                self.level0.remove(&(f.seqno_max, f.number));
+            } else {
+                self.sorted[level - 1].remove(&f.smallest_key);
+            }
+        }
+        for (level, meta) in &edit.added {
+            let level = *level;
+            if level >= LEVELS {
+                return Err(invalid(format!(
+                    "file {} added at level {level} (levels are 0..{LEVELS})",
+                    meta.number
+                )));
+            }
+            if self.by_number.contains_key(&meta.number) {
+                return Err(invalid(format!(
+                    "file {} added but that number is already live",
+                    meta.number
+                )));
+            }
+            check_file(meta)?;
+            if level >= 1 {
+                let files = &self.sorted[level - 1];
+                let below = files.range(..=meta.smallest_key.clone()).next_back();
+                let above = files
+                    .range((Bound::Excluded(meta.smallest_key.clone()), Bound::Unbounded))
+                    .next();
+                let clash = below.filter(|(_, g)| g.largest_key >= meta.smallest_key);
+                let clash = clash.or(above.filter(|(_, g)| g.smallest_key <= meta.largest_key));
+                if let Some((_, g)) = clash {
+                    return Err(invalid(format!(
+                        "level {level} files {} and {} overlap",
+                        g.number, meta.number
+                    )));
+                }
+            }
+            self.insert(level, Arc::new(meta.clone()));
+        }
+        Ok(())
+    }
+
+    /// The version built so far.
+    pub fn build(&self) -> Version {
+        let mut levels = Vec::with_capacity(LEVELS);
+        levels.push(self.level0.values().rev().cloned().collect());
+        for files in &self.sorted {
+            levels.push(files.values().cloned().collect());
+        }
+        let v = Version { levels };
+        debug_assert!(v.check().is_ok(), "builder produced {:?}", v.check());
+        v
+    }
+
+    /// Numbers of every live file.
+    pub fn live_file_numbers(&self) -> BTreeSet<u64> {
+        self.by_number.keys().copied().collect()
+    }
+}
+
 fn check_file(f: &FileMeta) -> Result<()> {
     if f.smallest_key > f.largest_key {
         return Err(invalid(format!(
@@ -468,6 +593,58 @@ mod tests {
             .unwrap();
         let rebuilt = Version::new().apply(&v.snapshot_edit()).unwrap();
         assert_eq!(rebuilt, v);
+    }
+
+    /// The incremental builder accepts and rejects exactly what `apply`
+    /// does, and builds the same versions, over a seeded stream of edits
+    /// of which many are invalid.
+    #[test]
+    fn builder_agrees_with_apply() {
+        let mut state = 0x1234_5678_u64;
+        let mut next = move || {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut v = Version::new();
+        let mut b = VersionBuilder::new();
+        let (mut ok, mut rejected) = (0, 0);
+        for _ in 0..3000 {
+            let mut e = VersionEdit::default();
+            for _ in 0..next() % 3 {
+                let level = (next() % (LEVELS as u64 + 1)) as usize;
+                let number = next() % 40;
+                e.removed.push((level, number));
+            }
+            for _ in 0..next() % 3 {
+                let level = (next() % (LEVELS as u64 + 1)) as usize;
+                let a = next() % 30;
+                let z = a + next() % 4;
+                let lo = format!("{a:02}");
+                let hi = format!("{z:02}");
+                let s = next() % 50;
+                e.added
+                    .push((level, meta(next() % 40, &lo, &hi, (s, s + next() % 3), 1)));
+            }
+            let expect = v.apply(&e);
+            let got = b.apply(&e);
+            assert_eq!(expect.is_ok(), got.is_ok(), "{e:?}: {expect:?} vs {got:?}");
+            match expect {
+                Ok(nv) => {
+                    ok += 1;
+                    v = nv;
+                    assert_eq!(b.build(), v);
+                    assert_eq!(b.live_file_numbers(), v.live_file_numbers());
+                }
+                Err(_) => {
+                    rejected += 1;
+                    b = VersionBuilder::from_version(&v);
+                }
+            }
+        }
+        assert!(ok > 300 && rejected > 300, "ok {ok} rejected {rejected}");
     }
 
     #[test]
