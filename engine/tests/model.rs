@@ -175,7 +175,11 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
             }
             58..=71 => {
                 let k = key(&mut rng);
-                assert_eq!(db.get(&k).unwrap(), model.get(&k).cloned(), "{ctx} op {op} get {k:?}");
+                assert_eq!(
+                    db.get(&k).unwrap(),
+                    model.get(&k).cloned(),
+                    "{ctx} op {op} get {k:?}"
+                );
             }
             72..=79 => {
                 let (lo, hi) = (bound(&mut rng), bound(&mut rng));
@@ -194,10 +198,18 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
             84..=87 => {
                 if let Some((s, m)) = snaps.get(rng.below(snaps.len().max(1) as u64) as usize) {
                     let k = key(&mut rng);
-                    assert_eq!(s.get(&k).unwrap(), m.get(&k).cloned(), "{ctx} op {op} snapshot get");
+                    assert_eq!(
+                        s.get(&k).unwrap(),
+                        m.get(&k).cloned(),
+                        "{ctx} op {op} snapshot get"
+                    );
                     let (lo, hi) = (bound(&mut rng), bound(&mut rng));
                     let got = zigzag(s.range((lo.clone(), hi.clone())).unwrap(), rng.next());
-                    assert_eq!(got, model_range(m, &lo, &hi), "{ctx} op {op} snapshot range");
+                    assert_eq!(
+                        got,
+                        model_range(m, &lo, &hi),
+                        "{ctx} op {op} snapshot range"
+                    );
                 }
             }
             88..=91 => db.flush().unwrap(),
@@ -220,9 +232,22 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
     // Settle everything and compare the whole state both ways.
     drop(snaps);
     db.compact().unwrap();
-    let all: Vec<_> = db.range::<&[u8], _>(..).unwrap().map(|r| r.unwrap()).collect();
-    assert_eq!(all, model.clone().into_iter().collect::<Vec<_>>(), "{ctx} final");
-    let mut rev: Vec<_> = db.range::<&[u8], _>(..).unwrap().rev().map(|r| r.unwrap()).collect();
+    let all: Vec<_> = db
+        .range::<&[u8], _>(..)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        all,
+        model.clone().into_iter().collect::<Vec<_>>(),
+        "{ctx} final"
+    );
+    let mut rev: Vec<_> = db
+        .range::<&[u8], _>(..)
+        .unwrap()
+        .rev()
+        .map(|r| r.unwrap())
+        .collect();
     rev.reverse();
     assert_eq!(rev, all, "{ctx} final reverse");
     let stats = db.stats();
@@ -230,7 +255,10 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
 }
 
 fn seeds() -> Vec<u64> {
-    if let Some(s) = std::env::var("STRATA_MODEL_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(s) = std::env::var("STRATA_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return vec![s];
     }
     let n = std::env::var("STRATA_MODEL_SEEDS")
@@ -253,22 +281,38 @@ fn compaction_happens_and_levels_fill() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), options(MemtableKind::BTree)).unwrap();
     for i in 0..5000u32 {
-        db.put(format!("key-{:06}", (i * 7919) % 5000).as_bytes(), &[b'x'; 100], WriteOptions::BUFFERED)
-            .unwrap();
+        db.put(
+            format!("key-{:06}", (i * 7919) % 5000).as_bytes(),
+            &[b'x'; 100],
+            WriteOptions::BUFFERED,
+        )
+        .unwrap();
     }
     db.compact().unwrap();
     let stats = db.stats();
     assert!(stats.flushes > 10, "{stats:?}");
     assert!(stats.compactions + stats.trivial_moves > 0, "{stats:?}");
-    assert!(stats.levels.iter().skip(1).any(|l| l.files > 0), "{stats:?}");
+    assert!(
+        stats.levels.iter().skip(1).any(|l| l.files > 0),
+        "{stats:?}"
+    );
     assert!(stats.levels[0].files < 2, "{stats:?}");
     // WAL segments were retired: only the live one (and none below the log number) remain.
     let wals = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".log")
+        })
         .count();
     assert!(wals <= 2, "{wals} WAL segments left");
     for i in 0..5000u32 {
-        assert_eq!(db.get(format!("key-{i:06}").as_bytes()).unwrap(), Some(vec![b'x'; 100]));
+        assert_eq!(
+            db.get(format!("key-{i:06}").as_bytes()).unwrap(),
+            Some(vec![b'x'; 100])
+        );
     }
 }
