@@ -346,8 +346,7 @@ fn round_trip_small_tables_and_restart_intervals() {
     }
 }
 
-/// Postmortem: the predecessor's block handle stored the UNCOMPRESSED size, so
-/// it read the wrong byte range and could not read its own compressed tables.
+// Postmortem: the predecessor's handle stored the uncompressed size, so it could not read its own compressed tables.
 #[test]
 fn compressed_block_handle_stores_on_disk_size() {
     // Highly compressible values: every data block must be stored as LZ4.
