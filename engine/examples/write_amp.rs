@@ -1,5 +1,5 @@
 //! Loads N random keys (default 1,000,000; 16-byte keys, 100-byte values)
-//! with the default options and a background thread, lets compaction
+//! (incompressible values) with the default options and a background thread, lets compaction
 //! settle, and reports write amplification and the per-level shape.
 //!
 //! `cargo run --release -p strata --example write_amp [-- N [DIR]]`
@@ -9,7 +9,9 @@ use std::time::Instant;
 use strata::{Db, Options, WriteBatch, WriteOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: u64 = std::env::args().nth(1).map_or(Ok(1_000_000), |s| s.parse())?;
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(Ok(1_000_000), |s| s.parse())?;
     let tmp = tempfile::tempdir()?;
     let dir = std::env::args()
         .nth(2)
@@ -24,7 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         x ^= x << 17;
         let mut key = x.to_be_bytes().to_vec();
         key.extend_from_slice(&i.to_be_bytes());
-        batch.put(key, vec![(i % 251) as u8; 100]);
+        // Incompressible values, so LZ4 does not hide the table traffic.
+        let value: Vec<u8> = (0..100u64)
+            .map(|j| (x.rotate_left((j % 64) as u32) ^ j.wrapping_mul(0x9E37)) as u8)
+            .collect();
+        batch.put(key, value);
         if batch.len() == 100 {
             db.write(std::mem::take(&mut batch), WriteOptions::BUFFERED)?;
         }
@@ -34,12 +40,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.flush()?;
     db.compact()?;
     let s = db.stats();
-    println!("loaded {n} keys (16 B keys, 100 B values) in {:.2} s ({:.0} writes/s)", load.as_secs_f64(), n as f64 / load.as_secs_f64());
+    println!(
+        "loaded {n} keys (16 B keys, 100 B values) in {:.2} s ({:.0} writes/s)",
+        load.as_secs_f64(),
+        n as f64 / load.as_secs_f64()
+    );
     println!("user bytes      {:>14}", s.user_bytes_written);
     println!("WAL bytes       {:>14}", s.wal_bytes_written);
-    println!("table bytes     {:>14}  (flushes {}, compactions {}, trivial moves {})", s.table_bytes_written, s.flushes, s.compactions, s.trivial_moves);
-    println!("write amplification (WAL + tables) / user = {:.2}", s.write_amplification());
-    println!("write stalls: {} slowdowns, {} stops", s.write_slowdowns, s.write_stops);
+    println!(
+        "table bytes     {:>14}  (flushes {}, compactions {}, trivial moves {})",
+        s.table_bytes_written, s.flushes, s.compactions, s.trivial_moves
+    );
+    println!(
+        "write amplification (WAL + tables) / user = {:.2}",
+        s.write_amplification()
+    );
+    println!(
+        "write stalls: {} slowdowns, {} stops",
+        s.write_slowdowns, s.write_stops
+    );
     for (level, l) in s.levels.iter().enumerate() {
         if l.files > 0 {
             println!("L{level}: {:>4} files {:>12} bytes", l.files, l.bytes);
