@@ -77,10 +77,95 @@ pub(crate) struct Version {
     pub(crate) next: AtomicPtr<Version>,
 }
 
-/// A key with its versions, newest first.
+/// Keys up to this many bytes live inside the leaf.
+pub(crate) const INLINE_KEY_BYTES: usize = 22;
+
+/// A leaf's key: inline when short (one cache line with the leaf), else on
+/// the heap.
+pub(crate) enum LeafKey {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_KEY_BYTES],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl LeafKey {
+    pub(crate) fn new(key: &[u8]) -> LeafKey {
+        if key.len() <= INLINE_KEY_BYTES {
+            let mut bytes = [0; INLINE_KEY_BYTES];
+            bytes[..key.len()].copy_from_slice(key);
+            LeafKey::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            LeafKey::Heap(key.into())
+        }
+    }
+
+    /// Bytes allocated outside the leaf.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            LeafKey::Inline { .. } => 0,
+            LeafKey::Heap(b) => b.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for LeafKey {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            LeafKey::Inline { len, bytes } => &bytes[..*len as usize],
+            LeafKey::Heap(b) => b,
+        }
+    }
+}
+
+impl std::fmt::Debug for LeafKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// A key with its versions, newest first. The version the leaf was created
+/// with lives inside it (`first`), so a key with one version is one
+/// allocation; other versions are linked before or after it by seqno.
 pub(crate) struct Leaf {
-    pub(crate) key: Box<[u8]>,
     pub(crate) head: AtomicPtr<Version>,
+    pub(crate) key: LeafKey,
+    first: Version,
+}
+
+impl Leaf {
+    pub(crate) fn new(key: &[u8], seqno: u64, value: Option<Box<[u8]>>) -> Box<Leaf> {
+        let leaf = Box::new(Leaf {
+            head: AtomicPtr::new(std::ptr::null_mut()),
+            key: LeafKey::new(key),
+            first: Version {
+                seqno,
+                value,
+                next: AtomicPtr::new(std::ptr::null_mut()),
+            },
+        });
+        leaf.head.store(leaf.first_ptr(), Ordering::Relaxed);
+        leaf
+    }
+
+    /// The inline version, which is freed with the leaf, not on its own.
+    pub(crate) fn first_ptr(&self) -> *mut Version {
+        &self.first as *const Version as *mut Version
+    }
+
+    /// Takes the creation version back out of a leaf that was never published.
+    pub(crate) fn into_first(self: Box<Leaf>) -> (u64, Option<Box<[u8]>>) {
+        debug_assert!(self.first.next.load(Ordering::Relaxed).is_null());
+        let leaf = *self;
+        (leaf.first.seqno, leaf.first.value)
+    }
 }
 
 /// A child pointer: null, a leaf (low bit set) or an inner node.
@@ -256,14 +341,18 @@ pub(crate) unsafe fn free_node(node: *mut Header) {
 /// # Safety
 /// `leaf` came from `Box::into_raw`, is unreachable and no thread can still read it.
 pub(crate) unsafe fn free_leaf(leaf: *mut Leaf) {
-    // SAFETY: exclusive ownership per the caller; each version was
-    // allocated by `Box::into_raw` and is owned by the list.
+    // SAFETY: exclusive ownership per the caller; each version but the
+    // inline one was allocated by `Box::into_raw` and is owned by the list.
     unsafe {
         let leaf = Box::from_raw(leaf);
+        let first = leaf.first_ptr();
         let mut v = leaf.head.load(Ordering::Relaxed);
         while !v.is_null() {
-            let b = Box::from_raw(v);
-            v = b.next.load(Ordering::Relaxed);
+            let next = (*v).next.load(Ordering::Relaxed);
+            if v != first {
+                drop(Box::from_raw(v));
+            }
+            v = next;
         }
     }
 }

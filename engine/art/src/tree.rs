@@ -82,10 +82,10 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-/// What an insert carries down the tree: the new version, and the new leaf
-/// once one had to be made.
+/// What an insert carries down the tree: the new version, or the new leaf
+/// holding it once one had to be made.
 struct Pending {
-    version: Option<Box<Version>>,
+    version: Option<(u64, Option<Box<[u8]>>)>,
     leaf: Option<Box<Leaf>>,
 }
 
@@ -197,14 +197,9 @@ impl Art {
     pub fn insert(&self, key: &[u8], seqno: u64, value: Option<&[u8]>) {
         let value_len = value.map_or(0, <[u8]>::len);
         let mut pending = Pending {
-            version: Some(Box::new(Version {
-                seqno,
-                value: value.map(Into::into),
-                next: AtomicPtr::new(std::ptr::null_mut()),
-            })),
+            version: Some((seqno, value.map(Into::into))),
             leaf: None,
         };
-        self.count_alloc(1);
         self.memory_bytes
             .fetch_add(VERSION_BYTES + value_len, Ordering::Relaxed);
         let g = epoch::pin();
@@ -215,46 +210,49 @@ impl Art {
         }
     }
 
-    /// The leaf to link for a new key: `pending.leaf` holding the version.
+    /// The leaf to link for a new key: `pending.leaf`, holding the version.
     fn new_leaf(&self, key: &[u8], pending: &mut Pending) -> *mut Leaf {
-        let leaf = pending.leaf.get_or_insert_with(|| {
+        if pending.leaf.is_none() {
+            let (seqno, value) = pending.version.take().expect("version is pending");
             self.count_alloc(1);
-            Box::new(Leaf {
-                key: key.into(),
-                head: AtomicPtr::new(std::ptr::null_mut()),
-            })
-        });
-        if let Some(v) = pending.version.take() {
-            leaf.head.store(Box::into_raw(v), Ordering::Relaxed);
+            pending.leaf = Some(Leaf::new(key, seqno, value));
         }
+        let leaf = pending.leaf.as_mut().expect("just built");
         &mut **leaf as *mut Leaf
     }
 
     /// Called once the leaf from `new_leaf` is published.
-    fn leaf_linked(&self, key: &[u8], pending: &mut Pending) {
-        let leaf = pending.leaf.take().expect("leaf was built");
-        std::mem::forget(leaf); // now owned by the tree
+    fn leaf_linked(&self, pending: &mut Pending) {
+        let leaf = Box::into_raw(pending.leaf.take().expect("leaf was built"));
+        // SAFETY: just published; we only read the immutable key.
+        let heap = unsafe { (*leaf).key.heap_bytes() };
         self.len.fetch_add(1, Ordering::Relaxed);
         self.memory_bytes
-            .fetch_add(LEAF_BYTES + key.len(), Ordering::Relaxed);
+            .fetch_add(LEAF_BYTES - VERSION_BYTES + heap, Ordering::Relaxed);
     }
 
     /// Adds the pending version to an existing leaf (lock-free).
     fn add_version(&self, leaf: &Leaf, pending: &mut Pending, g: &Guard) {
-        let v = match pending.version.take() {
-            Some(v) => Box::into_raw(v),
+        let (seqno, value) = match pending.version.take() {
+            Some(v) => v,
             None => {
-                // The version went into a leaf that was never published;
-                // move it out again.
-                let l = pending.leaf.as_mut().expect("version is somewhere");
-                let v = l.head.swap(std::ptr::null_mut(), Ordering::Relaxed);
-                debug_assert!(!v.is_null());
-                v
+                // Built a leaf in an attempt that lost a race; take the
+                // version back out of it.
+                self.count_alloc(-1);
+                pending
+                    .leaf
+                    .take()
+                    .expect("version is somewhere")
+                    .into_first()
             }
         };
-        // SAFETY: `v` is ours until linked.
-        let seqno = unsafe { (*v).seqno };
-        'retry: loop {
+        self.count_alloc(1);
+        let v = Box::into_raw(Box::new(Version {
+            seqno,
+            value,
+            next: AtomicPtr::new(std::ptr::null_mut()),
+        }));
+        loop {
             let mut prev = &leaf.head;
             let mut cur = prev.load(Ordering::Acquire);
             // SAFETY: versions are never unlinked from a leaf; a leaf and
@@ -270,16 +268,10 @@ impl Art {
                 .compare_exchange(cur, v, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                break 'retry;
+                break;
             }
         }
         let _ = g;
-        if let Some(l) = pending.leaf.take() {
-            // A leaf built in an earlier attempt that lost the race.
-            // SAFETY: never published; its version list is empty now.
-            unsafe { free_leaf(Box::into_raw(l)) };
-            self.count_alloc(-1);
-        }
     }
 
     /// Tries to lock the slot holding `node`. On success the caller holds the
@@ -351,14 +343,11 @@ impl Art {
 
     fn retire_leaf(&self, leaf: &Leaf, g: &Guard) {
         let p = leaf as *const Leaf as *mut Leaf;
-        let mut n_versions = 0isize;
-        let mut bytes = LEAF_BYTES + leaf.key.len();
+        let mut bytes = LEAF_BYTES - VERSION_BYTES + leaf.key.heap_bytes();
         for v in versions(leaf, g) {
-            n_versions += 1;
             bytes += VERSION_BYTES + v.value.as_ref().map_or(0, |b| b.len());
         }
         self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        let _ = n_versions;
         #[cfg(all(debug_assertions, not(loom)))]
         let counter = self.allocations.clone();
         // SAFETY: the leaf was unlinked under its node's lock; it is freed
@@ -368,7 +357,8 @@ impl Art {
             g.defer_unchecked(move || {
                 #[cfg(all(debug_assertions, not(loom)))]
                 {
-                    let mut n = 1isize;
+                    // The leaf and every version but the inline one.
+                    let mut n = 0isize;
                     let mut v = (*p).head.load(Ordering::Relaxed);
                     while !v.is_null() {
                         n += 1;
@@ -424,7 +414,7 @@ impl Art {
                 let leaf = self.new_leaf(key, pending);
                 node.terminal.store(leaf, Ordering::Release);
                 node.lock.unlock();
-                self.leaf_linked(key, pending);
+                self.leaf_linked(pending);
                 return true;
             }
             let b = key[depth];
@@ -438,7 +428,7 @@ impl Art {
                 let leaf = Ptr::from_leaf(self.new_leaf(key, pending));
                 if node.add_in_place(b, leaf) {
                     node.lock.unlock();
-                    self.leaf_linked(key, pending);
+                    self.leaf_linked(pending);
                     return true;
                 }
                 // Full: replace with a bigger (or compacted) node.
@@ -454,7 +444,7 @@ impl Art {
                 self.publish(parent, new);
                 self.unlock_parent(parent);
                 self.retire_node(node, g);
-                self.leaf_linked(key, pending);
+                self.leaf_linked(pending);
                 return true;
             }
             if child.is_leaf() {
@@ -486,7 +476,7 @@ impl Art {
                 let new = self.new_node(Kind::N4, key[start..at].into(), terminal, &children);
                 node.replace_child(b, new);
                 node.lock.unlock();
-                self.leaf_linked(key, pending);
+                self.leaf_linked(pending);
                 return true;
             }
             parent = Parent::Node(node, b);
@@ -538,7 +528,7 @@ impl Art {
         self.publish(parent, upper);
         self.unlock_parent(parent);
         self.retire_node(node, g);
-        self.leaf_linked(key, pending);
+        self.leaf_linked(pending);
         true
     }
 
@@ -750,6 +740,7 @@ impl Drop for Art {
             if p.is_leaf() {
                 // SAFETY: reachable from the tree, which we own exclusively.
                 unsafe {
+                    // The leaf and every version but the inline one.
                     let mut v = (*p.leaf()).head.load(Ordering::Relaxed);
                     while !v.is_null() {
                         *freed += 1;
@@ -757,7 +748,6 @@ impl Drop for Art {
                     }
                     free_leaf(p.leaf());
                 }
-                *freed += 1;
                 return;
             }
             // SAFETY: as above.
