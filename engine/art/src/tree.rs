@@ -733,41 +733,34 @@ impl Drop for Art {
     fn drop(&mut self) {
         // Exclusive access: free everything reachable. Retired nodes are
         // owned by the epoch and freed there.
-        fn free(p: Ptr, freed: &mut isize) {
-            if p.is_null() {
-                return;
-            }
+        // Iterative: a tree of long nested keys is deep, and the stack is not.
+        let mut freed = 0isize;
+        let mut stack = vec![Ptr::from_inner(self.root.load(Ordering::Relaxed))];
+        while let Some(p) = stack.pop() {
             if p.is_leaf() {
                 // SAFETY: reachable from the tree, which we own exclusively.
                 unsafe {
                     // The leaf and every version but the inline one.
                     let mut v = (*p.leaf()).head.load(Ordering::Relaxed);
                     while !v.is_null() {
-                        *freed += 1;
+                        freed += 1;
                         v = (*v).next.load(Ordering::Relaxed);
                     }
                     free_leaf(p.leaf());
                 }
-                return;
+                continue;
             }
             // SAFETY: as above.
             let node = unsafe { &*p.inner() };
-            for (_, c) in node.children() {
-                free(c, freed);
-            }
+            stack.extend(node.children().into_iter().map(|(_, c)| c));
             let t = node.terminal.load(Ordering::Relaxed);
             if !t.is_null() {
-                free(Ptr::from_leaf(t), freed);
+                stack.push(Ptr::from_leaf(t));
             }
-            // SAFETY: as above; children were freed first.
+            // SAFETY: as above; its children are on the stack, still owned.
             unsafe { free_node(p.inner()) };
-            *freed += 1;
+            freed += 1;
         }
-        let mut freed = 0isize;
-        free(
-            Ptr::from_inner(self.root.load(Ordering::Relaxed)),
-            &mut freed,
-        );
         self.count_alloc(-freed);
     }
 }

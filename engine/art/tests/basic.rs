@@ -187,3 +187,26 @@ fn drop_frees_everything() {
     }
     assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
+
+/// A chain of nested keys ("", "a", "aa", ...) makes one node per level;
+/// dropping it must not overflow even a small stack.
+#[test]
+fn deep_tree_drops() {
+    let art = Art::new();
+    let key = vec![b'a'; 4_000];
+    for n in (0..=key.len()).step_by(2) {
+        art.insert(&key[..n], n as u64, Some(b"v"));
+    }
+    assert_eq!(art.len(), 2_001);
+    assert_eq!(
+        art.get(&key[..3000], u64::MAX),
+        Some((3000, Some(b"v".to_vec())))
+    );
+    // 2000 levels: a recursive drop would need far more than 64 KiB.
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || drop(art))
+        .unwrap()
+        .join()
+        .unwrap();
+}
