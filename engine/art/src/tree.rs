@@ -46,9 +46,10 @@ pub struct Art {
     root_lock: WriteLock,
     len: AtomicUsize,
     memory_bytes: AtomicUsize,
-    /// Live allocations (nodes, leaves, versions), for leak tests.
-    #[cfg(all(debug_assertions, not(loom)))]
-    allocations: std::sync::Arc<std::sync::atomic::AtomicIsize>,
+    /// Live allocations (nodes, leaves, versions), for leak tests; only
+    /// kept when asked for (`with_allocation_counter`).
+    #[cfg(not(loom))]
+    allocations: Option<std::sync::Arc<std::sync::atomic::AtomicIsize>>,
 }
 
 /// Where a node hangs: the tree root or a byte of a parent node.
@@ -108,27 +109,31 @@ impl Art {
             root_lock: WriteLock::new(),
             len: AtomicUsize::new(0),
             memory_bytes: AtomicUsize::new(node_bytes(Kind::N4)),
-            #[cfg(all(debug_assertions, not(loom)))]
-            allocations: Default::default(),
+            #[cfg(not(loom))]
+            allocations: None,
         };
         art.count_alloc(1);
         art
     }
 
-    #[inline]
-    fn count_alloc(&self, _n: isize) {
-        #[cfg(all(debug_assertions, not(loom)))]
-        self.allocations
-            .fetch_add(_n, std::sync::atomic::Ordering::Relaxed);
+    /// An empty tree that counts its live allocations (nodes, leaves,
+    /// versions), including retired ones the epoch has not freed yet; the
+    /// counter outlives the tree. For leak tests.
+    #[doc(hidden)]
+    #[cfg(not(loom))]
+    pub fn with_allocation_counter() -> (Self, std::sync::Arc<std::sync::atomic::AtomicIsize>) {
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicIsize::new(1));
+        let mut art = Art::new();
+        art.allocations = Some(counter.clone());
+        (art, counter)
     }
 
-    /// A handle on the live-allocation counter that outlives the tree
-    /// (debug builds): nodes, leaves and versions allocated and not yet
-    /// freed, including retired ones the epoch has not reclaimed yet.
-    #[doc(hidden)]
-    #[cfg(all(debug_assertions, not(loom)))]
-    pub fn allocation_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicIsize> {
-        self.allocations.clone()
+    #[inline]
+    fn count_alloc(&self, _n: isize) {
+        #[cfg(not(loom))]
+        if let Some(c) = &self.allocations {
+            c.fetch_add(_n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Number of distinct keys.
@@ -327,7 +332,7 @@ impl Art {
         self.memory_bytes
             .fetch_sub(node_bytes(node.kind), Ordering::Relaxed);
         let p = node as *const Header as *mut Header;
-        #[cfg(all(debug_assertions, not(loom)))]
+        #[cfg(not(loom))]
         let counter = self.allocations.clone();
         // SAFETY: `p` is unlinked: no new reader can reach it, and it is
         // freed only after every guard that might have seen it is gone. Its
@@ -335,8 +340,10 @@ impl Art {
         unsafe {
             g.defer_unchecked(move || {
                 free_node(p);
-                #[cfg(all(debug_assertions, not(loom)))]
-                counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                #[cfg(not(loom))]
+                if let Some(c) = counter {
+                    c.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
             })
         };
     }
@@ -348,15 +355,15 @@ impl Art {
             bytes += VERSION_BYTES + v.value.as_ref().map_or(0, |b| b.len());
         }
         self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        #[cfg(all(debug_assertions, not(loom)))]
+        #[cfg(not(loom))]
         let counter = self.allocations.clone();
         // SAFETY: the leaf was unlinked under its node's lock; it is freed
         // after every guard that might still read it is gone. A version
         // added by a racing insert after the unlink is freed with it.
         unsafe {
             g.defer_unchecked(move || {
-                #[cfg(all(debug_assertions, not(loom)))]
-                {
+                #[cfg(not(loom))]
+                if let Some(c) = counter {
                     // The leaf and every version but the inline one.
                     let mut n = 0isize;
                     let mut v = (*p).head.load(Ordering::Relaxed);
@@ -364,7 +371,7 @@ impl Art {
                         n += 1;
                         v = (*v).next.load(Ordering::Relaxed);
                     }
-                    counter.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+                    c.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
                 }
                 free_leaf(p);
             })

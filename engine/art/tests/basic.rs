@@ -156,13 +156,12 @@ fn memory_accounting_moves_both_ways() {
 }
 
 /// Every node, leaf and version is freed: by `Drop` or by the epoch.
-#[cfg(debug_assertions)]
 #[test]
 fn drop_frees_everything() {
     let counter;
     {
-        let art = Art::new();
-        counter = art.allocation_counter();
+        let (art, c) = Art::with_allocation_counter();
+        counter = c;
         let mut x = 0x1234_5678_9abc_def0u64;
         for i in 0..5000u64 {
             x ^= x << 13;
