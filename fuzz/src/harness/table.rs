@@ -194,11 +194,10 @@ fn exercise(table: Table) {
         if f.len() < SCAN_STEPS_MAX && b.len() < SCAN_STEPS_MAX {
             let mut b = b.clone();
             b.reverse();
+            // Not checked: the footer's entry count against the scan. It
+            // is metadata that `open` cannot verify without reading every
+            // block (the first fuzz run "found" a checksum-fixed count).
             assert_eq!(f, &b, "forward and backward scans disagree");
-            assert!(
-                f.len() as u64 <= table.entries(),
-                "more entries than the footer says"
-            );
         }
     }
     let Some(all) = fwd.or(bwd) else { return };
