@@ -335,7 +335,7 @@ impl Db {
         if self.inner.poisoned.load(Ordering::Acquire) {
             return Err(self.inner.poison_error());
         }
-        let wal = lock(&self.inner.wal);
+        let mut wal = lock(&self.inner.wal);
         wal.writer.sync()
     }
 
@@ -544,6 +544,15 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         stats: StatsCounters::default(),
         opts,
     };
+    // Re-persist what replay recovered as a level-0 table before accepting
+    // writes. The replayed WAL bytes may be in the page cache without being
+    // durable (after a failed fsync, a later fsync may report success
+    // without writing them: "fsyncgate"), and a newer durable write must
+    // never outlive an older replayed one. The flush retires the replayed
+    // segments.
+    if !inner.read_state().frozen.is_empty() {
+        inner.flush_step()?;
+    }
     // Files no version references (a crash's leftovers, older manifests,
     // flushed WAL segments) go now that the new manifest is durable.
     inner.delete_obsolete_files();
@@ -552,9 +561,7 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
 
 /// Replays WAL segments `segments` (sorted) into `mem`, starting after
 /// `last_seqno`; returns the last sequence number replayed. Applies the
-/// recovery mode to damage, truncates a torn tail, and syncs every replayed
-/// segment, so that what readers now see is durable before anything new is
-/// written after it.
+/// recovery mode to damage and truncates a torn tail durably.
 fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -590,11 +597,17 @@ fn replay_wal(
         })?;
         if let Some(damage) = scan.damage {
             let is_last = i + 1 == segments.len();
-            if mode == RecoveryMode::Strict || damage.valid_record_after.is_some() || !is_last {
-                let follow = match damage.valid_record_after {
-                    Some(at) => format!("; a valid record follows at offset {at}"),
-                    None if !is_last => "; later WAL segments follow".to_string(),
-                    None => String::new(),
+            // Damage is a crash artifact (a torn or never-synced tail) only
+            // in the last segment, and only if no record after it proves a
+            // sync completed over the damaged bytes.
+            if mode == RecoveryMode::Strict || damage.synced_record_after.is_some() || !is_last {
+                let follow = match (damage.synced_record_after, damage.valid_record_after) {
+                    (Some(at), _) => format!(
+                        "; a valid record at offset {at} was written after a sync covered the damaged bytes"
+                    ),
+                    (None, Some(at)) => format!("; a valid record follows at offset {at}"),
+                    (None, None) if !is_last => "; later WAL segments follow".to_string(),
+                    (None, None) => String::new(),
                 };
                 return Err(Error::corruption(
                     &path,
@@ -614,9 +627,9 @@ fn replay_wal(
             // A torn tail of the last segment: cut it off durably before any
             // new append (the seed system appended after the garbage).
             file.set_len(scan.valid_bytes)
+                .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io(&path, e))?;
         }
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
     }
     Ok(last)
 }
@@ -772,7 +785,8 @@ impl DbInner {
         let mut seqnos = Vec::with_capacity(group.len());
         let mut seq = first;
         for m in group {
-            wal::encode_record(&mut wal.buf, seq, m.batch.ops());
+            let synced = wal.writer.synced_bytes();
+            wal::encode_record(&mut wal.buf, seq, m.batch.ops(), synced);
             seq += m.batch.len() as u64;
             seqnos.push(seq - 1);
         }
