@@ -175,8 +175,8 @@ impl KvModel {
     /// The full state at seqno `at`.
     pub fn state_at(&self, at: SeqNo) -> State {
         self.versions
-            .iter()
-            .filter_map(|(k, _)| self.get_at(k, at).map(|v| (k.clone(), v.to_vec())))
+            .keys()
+            .filter_map(|k| self.get_at(k, at).map(|v| (k.clone(), v.to_vec())))
             .collect()
     }
 
