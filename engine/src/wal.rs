@@ -1,0 +1,650 @@
+//! The write-ahead log: segment files of length-framed, CRC32C-checked
+//! records. The byte layout is documented in `engine/DESIGN.md` ("WAL
+//! format"); `tests::design_doc_matches_constants` checks the two agree.
+//!
+//! Invariants this module relies on and keeps:
+//! - records in a segment, and segments in number order, carry contiguous
+//!   ascending sequence numbers (the writer appends groups in commit order);
+//! - a segment is synced before the next one is created, so damage can only
+//!   be a torn tail in the LAST segment after a crash;
+//! - every length is checked against the frame and the configured maxima
+//!   before anything is allocated.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::batch::BatchOp;
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, FsFile, OpenMode};
+use crate::types::SeqNo;
+
+/// Segment header magic, stored little-endian (bytes `4C 57 54 53`).
+pub const WAL_MAGIC: u32 = 0x5354_574C;
+/// Format version in the segment header.
+pub const WAL_FORMAT_VERSION: u16 = 1;
+/// Segment header: magic u32 | version u16 | reserved u16 (0) | segment number u64.
+pub const SEGMENT_HEADER_BYTES: usize = 16;
+/// Record header: crc32c u32 | payload length u32 | kind u8.
+pub const RECORD_HEADER_BYTES: usize = 9;
+/// Record kind: a single put.
+pub const RECORD_PUT: u8 = 1;
+/// Record kind: a single delete.
+pub const RECORD_DELETE: u8 = 2;
+/// Record kind: an atomic batch of puts and deletes.
+pub const RECORD_BATCH: u8 = 3;
+/// Operation tag inside a batch: put.
+pub const OP_PUT: u8 = 1;
+/// Operation tag inside a batch: delete.
+pub const OP_DELETE: u8 = 2;
+
+/// Size limits applied when decoding (and encoding) records.
+#[derive(Clone, Copy, Debug)]
+pub struct WalLimits {
+    pub key_bytes_max: usize,
+    pub value_bytes_max: usize,
+    /// Largest record payload.
+    pub record_bytes_max: usize,
+}
+
+/// A decoded record: operations with sequence numbers `seqno_first + i`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalRecord {
+    pub seqno_first: SeqNo,
+    pub ops: Vec<BatchOp>,
+}
+
+impl WalRecord {
+    /// Sequence number of the last operation.
+    pub fn seqno_last(&self) -> SeqNo {
+        self.seqno_first + self.ops.len() as u64 - 1
+    }
+}
+
+/// Bytes `encode_record` produces for these operations.
+pub fn encoded_record_bytes(ops: &[BatchOp]) -> usize {
+    RECORD_HEADER_BYTES + payload_bytes(ops)
+}
+
+fn payload_bytes(ops: &[BatchOp]) -> usize {
+    match ops {
+        [BatchOp::Put { key, value }] => 8 + 4 + 4 + key.len() + value.len(),
+        [BatchOp::Delete { key }] => 8 + 4 + key.len(),
+        _ => {
+            8 + 4
+                + ops
+                    .iter()
+                    .map(|op| match op {
+                        BatchOp::Put { key, value } => 1 + 4 + 4 + key.len() + value.len(),
+                        BatchOp::Delete { key } => 1 + 4 + key.len(),
+                    })
+                    .sum::<usize>()
+        }
+    }
+}
+
+fn put_u32(buf: &mut Vec<u8>, v: usize) {
+    buf.extend_from_slice(
+        &u32::try_from(v)
+            .expect("length checked by caller")
+            .to_le_bytes(),
+    );
+}
+
+/// Appends one framed record to `buf`. A single put or delete uses its own
+/// record kind; anything else is a batch. Lengths must already be within
+/// `u32` (the Db checks them against its limits first).
+pub fn encode_record(buf: &mut Vec<u8>, seqno_first: SeqNo, ops: &[BatchOp]) {
+    assert!(!ops.is_empty(), "empty records are never written");
+    let start = buf.len();
+    let payload_len = payload_bytes(ops);
+    let kind = match ops {
+        [BatchOp::Put { .. }] => RECORD_PUT,
+        [BatchOp::Delete { .. }] => RECORD_DELETE,
+        _ => RECORD_BATCH,
+    };
+    buf.extend_from_slice(&[0; 4]); // crc, filled below
+    put_u32(buf, payload_len);
+    buf.push(kind);
+    buf.extend_from_slice(&seqno_first.to_le_bytes());
+    match ops {
+        [BatchOp::Put { key, value }] => {
+            put_u32(buf, key.len());
+            put_u32(buf, value.len());
+            buf.extend_from_slice(key);
+            buf.extend_from_slice(value);
+        }
+        [BatchOp::Delete { key }] => {
+            put_u32(buf, key.len());
+            buf.extend_from_slice(key);
+        }
+        _ => {
+            put_u32(buf, ops.len());
+            for op in ops {
+                match op {
+                    BatchOp::Put { key, value } => {
+                        buf.push(OP_PUT);
+                        put_u32(buf, key.len());
+                        put_u32(buf, value.len());
+                        buf.extend_from_slice(key);
+                        buf.extend_from_slice(value);
+                    }
+                    BatchOp::Delete { key } => {
+                        buf.push(OP_DELETE);
+                        put_u32(buf, key.len());
+                        buf.extend_from_slice(key);
+                    }
+                }
+            }
+        }
+    }
+    debug_assert_eq!(buf.len() - start, RECORD_HEADER_BYTES + payload_len);
+    let crc = crc32c::crc32c(&buf[start + 4..]);
+    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A cursor over a payload that refuses to read past its end.
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> std::result::Result<&'a [u8], String> {
+        if self.data.len() - self.pos < n {
+            return Err(format!(
+                "{what} needs {n} bytes but only {} remain in the record",
+                self.data.len() - self.pos
+            ));
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &str) -> std::result::Result<u8, String> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u32(&mut self, what: &str) -> std::result::Result<usize, String> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+    }
+    fn u64(&mut self, what: &str) -> std::result::Result<u64, String> {
+        let b = self.take(8, what)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+    fn sized(
+        &mut self,
+        len: usize,
+        max: usize,
+        what: &str,
+    ) -> std::result::Result<Vec<u8>, String> {
+        if len > max {
+            return Err(format!("{what} length {len} exceeds the maximum {max}"));
+        }
+        Ok(self.take(len, what)?.to_vec())
+    }
+}
+
+/// Decodes a checksum-valid payload. Every length is checked against the
+/// remaining payload and the limits before any allocation.
+pub fn decode_payload(
+    kind: u8,
+    payload: &[u8],
+    limits: &WalLimits,
+) -> std::result::Result<WalRecord, String> {
+    let mut c = Cursor {
+        data: payload,
+        pos: 0,
+    };
+    let seqno_first = c.u64("sequence number")?;
+    if seqno_first == 0 || seqno_first > crate::types::SEQNO_MAX {
+        return Err(format!("sequence number {seqno_first} out of range"));
+    }
+    let mut ops = Vec::new();
+    match kind {
+        RECORD_PUT => {
+            let klen = c.u32("key length")?;
+            let vlen = c.u32("value length")?;
+            let key = c.sized(klen, limits.key_bytes_max, "key")?;
+            let value = c.sized(vlen, limits.value_bytes_max, "value")?;
+            ops.push(BatchOp::Put { key, value });
+        }
+        RECORD_DELETE => {
+            let klen = c.u32("key length")?;
+            let key = c.sized(klen, limits.key_bytes_max, "key")?;
+            ops.push(BatchOp::Delete { key });
+        }
+        RECORD_BATCH => {
+            let count = c.u32("operation count")?;
+            // Each operation takes at least 5 bytes: a count beyond what the
+            // payload can hold is rejected before reserving anything.
+            if count == 0 || count > (payload.len() - c.pos) / 5 {
+                return Err(format!(
+                    "batch operation count {count} impossible for payload"
+                ));
+            }
+            ops.reserve(count);
+            for _ in 0..count {
+                match c.u8("operation tag")? {
+                    OP_PUT => {
+                        let klen = c.u32("key length")?;
+                        let vlen = c.u32("value length")?;
+                        let key = c.sized(klen, limits.key_bytes_max, "key")?;
+                        let value = c.sized(vlen, limits.value_bytes_max, "value")?;
+                        ops.push(BatchOp::Put { key, value });
+                    }
+                    OP_DELETE => {
+                        let klen = c.u32("key length")?;
+                        let key = c.sized(klen, limits.key_bytes_max, "key")?;
+                        ops.push(BatchOp::Delete { key });
+                    }
+                    tag => return Err(format!("unknown batch operation tag {tag}")),
+                }
+            }
+        }
+        other => return Err(format!("unknown record kind {other}")),
+    }
+    if c.pos != payload.len() {
+        return Err(format!(
+            "{} trailing bytes after the record's operations",
+            payload.len() - c.pos
+        ));
+    }
+    if seqno_first
+        .checked_add(ops.len() as u64 - 1)
+        .is_none_or(|s| s > crate::types::SEQNO_MAX)
+    {
+        return Err("sequence numbers overflow".to_string());
+    }
+    Ok(WalRecord { seqno_first, ops })
+}
+
+/// Checks the frame at `pos`: returns the record kind and payload range when
+/// the header is complete, the length within limits and the file, and the
+/// checksum matches.
+fn frame_at(
+    data: &[u8],
+    pos: usize,
+    limits: &WalLimits,
+) -> std::result::Result<(u8, std::ops::Range<usize>), String> {
+    let rest = data.len() - pos;
+    if rest < RECORD_HEADER_BYTES {
+        return Err(format!("incomplete record header ({rest} bytes)"));
+    }
+    let crc = u32::from_le_bytes(data[pos..pos + 4].try_into().expect("4 bytes"));
+    let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+    let kind = data[pos + 8];
+    if len > limits.record_bytes_max {
+        return Err(format!(
+            "record length {len} exceeds the maximum {}",
+            limits.record_bytes_max
+        ));
+    }
+    if len > rest - RECORD_HEADER_BYTES {
+        return Err(format!(
+            "record of {len} bytes extends past the end of the file ({} bytes remain)",
+            rest - RECORD_HEADER_BYTES
+        ));
+    }
+    let end = pos + RECORD_HEADER_BYTES + len;
+    let actual = crc32c::crc32c(&data[pos + 4..end]);
+    if actual != crc {
+        return Err(format!(
+            "checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
+        ));
+    }
+    Ok((kind, pos + RECORD_HEADER_BYTES..end))
+}
+
+/// Finds the first offset at or after `from` where a checksum-valid record
+/// frame starts.
+fn next_valid_frame(data: &[u8], from: usize, limits: &WalLimits) -> Option<usize> {
+    (from..data.len().saturating_sub(RECORD_HEADER_BYTES - 1))
+        .find(|&p| frame_at(data, p, limits).is_ok())
+}
+
+/// Damage found while scanning a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// Offset of the first damaged byte range (start of the bad record).
+    pub offset: u64,
+    pub reason: String,
+    /// Offset of a checksum-valid record after the damage, if any: damage
+    /// followed by valid data is corruption, not a torn tail.
+    pub valid_record_after: Option<u64>,
+}
+
+/// Result of scanning one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentScan {
+    /// Bytes of the file up to the end of the last valid record.
+    pub valid_bytes: u64,
+    /// The damage that stopped the scan, if any.
+    pub damage: Option<Damage>,
+    /// Total length of the file.
+    pub file_bytes: u64,
+}
+
+/// Reads segment `number` at `path`, calling `on_record` with each valid
+/// record (and its offset) in file order. Stops at the first damage and
+/// describes it; structural errors inside checksum-valid records (bad
+/// lengths, unknown kinds) are returned as Corruption at once since they
+/// cannot come from a torn write.
+pub fn scan_segment(
+    file: &dyn FsFile,
+    path: &Path,
+    number: u64,
+    limits: &WalLimits,
+    on_record: &mut dyn FnMut(u64, WalRecord) -> Result<()>,
+) -> Result<SegmentScan> {
+    let data = file.read_all().map_err(|e| Error::io(path, e))?;
+    let file_bytes = data.len() as u64;
+    if let Err(reason) = check_segment_header(&data, number) {
+        let valid_record_after = next_valid_frame(&data, 1, limits).map(|p| p as u64);
+        return Ok(SegmentScan {
+            valid_bytes: 0,
+            damage: Some(Damage {
+                offset: 0,
+                reason,
+                valid_record_after,
+            }),
+            file_bytes,
+        });
+    }
+    let mut pos = SEGMENT_HEADER_BYTES;
+    while pos < data.len() {
+        match frame_at(&data, pos, limits) {
+            Ok((kind, range)) => {
+                let record = decode_payload(kind, &data[range.clone()], limits)
+                    .map_err(|reason| Error::corruption(path, pos as u64, reason))?;
+                on_record(pos as u64, record)?;
+                pos = range.end;
+            }
+            Err(reason) => {
+                let valid_record_after = next_valid_frame(&data, pos + 1, limits).map(|p| p as u64);
+                return Ok(SegmentScan {
+                    valid_bytes: pos as u64,
+                    damage: Some(Damage {
+                        offset: pos as u64,
+                        reason,
+                        valid_record_after,
+                    }),
+                    file_bytes,
+                });
+            }
+        }
+    }
+    Ok(SegmentScan {
+        valid_bytes: pos as u64,
+        damage: None,
+        file_bytes,
+    })
+}
+
+fn segment_header(number: u64) -> [u8; SEGMENT_HEADER_BYTES] {
+    let mut h = [0u8; SEGMENT_HEADER_BYTES];
+    h[0..4].copy_from_slice(&WAL_MAGIC.to_le_bytes());
+    h[4..6].copy_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
+    h[8..16].copy_from_slice(&number.to_le_bytes());
+    h
+}
+
+fn check_segment_header(data: &[u8], number: u64) -> std::result::Result<(), String> {
+    if data.len() < SEGMENT_HEADER_BYTES {
+        return Err(format!(
+            "incomplete segment header ({} of {SEGMENT_HEADER_BYTES} bytes)",
+            data.len()
+        ));
+    }
+    let magic = u32::from_le_bytes(data[0..4].try_into().expect("4 bytes"));
+    if magic != WAL_MAGIC {
+        return Err(format!("bad segment magic {magic:#010x}"));
+    }
+    let version = u16::from_le_bytes(data[4..6].try_into().expect("2 bytes"));
+    if version != WAL_FORMAT_VERSION {
+        return Err(format!("unsupported WAL format version {version}"));
+    }
+    let stored = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes"));
+    if stored != number {
+        return Err(format!(
+            "segment header names segment {stored}, file name says {number}"
+        ));
+    }
+    Ok(())
+}
+
+/// Appends records to one segment. Only the commit leader uses it.
+#[derive(Debug)]
+pub struct WalWriter {
+    file: Arc<dyn FsFile>,
+    path: PathBuf,
+    number: u64,
+    offset: u64,
+}
+
+impl WalWriter {
+    /// Creates segment `number` in `dir`: writes its header, syncs the file
+    /// and the directory, so the segment exists durably before any record
+    /// in it is acknowledged.
+    pub fn create(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<WalWriter> {
+        let path = dir.join(crate::filename::wal_file_name(number));
+        let file = fs
+            .open(&path, OpenMode::CreateNew)
+            .map_err(|e| Error::io(&path, e))?;
+        file.write_at(&segment_header(number), 0)
+            .map_err(|e| Error::io(&path, e))?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+        fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(WalWriter {
+            file,
+            path,
+            number,
+            offset: SEGMENT_HEADER_BYTES as u64,
+        })
+    }
+
+    /// Writes `bytes` (whole records) at the end of the segment.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_at(bytes, self.offset)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// The segment's number.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Bytes written to the segment, header included.
+    pub fn bytes(&self) -> u64 {
+        self.offset
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::StdFs;
+
+    fn limits() -> WalLimits {
+        WalLimits {
+            key_bytes_max: 1024,
+            value_bytes_max: 1 << 20,
+            record_bytes_max: 4 << 20,
+        }
+    }
+
+    fn put(k: &[u8], v: &[u8]) -> BatchOp {
+        BatchOp::Put {
+            key: k.to_vec(),
+            value: v.to_vec(),
+        }
+    }
+
+    fn del(k: &[u8]) -> BatchOp {
+        BatchOp::Delete { key: k.to_vec() }
+    }
+
+    fn decode_one(buf: &[u8]) -> std::result::Result<WalRecord, String> {
+        let (kind, range) = frame_at(buf, 0, &limits())?;
+        decode_payload(kind, &buf[range], &limits())
+    }
+
+    #[test]
+    fn every_record_kind_round_trips() {
+        let cases: Vec<(SeqNo, Vec<BatchOp>, u8)> = vec![
+            (1, vec![put(b"k", b"v")], RECORD_PUT),
+            (2, vec![put(b"", b"")], RECORD_PUT),
+            (3, vec![del(b"k")], RECORD_DELETE),
+            (4, vec![del(b"")], RECORD_DELETE),
+            (
+                5,
+                vec![put(b"a", b"1"), del(b"b"), put(b"c", b""), put(b"a", b"2")],
+                RECORD_BATCH,
+            ),
+        ];
+        for (seq, ops, kind) in cases {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, seq, &ops);
+            assert_eq!(buf.len(), encoded_record_bytes(&ops));
+            assert_eq!(buf[8], kind);
+            let rec = decode_one(&buf).unwrap();
+            assert_eq!(rec.seqno_first, seq);
+            assert_eq!(rec.ops, ops);
+        }
+    }
+
+    /// Postmortem: the seed system stored a delete as an empty value, so
+    /// deletes came back as empty values after a restart.
+    #[test]
+    fn regression_delete_is_not_an_empty_value_in_the_wal() {
+        let mut a = Vec::new();
+        encode_record(&mut a, 1, &[put(b"k", b"")]);
+        let mut b = Vec::new();
+        encode_record(&mut b, 1, &[del(b"k")]);
+        assert_ne!(a, b);
+        assert_eq!(decode_one(&a).unwrap().ops, vec![put(b"k", b"")]);
+        assert_eq!(decode_one(&b).unwrap().ops, vec![del(b"k")]);
+    }
+
+    /// Postmortem: the seed system trusted stored lengths, so a corrupt
+    /// length could allocate 4 GiB. Lengths are checked before allocating.
+    #[test]
+    fn regression_huge_corrupt_length_does_not_allocate() {
+        // A checksum-valid frame whose key length claims 4 GiB - 1.
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&1u64.to_le_bytes());
+        payload.extend_from_slice(&u32::MAX.to_le_bytes());
+        payload.extend_from_slice(&0u32.to_le_bytes());
+        let err = decode_payload(RECORD_PUT, &payload, &limits()).unwrap_err();
+        assert!(err.contains("exceeds the maximum"), "{err}");
+        // A batch claiming 4 billion operations.
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&1u64.to_le_bytes());
+        payload.extend_from_slice(&u32::MAX.to_le_bytes());
+        let err = decode_payload(RECORD_BATCH, &payload, &limits()).unwrap_err();
+        assert!(err.contains("impossible"), "{err}");
+        // A frame whose length field claims 4 GiB.
+        let mut frame = vec![0u8; 32];
+        frame[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = frame_at(&frame, 0, &limits()).unwrap_err();
+        assert!(err.contains("exceeds the maximum"), "{err}");
+        // Within the maximum but past the end of the file.
+        let mut frame = vec![0u8; 32];
+        frame[4..8].copy_from_slice(&1000u32.to_le_bytes());
+        let err = frame_at(&frame, 0, &limits()).unwrap_err();
+        assert!(err.contains("past the end"), "{err}");
+    }
+
+    #[test]
+    fn structurally_bad_payloads_are_errors() {
+        // Trailing garbage after a put.
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&1u64.to_le_bytes());
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(b"kvX");
+        assert!(decode_payload(RECORD_PUT, &payload, &limits())
+            .unwrap_err()
+            .contains("trailing"));
+        // Sequence number zero.
+        let mut payload = vec![0u8; 8];
+        payload.extend_from_slice(&0u32.to_le_bytes());
+        assert!(decode_payload(RECORD_DELETE, &payload, &limits()).is_err());
+        // Unknown kind.
+        assert!(decode_payload(9, &[1, 0, 0, 0, 0, 0, 0, 0], &limits()).is_err());
+    }
+
+    #[test]
+    fn writer_and_scanner_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = StdFs;
+        let mut w = WalWriter::create(&fs, dir.path(), 7).unwrap();
+        let mut buf = Vec::new();
+        for i in 1..=100u64 {
+            buf.clear();
+            encode_record(&mut buf, i, &[put(&i.to_le_bytes(), b"v")]);
+            w.append(&buf).unwrap();
+        }
+        w.sync().unwrap();
+        let file = fs.open(w.path(), OpenMode::Read).unwrap();
+        let mut seen = Vec::new();
+        let scan = scan_segment(&*file, w.path(), 7, &limits(), &mut |_, r| {
+            seen.push(r.seqno_first);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, (1..=100).collect::<Vec<_>>());
+        assert_eq!(scan.damage, None);
+        assert_eq!(scan.valid_bytes, w.bytes());
+        // The header names the segment: the same file read as segment 8 is damaged.
+        let scan = scan_segment(&*file, w.path(), 8, &limits(), &mut |_, _| Ok(())).unwrap();
+        assert!(scan.damage.unwrap().reason.contains("names segment 7"));
+    }
+
+    #[test]
+    fn design_doc_matches_constants() {
+        let doc = include_str!("../DESIGN.md");
+        let section = doc
+            .split("<!-- wal-constants -->")
+            .nth(1)
+            .expect("DESIGN.md has a wal-constants table");
+        let value = |name: &str| -> u64 {
+            let line = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}`")))
+                .unwrap_or_else(|| panic!("DESIGN.md documents {name}"));
+            let cell = line.split('|').nth(2).unwrap().trim().trim_matches('`');
+            match cell.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).unwrap(),
+                None => cell.parse().unwrap(),
+            }
+        };
+        assert_eq!(value("WAL_MAGIC"), u64::from(WAL_MAGIC));
+        assert_eq!(value("WAL_FORMAT_VERSION"), u64::from(WAL_FORMAT_VERSION));
+        assert_eq!(value("SEGMENT_HEADER_BYTES"), SEGMENT_HEADER_BYTES as u64);
+        assert_eq!(value("RECORD_HEADER_BYTES"), RECORD_HEADER_BYTES as u64);
+        assert_eq!(value("RECORD_PUT"), u64::from(RECORD_PUT));
+        assert_eq!(value("RECORD_DELETE"), u64::from(RECORD_DELETE));
+        assert_eq!(value("RECORD_BATCH"), u64::from(RECORD_BATCH));
+        assert_eq!(value("OP_PUT"), u64::from(OP_PUT));
+        assert_eq!(value("OP_DELETE"), u64::from(OP_DELETE));
+        // And the documented header bytes are what the writer produces.
+        let h = segment_header(0x0102_0304_0506_0708);
+        assert_eq!(
+            h,
+            [0x4C, 0x57, 0x54, 0x53, 1, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1]
+        );
+    }
+}
