@@ -9,3 +9,9 @@ pub mod simfs;
 
 pub use rng::{Digest, Rng};
 pub use simfs::{CrashReport, CrashSite, FaultRates, FileClass, SimFs, SimStats};
+pub mod runner;
+pub mod workload;
+
+pub use runner::{execute, run_seed, Failure, MemtableChoice, RunConfig, RunOutcome, RunStats};
+pub use workload::{generate, FaultMode, KeyBound, Scan, SimOp, Val};
+pub mod shrink;
