@@ -1,78 +1,154 @@
-//! The database: open/recovery, the write path and reads.
+//! The database: open and recovery, the write path, reads, and the wiring
+//! of flush and compaction (`background.rs`).
+//!
+//! State and who may change it:
+//! - `wal` (mutex): the commit leader appends; memtable rotation happens
+//!   under it, so a frozen memtable covers exactly the WAL segments before
+//!   the one that replaced it.
+//! - `state` (rwlock): the active memtable, the frozen ones and the current
+//!   version. Readers clone the `Arc`s and release the lock at once. Flush
+//!   installs its new version and drops its frozen memtable in one write, so
+//!   a reader sees the data in one place or the other, never neither.
+//! - `bg_work` (mutex): held for every flush, compaction and obsolete-file
+//!   deletion, so versions change one edit at a time.
 
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::batch::{BatchOp, WriteBatch};
 use crate::commit::{CommitQueue, Member};
+use crate::compaction::{write_pressure, WritePressure};
 use crate::error::{Error, Result};
-use crate::filename::{parse_file_name, FileKind, LOCK_FILE};
+use crate::filename::{parse_file_name, FileKind, CURRENT_FILE, LOCK_FILE};
 use crate::fs::{FileLock, FileSystem, OpenMode};
-use crate::iter::{DbIter, MemSource, Source};
+use crate::iter::{DbIter, LevelSource, MemSource, Source};
+use crate::manifest::{self, ManifestWriter};
 use crate::memtable::{BTreeMemtable, Memtable};
-use crate::options::{MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
+use crate::options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
+use crate::sst::BlockCache;
+use crate::table_cache::TableCache;
 use crate::types::{SeqNo, SEQNO_MAX};
+use crate::version::{Version, VersionEdit, LEVELS};
 use crate::wal::{self, WalLimits, WalWriter};
+
+pub use crate::background::BackgroundStep;
 
 /// An open Strata database. `Db` is `Send + Sync`: share it with `Arc`.
 #[derive(Debug)]
 pub struct Db {
     inner: Arc<DbInner>,
+    bg_thread: Option<JoinHandle<()>>,
 }
 
-/// Memtables: the active one takes writes; frozen ones wait for flush.
+/// A memtable waiting for flush.
 #[derive(Debug, Clone)]
-pub(crate) struct MemState {
+pub(crate) struct Frozen {
+    pub mem: Arc<dyn Memtable>,
+    /// The first WAL segment NOT covered by this memtable: once it is
+    /// flushed, segments below this number are obsolete.
+    pub next_log: u64,
+    /// Highest sequence number in it (or before it, if it is empty).
+    pub seqno_max: SeqNo,
+}
+
+/// What readers need, swapped as a whole.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
     pub active: Arc<dyn Memtable>,
     /// Frozen memtables, oldest first.
-    pub frozen: Vec<Arc<dyn Memtable>>,
+    pub frozen: Vec<Frozen>,
+    pub version: Arc<Version>,
 }
 
 #[derive(Debug)]
-struct WalState {
-    writer: WalWriter,
+pub(crate) struct WalState {
+    pub writer: WalWriter,
     /// Next sequence number to assign.
-    next_seqno: SeqNo,
+    pub next_seqno: SeqNo,
     /// Reused encoding buffer.
     buf: Vec<u8>,
 }
 
 #[derive(Debug)]
+pub(crate) struct ManifestState {
+    pub writer: ManifestWriter,
+    /// Last sequence number recorded in the manifest (flushed data).
+    pub last_seqno: SeqNo,
+    /// WAL segments below this are flushed.
+    pub log_number: u64,
+}
+
+/// Signals between writers and the background thread.
+#[derive(Debug, Default)]
+pub(crate) struct BgSignal {
+    pub state: Mutex<BgFlags>,
+    pub wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct BgFlags {
+    pub pending: bool,
+    pub shutdown: bool,
+}
+
+#[derive(Debug)]
 pub(crate) struct DbInner {
-    dir: PathBuf,
-    opts: Options,
-    #[allow(dead_code, reason = "used by flush, next commit")]
-    fs: Arc<dyn FileSystem>,
-    #[allow(dead_code, reason = "used by flush, next commit")]
-    limits: WalLimits,
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub fs: Arc<dyn FileSystem>,
     _lock: Box<dyn FileLock>,
     queue: CommitQueue,
-    wal: Mutex<WalState>,
-    mem: RwLock<MemState>,
+    pub wal: Mutex<WalState>,
+    pub state: RwLock<State>,
+    pub manifest: Mutex<ManifestState>,
+    pub bg_work: Mutex<()>,
+    pub bg_signal: BgSignal,
+    pub tables: Arc<TableCache>,
+    /// Every version ever installed that may still be referenced.
+    pub versions: Mutex<Vec<Weak<Version>>>,
+    pub next_file_number: AtomicU64,
     /// Highest sequence number readers may see.
     visible_seqno: AtomicU64,
-    /// Set once a write or sync fails; writes are refused until reopen.
+    /// Set once a write, sync or background step fails; writes are refused
+    /// until reopen.
     poisoned: AtomicBool,
     poison_cause: Mutex<Option<String>>,
     closed: AtomicBool,
     /// Live snapshots: sequence number -> count.
     snapshots: Mutex<BTreeMap<SeqNo, usize>>,
-    stats: StatsCounters,
+    pub stats: StatsCounters,
 }
 
 #[derive(Debug, Default)]
-struct StatsCounters {
-    user_bytes_written: AtomicU64,
-    wal_bytes_written: AtomicU64,
-    wal_syncs: AtomicU64,
-    commit_groups: AtomicU64,
+pub(crate) struct StatsCounters {
+    pub user_bytes_written: AtomicU64,
+    pub wal_bytes_written: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub commit_groups: AtomicU64,
+    pub table_bytes_written: AtomicU64,
+    pub flushes: AtomicU64,
+    pub compactions: AtomicU64,
+    pub trivial_moves: AtomicU64,
+    pub compaction_bytes_read: AtomicU64,
+    pub write_slowdowns: AtomicU64,
+    pub write_stops: AtomicU64,
+    pub obsolete_files_deleted: AtomicU64,
+}
+
+/// Files and bytes in one level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LevelStats {
+    pub files: usize,
+    pub bytes: u64,
 }
 
 /// Counters describing the database's work so far.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Key and value bytes handed to write calls.
     pub user_bytes_written: u64,
@@ -82,114 +158,63 @@ pub struct Stats {
     pub wal_syncs: u64,
     /// Commit groups written (writes / groups = average group size).
     pub commit_groups: u64,
+    /// Bytes of tables written by flushes and compactions.
+    pub table_bytes_written: u64,
+    pub flushes: u64,
+    pub compactions: u64,
+    pub trivial_moves: u64,
+    /// Bytes of input tables read by compactions.
+    pub compaction_bytes_read: u64,
+    /// Writes delayed because level 0 was backing up.
+    pub write_slowdowns: u64,
+    /// Times a writer had to wait for flush or compaction to catch up.
+    pub write_stops: u64,
+    pub obsolete_files_deleted: u64,
+    /// Per level: file count and bytes.
+    pub levels: Vec<LevelStats>,
+    /// Frozen memtables waiting for flush.
+    pub frozen_memtables: usize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+impl Stats {
+    /// (WAL + table bytes written) / user bytes written.
+    pub fn write_amplification(&self) -> f64 {
+        if self.user_bytes_written == 0 {
+            return 0.0;
+        }
+        (self.wal_bytes_written + self.table_bytes_written) as f64 / self.user_bytes_written as f64
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn new_memtable(kind: MemtableKind) -> Arc<dyn Memtable> {
+pub(crate) fn new_memtable(kind: MemtableKind) -> Arc<dyn Memtable> {
     match kind {
         MemtableKind::BTree => Arc::new(BTreeMemtable::new()),
     }
 }
 
 impl Db {
-    /// Opens (or creates) the database in `path`, recovering from the WAL.
+    /// Opens (or creates) the database in `path`: recovers the version from
+    /// the manifest, replays the unflushed WAL segments, and starts a new
+    /// manifest and a new WAL segment.
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
-        let dir = path.as_ref().to_path_buf();
-        let fs = opts.fs.clone();
-        validate_options(&opts)?;
-        let exists = fs.exists(&dir).map_err(|e| Error::io(&dir, e))?;
-        if !exists {
-            if !opts.create_if_missing {
-                return Err(Error::InvalidArgument(format!(
-                    "database directory {} does not exist and create_if_missing is false",
-                    dir.display()
-                )));
+        let inner = Arc::new(open_inner(path.as_ref(), opts)?);
+        let bg_thread = match inner.opts.background {
+            BackgroundMode::Manual => None,
+            BackgroundMode::Thread => {
+                let worker = inner.clone();
+                let handle = std::thread::Builder::new()
+                    .name("strata-background".into())
+                    .spawn(move || worker.background_loop())
+                    .map_err(|e| Error::io(&inner.dir, e))?;
+                inner.signal_background();
+                Some(handle)
             }
-            fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            if let Some(parent) = dir.parent() {
-                if !parent.as_os_str().is_empty() {
-                    fs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
-                }
-            }
-        }
-        let lock_path = dir.join(LOCK_FILE);
-        let lock_guard = fs.lock(&lock_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                Error::Locked { path: dir.clone() }
-            } else {
-                Error::io(&lock_path, e)
-            }
-        })?;
-        let limits = WalLimits {
-            key_bytes_max: opts.key_bytes_max,
-            value_bytes_max: opts.value_bytes_max,
-            record_bytes_max: opts.batch_bytes_max,
         };
-
-        // Replay the WAL.
-        let names = fs.list_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        let mut segments: Vec<u64> = names
-            .iter()
-            .filter_map(|n| match parse_file_name(n) {
-                Some(FileKind::Wal(n)) => Some(n),
-                _ => None,
-            })
-            .collect();
-        segments.sort_unstable();
-        let max_file_number = names
-            .iter()
-            .filter_map(|n| match parse_file_name(n) {
-                Some(FileKind::Wal(n) | FileKind::Table(n) | FileKind::Manifest(n)) => Some(n),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        let recovered = new_memtable(opts.memtable);
-        let last_seqno = replay_wal(
-            &*fs,
-            &dir,
-            &segments,
-            0,
-            &limits,
-            opts.recovery,
-            &*recovered,
-        )?;
-
-        let next_file_number = max_file_number + 1;
-        let writer = WalWriter::create(&*fs, &dir, next_file_number)?;
-        let mut frozen = Vec::new();
-        if !recovered.is_empty() {
-            frozen.push(recovered);
-        }
-        let inner = DbInner {
-            dir,
-            fs,
-            limits,
-            _lock: lock_guard,
-            queue: CommitQueue::default(),
-            wal: Mutex::new(WalState {
-                writer,
-                next_seqno: last_seqno + 1,
-                buf: Vec::new(),
-            }),
-            mem: RwLock::new(MemState {
-                active: new_memtable(opts.memtable),
-                frozen,
-            }),
-            visible_seqno: AtomicU64::new(last_seqno),
-            poisoned: AtomicBool::new(false),
-            poison_cause: Mutex::new(None),
-            closed: AtomicBool::new(false),
-            snapshots: Mutex::new(BTreeMap::new()),
-            stats: StatsCounters::default(),
-            opts,
-        };
-        Ok(Db {
-            inner: Arc::new(inner),
-        })
+        Ok(Db { inner, bg_thread })
     }
 
     /// Sets `key` to `value`. Returns the write's sequence number.
@@ -224,14 +249,18 @@ impl Db {
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIter> {
         self.inner.check_open()?;
         let at = self.inner.visible_seqno.load(Ordering::Acquire);
-        self.inner.range_at(&range, at, None)
+        self.inner.range_at(&range, at)
     }
 
     /// Pins the current state: reads through the snapshot see exactly the
     /// writes with sequence numbers up to its own, until it is dropped.
     pub fn snapshot(&self) -> Snapshot {
+        // Register under the lock, reading the sequence number there too, so
+        // a compaction that lists snapshots cannot miss this one.
+        let mut snaps = lock(&self.inner.snapshots);
         let seqno = self.inner.visible_seqno.load(Ordering::Acquire);
-        *lock(&self.inner.snapshots).entry(seqno).or_insert(0) += 1;
+        *snaps.entry(seqno).or_insert(0) += 1;
+        drop(snaps);
         Snapshot {
             db: self.inner.clone(),
             seqno,
@@ -244,21 +273,59 @@ impl Db {
         self.inner.visible_seqno.load(Ordering::Acquire)
     }
 
-    /// Work counters.
-    pub fn stats(&self) -> Stats {
-        let s = &self.inner.stats;
-        Stats {
-            user_bytes_written: s.user_bytes_written.load(Ordering::Relaxed),
-            wal_bytes_written: s.wal_bytes_written.load(Ordering::Relaxed),
-            wal_syncs: s.wal_syncs.load(Ordering::Relaxed),
-            commit_groups: s.commit_groups.load(Ordering::Relaxed),
+    /// Freezes the active memtable and writes every frozen memtable to a
+    /// level-0 table, on the calling thread.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.freeze_active()?;
+        loop {
+            let step = self.inner.flush_step()?;
+            if step == BackgroundStep::Idle {
+                return Ok(());
+            }
         }
     }
 
-    /// Closes the database: syncs the WAL so buffered writes are durable, then
-    /// releases the lock. Dropping a `Db` without `close` behaves like a
-    /// process crash (buffered writes survive only what the OS keeps).
-    pub fn close(self) -> Result<()> {
+    /// Performs one unit of background work (a flush, a compaction, or the
+    /// deletion of obsolete files) and says what it did. This is how the
+    /// simulator drives `BackgroundMode::Manual`; in `Thread` mode it may
+    /// also be called, and is serialized with the thread.
+    pub fn step_background(&self) -> Result<BackgroundStep> {
+        self.inner.check_open()?;
+        self.inner.step()
+    }
+
+    /// Runs background steps until there is nothing left to do.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.check_open()?;
+        // Bounded: every step either flushes a memtable, moves or merges
+        // files towards their target, or reports Idle.
+        for _ in 0..100_000 {
+            if self.inner.step()? == BackgroundStep::Idle {
+                return Ok(());
+            }
+        }
+        Err(Error::InvalidArgument(
+            "compaction did not settle after 100000 steps".into(),
+        ))
+    }
+
+    /// Work counters and the shape of the tree.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// The current throttle on writers from the level-0 file count.
+    pub fn write_pressure(&self) -> WritePressure {
+        let st = self.inner.read_state();
+        write_pressure(&st.version, &self.inner.opts.compaction)
+    }
+
+    /// Closes the database: stops background work, syncs the WAL so
+    /// buffered writes are durable, and releases the lock. Dropping a `Db`
+    /// without `close` behaves like a process crash.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_background();
         self.inner.closed.store(true, Ordering::Release);
         if self.inner.poisoned.load(Ordering::Acquire) {
             return Err(self.inner.poison_error());
@@ -270,6 +337,20 @@ impl Db {
     /// The directory the database lives in.
     pub fn path(&self) -> &Path {
         &self.inner.dir
+    }
+
+    fn stop_background(&mut self) {
+        if let Some(handle) = self.bg_thread.take() {
+            lock(&self.inner.bg_signal.state).shutdown = true;
+            self.inner.bg_signal.wake.notify_all();
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.stop_background();
     }
 }
 
@@ -287,12 +368,164 @@ fn validate_options(opts: &Options) -> Result<()> {
     if opts.memtable_bytes_max == 0 {
         return bad("memtable_bytes_max must be positive");
     }
-    Ok(())
+    if opts.frozen_memtables_max == 0 {
+        return bad("frozen_memtables_max must be positive");
+    }
+    opts.compaction.validate()
 }
 
-/// Replays WAL segments `segments` (sorted) into `mem`; returns the last
-/// sequence number replayed (or `last_seqno` if none). Applies the
-/// recovery mode to damage and truncates a torn tail before returning.
+fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
+    let dir = dir.to_path_buf();
+    let fs = opts.fs.clone();
+    validate_options(&opts)?;
+    let exists = fs.exists(&dir).map_err(|e| Error::io(&dir, e))?;
+    if !exists {
+        if !opts.create_if_missing {
+            return Err(Error::InvalidArgument(format!(
+                "database directory {} does not exist and create_if_missing is false",
+                dir.display()
+            )));
+        }
+        fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        if let Some(parent) = dir.parent() {
+            if !parent.as_os_str().is_empty() {
+                fs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+            }
+        }
+    }
+    let lock_path = dir.join(LOCK_FILE);
+    let lock_guard = fs.lock(&lock_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked { path: dir.clone() }
+        } else {
+            Error::io(&lock_path, e)
+        }
+    })?;
+    let limits = WalLimits {
+        key_bytes_max: opts.key_bytes_max,
+        value_bytes_max: opts.value_bytes_max,
+        record_bytes_max: opts.batch_bytes_max,
+    };
+
+    let names = fs.list_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let kinds: Vec<FileKind> = names.iter().filter_map(|n| parse_file_name(n)).collect();
+    let max_file_number = kinds
+        .iter()
+        .filter_map(|k| match k {
+            FileKind::Wal(n) | FileKind::Table(n) | FileKind::Manifest(n) => Some(*n),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+
+    let (version, log_number, manifest_next, manifest_last_seqno) =
+        match manifest::recover(&*fs, &dir)? {
+            Some(r) => (r.version, r.log_number, r.next_file_number, r.last_seqno),
+            None => {
+                // No CURRENT: a new database, or the debris of a crash while
+                // creating one. Data files without a manifest are not ours
+                // to guess about.
+                if kinds
+                    .iter()
+                    .any(|k| matches!(k, FileKind::Wal(_) | FileKind::Table(_)))
+                {
+                    return Err(Error::corruption(
+                        dir.join(CURRENT_FILE),
+                        0,
+                        "CURRENT is missing but the directory holds WAL or table files",
+                    ));
+                }
+                (Version::new(), 0, 1, 0)
+            }
+        };
+    version.check()?;
+    let mut next_file = manifest_next.max(max_file_number + 1);
+
+    // Replay the WAL segments not yet flushed.
+    let mut segments: Vec<u64> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            FileKind::Wal(n) if *n >= log_number => Some(*n),
+            _ => None,
+        })
+        .collect();
+    segments.sort_unstable();
+    let recovered = new_memtable(opts.memtable);
+    let last_seqno = replay_wal(
+        &*fs,
+        &dir,
+        &segments,
+        manifest_last_seqno,
+        &limits,
+        opts.recovery,
+        &*recovered,
+    )?;
+
+    // A fresh manifest holding the recovered version, then a fresh segment.
+    let manifest_number = next_file;
+    let wal_number = next_file + 1;
+    next_file += 2;
+    let mut snapshot = version.snapshot_edit();
+    snapshot.log_number = Some(log_number);
+    snapshot.next_file_number = Some(next_file);
+    snapshot.last_seqno = Some(manifest_last_seqno);
+    let manifest_writer = ManifestWriter::create(&*fs, &dir, manifest_number, &snapshot)?;
+    let writer = WalWriter::create(&*fs, &dir, wal_number)?;
+
+    let mut frozen = Vec::new();
+    if !recovered.is_empty() {
+        frozen.push(Frozen {
+            mem: recovered,
+            next_log: wal_number,
+            seqno_max: last_seqno,
+        });
+    }
+    let version = Arc::new(version);
+    let blocks = Arc::new(BlockCache::new(opts.block_cache_bytes));
+    let inner = DbInner {
+        tables: Arc::new(TableCache::new(fs.clone(), dir.clone(), blocks)),
+        versions: Mutex::new(vec![Arc::downgrade(&version)]),
+        state: RwLock::new(State {
+            active: new_memtable(opts.memtable),
+            frozen,
+            version,
+        }),
+        manifest: Mutex::new(ManifestState {
+            writer: manifest_writer,
+            last_seqno: manifest_last_seqno,
+            log_number,
+        }),
+        dir,
+        fs,
+        _lock: lock_guard,
+        queue: CommitQueue::default(),
+        wal: Mutex::new(WalState {
+            writer,
+            next_seqno: last_seqno + 1,
+            buf: Vec::new(),
+        }),
+        bg_work: Mutex::new(()),
+        bg_signal: BgSignal::default(),
+        next_file_number: AtomicU64::new(next_file),
+        visible_seqno: AtomicU64::new(last_seqno),
+        poisoned: AtomicBool::new(false),
+        poison_cause: Mutex::new(None),
+        closed: AtomicBool::new(false),
+        snapshots: Mutex::new(BTreeMap::new()),
+        stats: StatsCounters::default(),
+        opts,
+    };
+    // Files no version references (a crash's leftovers, older manifests,
+    // flushed WAL segments) go now that the new manifest is durable.
+    inner.delete_obsolete_files();
+    Ok(inner)
+}
+
+/// Replays WAL segments `segments` (sorted) into `mem`, starting after
+/// `last_seqno`; returns the last sequence number replayed. Applies the
+/// recovery mode to damage, truncates a torn tail, and syncs every replayed
+/// segment, so that what readers now see is durable before anything new is
+/// written after it.
 fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -326,43 +559,56 @@ fn replay_wal(
             last = rec.seqno_last();
             Ok(())
         })?;
-        let Some(damage) = scan.damage else { continue };
-        let is_last = i + 1 == segments.len();
-        let corrupt = || {
-            Error::corruption(
-                &path,
-                damage.offset,
-                format!(
-                    "{}{}",
-                    damage.reason,
-                    match damage.valid_record_after {
-                        Some(at) => format!("; a valid record follows at offset {at}"),
-                        None => String::new(),
-                    }
-                ),
-            )
-        };
-        if mode == RecoveryMode::Strict || damage.valid_record_after.is_some() || !is_last {
-            return Err(corrupt());
+        if let Some(damage) = scan.damage {
+            let is_last = i + 1 == segments.len();
+            if mode == RecoveryMode::Strict || damage.valid_record_after.is_some() || !is_last {
+                let follow = match damage.valid_record_after {
+                    Some(at) => format!("; a valid record follows at offset {at}"),
+                    None if !is_last => "; later WAL segments follow".to_string(),
+                    None => String::new(),
+                };
+                return Err(Error::corruption(
+                    &path,
+                    damage.offset,
+                    format!("{}{follow}", damage.reason),
+                ));
+            }
+            if scan.valid_bytes < wal::SEGMENT_HEADER_BYTES as u64 {
+                // Torn while being created: it holds no record. Remove it
+                // durably, or it would read as damage once a newer segment
+                // follows it.
+                drop(file);
+                fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+                continue;
+            }
+            // A torn tail of the last segment: cut it off durably before any
+            // new append (the seed system appended after the garbage).
+            file.set_len(scan.valid_bytes)
+                .map_err(|e| Error::io(&path, e))?;
         }
-        // A torn tail of the last segment: cut it off durably before any
-        // new append (the seed system appended after the garbage).
-        file.set_len(scan.valid_bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io(&path, e))?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
     }
     Ok(last)
 }
 
 impl DbInner {
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         Ok(())
     }
 
-    fn poison_error(&self) -> Error {
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poison_error());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn poison_error(&self) -> Error {
         Error::Poisoned {
             cause: lock(&self.poison_cause)
                 .clone()
@@ -370,12 +616,24 @@ impl DbInner {
         }
     }
 
-    fn poison(&self, e: &Error) {
+    pub(crate) fn poison(&self, e: &Error) {
         let mut cause = lock(&self.poison_cause);
         if cause.is_none() {
             *cause = Some(e.to_string());
         }
         self.poisoned.store(true, Ordering::Release);
+        drop(cause);
+        // Wake writers waiting on a stall so they see it.
+        self.bg_signal.wake.notify_all();
+    }
+
+    pub(crate) fn read_state(&self) -> State {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Live snapshot sequence numbers, ascending.
+    pub(crate) fn snapshot_seqnos(&self) -> Vec<SeqNo> {
+        lock(&self.snapshots).keys().copied().collect()
     }
 
     fn validate_batch(&self, batch: &WriteBatch) -> Result<usize> {
@@ -408,14 +666,12 @@ impl DbInner {
     }
 
     fn write(&self, batch: WriteBatch, wo: WriteOptions) -> Result<SeqNo> {
-        self.check_open()?;
-        if self.poisoned.load(Ordering::Acquire) {
-            return Err(self.poison_error());
-        }
+        self.check_writable()?;
         if batch.is_empty() {
             return Ok(self.visible_seqno.load(Ordering::Acquire));
         }
         let record_bytes = self.validate_batch(&batch)?;
+        self.throttle()?;
         self.stats
             .user_bytes_written
             .fetch_add(batch.payload_bytes() as u64, Ordering::Relaxed);
@@ -424,13 +680,60 @@ impl DbInner {
         })
     }
 
+    /// Slows writers while level 0 backs up and stops them while too many
+    /// memtables or level-0 files wait. Only with a background thread: in
+    /// manual mode the caller decides when work happens.
+    fn throttle(&self) -> Result<()> {
+        if self.opts.background == BackgroundMode::Manual {
+            return Ok(());
+        }
+        let mut slowed = false;
+        loop {
+            self.check_writable()?;
+            let (frozen, pressure) = {
+                let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+                (
+                    st.frozen.len(),
+                    write_pressure(&st.version, &self.opts.compaction),
+                )
+            };
+            if frozen >= self.opts.frozen_memtables_max || pressure == WritePressure::Stop {
+                self.stats.write_stops.fetch_add(1, Ordering::Relaxed);
+                self.signal_background();
+                let flags = lock(&self.bg_signal.state);
+                // Woken by every finished background step; the timeout only
+                // re-checks for robustness.
+                let _ = self
+                    .bg_signal
+                    .wake
+                    .wait_timeout(flags, Duration::from_millis(10));
+                continue;
+            }
+            if pressure == WritePressure::Slowdown && !slowed {
+                self.stats.write_slowdowns.fetch_add(1, Ordering::Relaxed);
+                slowed = true;
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            return Ok(());
+        }
+    }
+
     /// The leader's work for one group (see DESIGN.md, "Group commit").
     fn commit_group(&self, group: &[Arc<Member>]) -> Result<Vec<SeqNo>> {
-        if self.poisoned.load(Ordering::Acquire) {
-            return Err(self.poison_error());
-        }
+        self.check_writable()?;
         let mut wal = lock(&self.wal);
         let wal = &mut *wal;
+        let active = {
+            let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+            st.active.clone()
+        };
+        let active = if active.approximate_memory() >= self.opts.memtable_bytes_max {
+            self.rotate(wal)?;
+            self.read_state().active
+        } else {
+            active
+        };
         let first = wal.next_seqno;
         let total_ops: u64 = group.iter().map(|m| m.batch.len() as u64).sum();
         if first + total_ops - 1 > SEQNO_MAX {
@@ -460,12 +763,6 @@ impl DbInner {
             }
             self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
         }
-        let active = self
-            .mem
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .active
-            .clone();
         let mut seq = first;
         for m in group {
             for op in m.batch.ops() {
@@ -481,18 +778,76 @@ impl DbInner {
         Ok(seqnos)
     }
 
-    fn mem_state(&self) -> MemState {
-        self.mem.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Freezes the active memtable behind a new WAL segment. The old segment
+    /// is synced first, so a later segment's synced records never outlive
+    /// an earlier segment's unsynced ones. Caller holds the WAL lock.
+    fn rotate(&self, wal: &mut WalState) -> Result<()> {
+        let result = (|| {
+            wal.writer.sync()?;
+            let number = self.next_file_number.fetch_add(1, Ordering::SeqCst);
+            let writer = WalWriter::create(&*self.fs, &self.dir, number)?;
+            wal.writer = writer;
+            let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let old = std::mem::replace(&mut st.active, new_memtable(self.opts.memtable));
+            st.frozen.push(Frozen {
+                mem: old,
+                next_log: number,
+                seqno_max: wal.next_seqno - 1,
+            });
+            Ok(())
+        })();
+        if let Err(e) = &result {
+            self.poison(e);
+        }
+        self.signal_background();
+        result
+    }
+
+    /// Freezes the active memtable if it holds anything.
+    pub(crate) fn freeze_active(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut wal = lock(&self.wal);
+        if self.read_state().active.is_empty() {
+            return Ok(());
+        }
+        self.rotate(&mut wal)
+    }
+
+    pub(crate) fn signal_background(&self) {
+        if self.opts.background == BackgroundMode::Thread {
+            lock(&self.bg_signal.state).pending = true;
+            self.bg_signal.wake.notify_all();
+        }
     }
 
     pub(crate) fn get_at(&self, key: &[u8], at: SeqNo) -> Result<Option<Vec<u8>>> {
-        let mem = self.mem_state();
-        if let Some((_, v)) = mem.active.get(key, at) {
+        let st = self.read_state();
+        if let Some((_, v)) = st.active.get(key, at) {
             return Ok(v);
         }
-        for m in mem.frozen.iter().rev() {
-            if let Some((_, v)) = m.get(key, at) {
+        for f in st.frozen.iter().rev() {
+            if let Some((_, v)) = f.mem.get(key, at) {
                 return Ok(v);
+            }
+        }
+        // Level 0 newest first: flushes produce disjoint, ascending sequence
+        // ranges, so the first table with a visible version has the newest.
+        for f in st.version.files(0) {
+            if f.covers(key) {
+                if let Some((_, v)) = self.tables.get(f.number)?.get(key, at)? {
+                    return Ok(v);
+                }
+            }
+        }
+        for level in 1..LEVELS {
+            let files = st.version.files(level);
+            let i = files.partition_point(|f| f.largest_key.as_slice() < key);
+            if let Some(f) = files.get(i) {
+                if f.covers(key) {
+                    if let Some((_, v)) = self.tables.get(f.number)?.get(key, at)? {
+                        return Ok(v);
+                    }
+                }
             }
         }
         Ok(None)
@@ -502,17 +857,116 @@ impl DbInner {
         &self,
         range: &R,
         at: SeqNo,
-        _snapshot: Option<&Snapshot>,
     ) -> Result<DbIter> {
         let lower = clone_bound(range.start_bound());
         let upper = clone_bound(range.end_bound());
-        let mem = self.mem_state();
+        let st = self.read_state();
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
-        sources.push(Arc::new(MemSource::new(mem.active.clone())));
-        for m in mem.frozen.iter().rev() {
-            sources.push(Arc::new(MemSource::new(m.clone())));
+        sources.push(Arc::new(MemSource::new(st.active.clone())));
+        for f in st.frozen.iter().rev() {
+            sources.push(Arc::new(MemSource::new(f.mem.clone())));
+        }
+        for f in st.version.files(0) {
+            sources.push(Arc::new(LevelSource::new(
+                vec![f.clone()],
+                self.tables.clone(),
+                st.version.clone(),
+            )));
+        }
+        for level in 1..LEVELS {
+            let files = st.version.files(level);
+            if !files.is_empty() {
+                sources.push(Arc::new(LevelSource::new(
+                    files.to_vec(),
+                    self.tables.clone(),
+                    st.version.clone(),
+                )));
+            }
         }
         Ok(DbIter::new(sources, lower, upper, at))
+    }
+
+    fn stats(&self) -> Stats {
+        let s = &self.stats;
+        let st = self.read_state();
+        let levels = (0..LEVELS)
+            .map(|l| LevelStats {
+                files: st.version.files(l).len(),
+                bytes: st.version.level_bytes(l),
+            })
+            .collect();
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            user_bytes_written: r(&s.user_bytes_written),
+            wal_bytes_written: r(&s.wal_bytes_written),
+            wal_syncs: r(&s.wal_syncs),
+            commit_groups: r(&s.commit_groups),
+            table_bytes_written: r(&s.table_bytes_written),
+            flushes: r(&s.flushes),
+            compactions: r(&s.compactions),
+            trivial_moves: r(&s.trivial_moves),
+            compaction_bytes_read: r(&s.compaction_bytes_read),
+            write_slowdowns: r(&s.write_slowdowns),
+            write_stops: r(&s.write_stops),
+            obsolete_files_deleted: r(&s.obsolete_files_deleted),
+            levels,
+            frozen_memtables: st.frozen.len(),
+        }
+    }
+
+    /// Installs `edit`: checks it applies, makes it durable in the manifest,
+    /// then swaps the new version in and lets `update` adjust the state in
+    /// the same critical section. A manifest failure poisons the database.
+    pub(crate) fn log_and_apply(
+        &self,
+        edit: &VersionEdit,
+        update: &mut dyn FnMut(&mut State),
+    ) -> Result<()> {
+        let mut m = lock(&self.manifest);
+        let current = self.read_state().version;
+        let next = Arc::new(current.apply(edit)?);
+        if let Err(e) = m.writer.append(edit) {
+            self.poison(&e);
+            return Err(e);
+        }
+        if let Some(s) = edit.last_seqno {
+            m.last_seqno = m.last_seqno.max(s);
+        }
+        if let Some(l) = edit.log_number {
+            m.log_number = m.log_number.max(l);
+        }
+        {
+            let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            st.version = next.clone();
+            update(&mut st);
+        }
+        {
+            let mut vs = lock(&self.versions);
+            vs.retain(|w| w.strong_count() > 0);
+            vs.push(Arc::downgrade(&next));
+        }
+        if m.writer.file_bytes() > self.opts.manifest_bytes_max {
+            // Start a fresh manifest holding one snapshot of the state.
+            let number = self.next_file_number.fetch_add(1, Ordering::SeqCst);
+            let mut snap = next.snapshot_edit();
+            snap.log_number = Some(m.log_number);
+            snap.next_file_number = Some(self.next_file_number.load(Ordering::SeqCst));
+            snap.last_seqno = Some(m.last_seqno);
+            match ManifestWriter::create(&*self.fs, &self.dir, number, &snap) {
+                Ok(w) => {
+                    let old = std::mem::replace(&mut m.writer, w);
+                    // Best effort: an old manifest left behind is deleted at
+                    // the next open.
+                    let _ = self.fs.remove_file(old.path());
+                }
+                Err(e) => {
+                    self.poison(&e);
+                    return Err(e);
+                }
+            }
+        }
+        self.bg_signal.wake.notify_all();
+        Ok(())
     }
 }
 
@@ -547,7 +1001,7 @@ impl Snapshot {
     /// An ordered iterator over `range` as of the snapshot.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIter> {
         self.db.check_open()?;
-        self.db.range_at(&range, self.seqno, Some(self))
+        self.db.range_at(&range, self.seqno)
     }
 }
 

@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::memtable::Memtable;
+use crate::sst::TableIter;
+use crate::table_cache::TableCache;
 use crate::types::{Direction, SeqNo};
+use crate::version::{FileMeta, Version};
 
 /// One key's newest visible version in one source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -326,5 +329,174 @@ impl Iterator for DbIter {
 impl DoubleEndedIterator for DbIter {
     fn next_back(&mut self) -> Option<Self::Item> {
         self.step(Direction::Reverse)
+    }
+}
+
+/// A run of tables with disjoint, ascending key ranges (a level >= 1, or a
+/// single level-0 table) as a source. Tables are opened lazily.
+#[derive(Debug)]
+pub(crate) struct LevelSource {
+    files: Vec<Arc<FileMeta>>,
+    tables: Arc<TableCache>,
+    /// Keeps the version alive, so its files are not deleted while the
+    /// iterator may still read them.
+    _pin: Arc<Version>,
+}
+
+impl LevelSource {
+    pub fn new(files: Vec<Arc<FileMeta>>, tables: Arc<TableCache>, pin: Arc<Version>) -> Self {
+        LevelSource {
+            files,
+            tables,
+            _pin: pin,
+        }
+    }
+}
+
+fn below_lower(key: &[u8], lower: &Bound<Vec<u8>>) -> bool {
+    match lower {
+        Bound::Included(l) => key < l.as_slice(),
+        Bound::Excluded(l) => key <= l.as_slice(),
+        Bound::Unbounded => false,
+    }
+}
+
+fn above_upper(key: &[u8], upper: &Bound<Vec<u8>>) -> bool {
+    match upper {
+        Bound::Included(u) => key > u.as_slice(),
+        Bound::Excluded(u) => key >= u.as_slice(),
+        Bound::Unbounded => false,
+    }
+}
+
+impl Source for LevelSource {
+    fn cursor(
+        &self,
+        lower: &Bound<Vec<u8>>,
+        upper: &Bound<Vec<u8>>,
+        direction: Direction,
+        at: SeqNo,
+    ) -> Result<Box<dyn Cursor>> {
+        // Only the files that can hold keys within the bounds, in walk order.
+        let mut files: Vec<Arc<FileMeta>> = self
+            .files
+            .iter()
+            .filter(|f| !above_upper(&f.smallest_key, upper) && !below_lower(&f.largest_key, lower))
+            .cloned()
+            .collect();
+        if direction == Direction::Reverse {
+            files.reverse();
+        }
+        Ok(Box::new(LevelCursor {
+            files: files.into(),
+            tables: self.tables.clone(),
+            current: None,
+            lower: lower.clone(),
+            upper: upper.clone(),
+            direction,
+            at,
+        }))
+    }
+}
+
+struct LevelCursor {
+    files: VecDeque<Arc<FileMeta>>,
+    tables: Arc<TableCache>,
+    current: Option<TableIter>,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    direction: Direction,
+    at: SeqNo,
+}
+
+impl LevelCursor {
+    /// Positions a fresh table iterator at the first key within bounds.
+    fn start(&self, it: &mut TableIter) -> Result<()> {
+        match self.direction {
+            Direction::Forward => match &self.lower {
+                Bound::Unbounded => it.seek_to_first(),
+                Bound::Included(k) | Bound::Excluded(k) => it.seek(k),
+            },
+            Direction::Reverse => match &self.upper {
+                Bound::Unbounded => it.seek_to_last(),
+                Bound::Included(k) | Bound::Excluded(k) => it.seek_for_prev(k),
+            },
+        }
+    }
+
+    /// The newest visible version of the key under `it`, leaving `it` on the
+    /// next key in walk order. `None` if no version is visible.
+    fn take_key(&self, it: &mut TableIter) -> Result<Option<Entry>> {
+        let key = it.user_key().to_vec();
+        let mut found: Option<Entry> = None;
+        while it.valid() && it.user_key() == key.as_slice() {
+            let s = it.seqno();
+            match self.direction {
+                // Newest first: the first visible one wins.
+                Direction::Forward => {
+                    if found.is_none() && s <= self.at {
+                        found = Some(Entry {
+                            key: key.clone(),
+                            seqno: s,
+                            value: it.value().map(<[u8]>::to_vec),
+                        });
+                    }
+                    it.next()?;
+                }
+                // Oldest first: the last visible one wins.
+                Direction::Reverse => {
+                    if s <= self.at {
+                        found = Some(Entry {
+                            key: key.clone(),
+                            seqno: s,
+                            value: it.value().map(<[u8]>::to_vec),
+                        });
+                    }
+                    it.prev()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Cursor for LevelCursor {
+    fn next_entry(&mut self) -> Result<Option<Entry>> {
+        loop {
+            if self.current.is_none() {
+                let Some(file) = self.files.pop_front() else {
+                    return Ok(None);
+                };
+                let table = self.tables.get(file.number)?;
+                let mut it = table.iter();
+                self.start(&mut it)?;
+                self.current = Some(it);
+            }
+            let mut it = self.current.take().expect("set above");
+            if !it.valid() {
+                continue; // this file is done; move to the next
+            }
+            let key = it.user_key();
+            let outside = match self.direction {
+                Direction::Forward => above_upper(key, &self.upper),
+                Direction::Reverse => below_lower(key, &self.lower),
+            };
+            if outside {
+                self.files.clear();
+                return Ok(None);
+            }
+            let skip = match self.direction {
+                Direction::Forward => below_lower(key, &self.lower),
+                Direction::Reverse => above_upper(key, &self.upper),
+            };
+            let entry = self.take_key(&mut it)?;
+            self.current = Some(it);
+            if skip {
+                continue;
+            }
+            if let Some(e) = entry {
+                return Ok(Some(e));
+            }
+        }
     }
 }

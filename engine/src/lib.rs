@@ -2,21 +2,30 @@
 //!
 //! See `engine/DESIGN.md` for the on-disk formats and the protocols.
 
+mod background;
 pub mod batch;
 mod commit;
+pub mod compaction;
 mod db;
 pub mod error;
 pub mod filename;
 pub mod fs;
+mod gc;
 mod iter;
+pub mod manifest;
 pub mod memtable;
 pub mod options;
+pub mod sst;
+mod table_cache;
 pub mod types;
+pub mod version;
 pub mod wal;
 
 pub use batch::{BatchOp, WriteBatch};
-pub use db::{Db, Snapshot, Stats};
+pub use compaction::{CompactionOptions, WritePressure};
+pub use db::{BackgroundStep, Db, LevelStats, Snapshot, Stats};
 pub use error::{Error, Result};
 pub use iter::DbIter;
 pub use options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
+pub use sst::{Compression, TableOptions};
 pub use types::{Direction, SeqNo};

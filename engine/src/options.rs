@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::compaction::CompactionOptions;
 use crate::fs::{FileSystem, StdFs};
+use crate::sst::TableOptions;
 
 /// Which memtable implementation the engine uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -80,10 +82,19 @@ pub struct Options {
     pub value_bytes_max: usize,
     /// Largest accepted write batch, encoded.
     pub batch_bytes_max: usize,
-    /// A WAL segment is closed and a new one started past this size.
-    pub wal_segment_bytes_max: u64,
     /// The active memtable is frozen and flushed past this size.
     pub memtable_bytes_max: usize,
+    /// Writers wait (in `BackgroundMode::Thread`) while this many frozen
+    /// memtables wait for flush.
+    pub frozen_memtables_max: usize,
+    /// How tables are written.
+    pub table: TableOptions,
+    /// Level sizes, level-0 triggers and write throttling.
+    pub compaction: CompactionOptions,
+    /// Capacity of the block cache shared by all tables.
+    pub block_cache_bytes: usize,
+    /// The manifest is rewritten as a fresh snapshot past this size.
+    pub manifest_bytes_max: u64,
 }
 
 impl Default for Options {
@@ -97,8 +108,12 @@ impl Default for Options {
             key_bytes_max: 64 * 1024,
             value_bytes_max: 16 * 1024 * 1024,
             batch_bytes_max: 64 * 1024 * 1024,
-            wal_segment_bytes_max: 64 * 1024 * 1024,
             memtable_bytes_max: 32 * 1024 * 1024,
+            frozen_memtables_max: 2,
+            table: TableOptions::default(),
+            compaction: CompactionOptions::default(),
+            block_cache_bytes: 64 * 1024 * 1024,
+            manifest_bytes_max: 4 * 1024 * 1024,
         }
     }
 }

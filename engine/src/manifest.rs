@@ -1,0 +1,1420 @@
+//! The manifest: a checksummed log of [`VersionEdit`]s, and `CURRENT`.
+//!
+//! The byte format is specified in `engine/docs/manifest.md` (a test checks
+//! the document's constants against this file). In short:
+//!
+//! ```text
+//! MANIFEST-NNNNNN = file header (12 B) , record+
+//! file header     = magic u64 LE "STRATAMF" , format version u32 LE
+//! record          = len u32 LE , payload crc u32 LE , header crc u32 LE , payload (len B)
+//! payload         = one encoded VersionEdit (tagged fields, LEB128 varints)
+//! CURRENT         = "MANIFEST-NNNNNN\n"
+//! ```
+//!
+//! Both checksums are CRC-32C, masked. The header checksum covers the length
+//! and the payload checksum, so a corrupt length is detected as corruption
+//! instead of being mistaken for a record that runs past the end of the file
+//! (which is what a torn append looks like).
+//!
+//! Protocols (all I/O through [`FileSystem`]):
+//! - a new manifest is created with the file header and a full snapshot edit,
+//!   `sync_all`ed, its directory entry made durable (`sync_dir`), and only
+//!   then named by `CURRENT`;
+//! - `CURRENT` is replaced by writing `CURRENT.tmp`, `sync_all`, `rename`,
+//!   `sync_dir`: after a crash it names either the old or the new manifest,
+//!   both complete;
+//! - an append is durable when [`ManifestWriter::append`] returns `Ok`
+//!   (`sync_data` before returning). After any failed write or sync the
+//!   writer refuses further appends ([`Error::Poisoned`]): the engine must
+//!   start a new manifest rather than trust a file in an unknown state.
+//! - recovery accepts a damaged LAST record (the only one that can be in
+//!   flight at a crash) and reports its offset so the caller can truncate;
+//!   damage followed by any valid record is [`Error::Corruption`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, FsFile, OpenMode};
+use crate::types::SeqNo;
+use crate::version::{FileMeta, Version, VersionBuilder, VersionEdit, LEVELS};
+
+/// First 8 bytes of every manifest: `"STRATAMF"` read as a little-endian u64.
+pub const MANIFEST_MAGIC: u64 = 0x464d_4154_4152_5453;
+/// The manifest format version, after the magic.
+pub const MANIFEST_FORMAT_VERSION: u32 = 0x0000_0001;
+/// Size of the file header: magic + format version.
+pub const MANIFEST_HEADER_BYTES: u64 = 0x0c;
+/// Size of a record header: len + payload crc + header crc.
+pub const RECORD_HEADER_BYTES: u64 = 0x0c;
+/// Largest payload a record may carry (64 MiB); checked before allocating.
+pub const RECORD_PAYLOAD_BYTES_MAX: u64 = 0x0400_0000;
+/// Added to a rotated CRC-32C to mask it (see [`mask_crc`]).
+pub const CRC_MASK_DELTA: u32 = 0xa282_ead8;
+/// Largest accepted `CURRENT` file.
+pub const CURRENT_BYTES_MAX: u64 = 0x40;
+
+/// Edit field: `log_number`, one varint.
+pub const TAG_LOG_NUMBER: u8 = 0x01;
+/// Edit field: `next_file_number`, one varint.
+pub const TAG_NEXT_FILE_NUMBER: u8 = 0x02;
+/// Edit field: `last_seqno`, one varint.
+pub const TAG_LAST_SEQNO: u8 = 0x03;
+/// Edit field: a removed file, varints `level`, `number`.
+pub const TAG_REMOVED_FILE: u8 = 0x04;
+/// Edit field: an added file (see the doc for its layout).
+pub const TAG_ADDED_FILE: u8 = 0x05;
+
+/// Longest LEB128 encoding of a u64.
+const VARINT_BYTES_MAX: usize = 10;
+
+const CURRENT_FILE: &str = "CURRENT";
+const CURRENT_TEMP_FILE: &str = "CURRENT.tmp";
+
+/// The file name of manifest `number` (`MANIFEST-NNNNNN`).
+pub fn manifest_file_name(number: u64) -> String {
+    format!("MANIFEST-{number:06}")
+}
+
+fn parse_manifest_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("MANIFEST-")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    // Only the canonical spelling, so one number has one name.
+    (manifest_file_name(n) == name).then_some(n)
+}
+
+/// Masks a CRC so that checksumming data that itself holds CRCs stays
+/// effective: rotate right by 15 bits, then add [`CRC_MASK_DELTA`].
+pub fn mask_crc(crc: u32) -> u32 {
+    crc.rotate_right(15).wrapping_add(CRC_MASK_DELTA)
+}
+
+// ---------------------------------------------------------------------------
+// Edit encoding.
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// Encodes an edit as a record payload. Field order is fixed (scalars, then
+/// removals, then additions) so equal edits encode to equal bytes.
+pub fn encode_edit(edit: &VersionEdit) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (tag, value) in [
+        (TAG_LOG_NUMBER, edit.log_number),
+        (TAG_NEXT_FILE_NUMBER, edit.next_file_number),
+        (TAG_LAST_SEQNO, edit.last_seqno),
+    ] {
+        if let Some(v) = value {
+            out.push(tag);
+            put_varint(&mut out, v);
+        }
+    }
+    for &(level, number) in &edit.removed {
+        out.push(TAG_REMOVED_FILE);
+        put_varint(&mut out, level as u64);
+        put_varint(&mut out, number);
+    }
+    for (level, f) in &edit.added {
+        out.push(TAG_ADDED_FILE);
+        put_varint(&mut out, *level as u64);
+        put_varint(&mut out, f.number);
+        put_varint(&mut out, f.file_bytes);
+        put_bytes(&mut out, &f.smallest_key);
+        put_bytes(&mut out, &f.largest_key);
+        put_varint(&mut out, f.seqno_min);
+        put_varint(&mut out, f.seqno_max);
+        put_varint(&mut out, f.entries);
+    }
+    out
+}
+
+/// A cursor over a payload that reports errors at absolute file offsets.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    file: &'a Path,
+    base: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&self, at: usize, why: impl Into<String>) -> Error {
+        Error::corruption(self.file, self.base + at as u64, why)
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or_else(|| self.err(self.pos, "edit ends inside a field"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        let start = self.pos;
+        let mut v = 0u64;
+        for i in 0..VARINT_BYTES_MAX {
+            let b = self.byte()?;
+            if i == VARINT_BYTES_MAX - 1 && b > 1 {
+                return Err(self.err(start, "varint overflows u64"));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if b == 0 && i > 0 {
+                    return Err(self.err(start, "varint is not in its shortest form"));
+                }
+                return Ok(v);
+            }
+        }
+        Err(self.err(start, "varint longer than 10 bytes"))
+    }
+
+    fn level(&mut self) -> Result<usize> {
+        let at = self.pos;
+        let level = self.varint()?;
+        if level >= LEVELS as u64 {
+            return Err(self.err(at, format!("level {level} out of range 0..{LEVELS}")));
+        }
+        Ok(level as usize)
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>> {
+        let at = self.pos;
+        let len = self.varint()?;
+        let remaining = (self.buf.len() - self.pos) as u64;
+        // Validated against what is actually there before allocating.
+        if len > remaining {
+            return Err(self.err(
+                at,
+                format!("key length {len} exceeds the {remaining} bytes left in the edit"),
+            ));
+        }
+        let len = len as usize;
+        let out = self.buf[self.pos..self.pos + len].to_vec();
+        self.pos += len;
+        Ok(out)
+    }
+}
+
+/// Decodes a record payload. `file` and `payload_offset` (the payload's
+/// position in the file) only serve to name the place of any damage.
+pub fn decode_edit(payload: &[u8], file: &Path, payload_offset: u64) -> Result<VersionEdit> {
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+        file,
+        base: payload_offset,
+    };
+    let mut edit = VersionEdit::default();
+    let mut prev_tag = 0u8;
+    while r.pos < payload.len() {
+        let at = r.pos;
+        let tag = r.byte()?;
+        // Canonical order (so one edit has one encoding): tags never
+        // decrease, and the scalar tags appear at most once.
+        let repeat_ok = tag == TAG_REMOVED_FILE || tag == TAG_ADDED_FILE;
+        if tag < prev_tag || (tag == prev_tag && !repeat_ok) {
+            return Err(r.err(
+                at,
+                format!("field tag {tag:#04x} after {prev_tag:#04x} is out of order"),
+            ));
+        }
+        prev_tag = tag;
+        match tag {
+            TAG_LOG_NUMBER | TAG_NEXT_FILE_NUMBER | TAG_LAST_SEQNO => {
+                let slot = match tag {
+                    TAG_LOG_NUMBER => &mut edit.log_number,
+                    TAG_NEXT_FILE_NUMBER => &mut edit.next_file_number,
+                    _ => &mut edit.last_seqno,
+                };
+                debug_assert!(slot.is_none(), "order check lets no scalar repeat");
+                *slot = Some(r.varint()?);
+            }
+            TAG_REMOVED_FILE => {
+                let level = r.level()?;
+                let number = r.varint()?;
+                edit.removed.push((level, number));
+            }
+            TAG_ADDED_FILE => {
+                let level = r.level()?;
+                let meta = FileMeta {
+                    number: r.varint()?,
+                    file_bytes: r.varint()?,
+                    smallest_key: r.bytes()?,
+                    largest_key: r.bytes()?,
+                    seqno_min: r.varint()?,
+                    seqno_max: r.varint()?,
+                    entries: r.varint()?,
+                };
+                edit.added.push((level, meta));
+            }
+            other => return Err(r.err(at, format!("unknown field tag {other:#04x}"))),
+        }
+    }
+    Ok(edit)
+}
+
+// ---------------------------------------------------------------------------
+// Framing.
+
+fn file_header() -> [u8; MANIFEST_HEADER_BYTES as usize] {
+    let mut h = [0u8; MANIFEST_HEADER_BYTES as usize];
+    h[..8].copy_from_slice(&MANIFEST_MAGIC.to_le_bytes());
+    h[8..].copy_from_slice(&MANIFEST_FORMAT_VERSION.to_le_bytes());
+    h
+}
+
+/// Frames a payload as one record: header then payload.
+fn frame(payload: &[u8]) -> Result<Vec<u8>> {
+    if payload.len() as u64 > RECORD_PAYLOAD_BYTES_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "manifest edit of {} bytes exceeds the {RECORD_PAYLOAD_BYTES_MAX} byte limit",
+            payload.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(RECORD_HEADER_BYTES as usize + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&mask_crc(crc32c::crc32c(payload)).to_le_bytes());
+    let header_crc = mask_crc(crc32c::crc32c(&out[..8]));
+    out.extend_from_slice(&header_crc.to_le_bytes());
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// What lies at one offset of the record area.
+enum Frame {
+    /// A complete record with valid checksums: its payload range.
+    Valid { payload_start: usize, end: usize },
+    /// Fewer than a record header's bytes remain.
+    HeaderIncomplete,
+    /// The header checksum does not match (length untrustworthy).
+    HeaderBad,
+    /// The header is valid but names a length over the limit.
+    LengthOverLimit(u64),
+    /// The header is valid; the payload runs past the end of the file.
+    PayloadIncomplete,
+    /// The header is valid; the payload checksum does not match.
+    PayloadBad { end: usize },
+}
+
+fn frame_at(b: &[u8], at: usize) -> Frame {
+    let h = RECORD_HEADER_BYTES as usize;
+    if b.len() - at < h {
+        return Frame::HeaderIncomplete;
+    }
+    if mask_crc(crc32c::crc32c(&b[at..at + 8])) != u32_at(b, at + 8) {
+        return Frame::HeaderBad;
+    }
+    let len = u64::from(u32_at(b, at));
+    if len > RECORD_PAYLOAD_BYTES_MAX {
+        return Frame::LengthOverLimit(len);
+    }
+    let payload_start = at + h;
+    if ((b.len() - payload_start) as u64) < len {
+        return Frame::PayloadIncomplete;
+    }
+    let end = payload_start + len as usize;
+    if mask_crc(crc32c::crc32c(&b[payload_start..end])) != u32_at(b, at + 4) {
+        return Frame::PayloadBad { end };
+    }
+    Frame::Valid { payload_start, end }
+}
+
+/// A damaged last record, ignored by recovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// Offset of the damaged record: truncate the file to this length.
+    pub offset: u64,
+    /// The file's length as found.
+    pub file_bytes: u64,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// The state rebuilt from the manifest named by `CURRENT`.
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    pub version: Version,
+    /// Number of the manifest replayed.
+    pub manifest_number: u64,
+    /// The next unused file number (greater than every live file's number).
+    pub next_file_number: u64,
+    /// WAL segments numbered below this are fully flushed.
+    pub log_number: u64,
+    /// Last sequence number recorded in the manifest.
+    pub last_seqno: SeqNo,
+    /// Number of valid records replayed (the snapshot included).
+    pub records: u64,
+    /// End of the last valid record: where the next append goes.
+    pub valid_bytes: u64,
+    /// A damaged last record that was ignored, if any. The caller must
+    /// truncate the file to `valid_bytes` before appending to it
+    /// ([`ManifestWriter::reopen`] does so).
+    pub torn_tail: Option<TornTail>,
+}
+
+/// Replays the bytes of a manifest file. `file` names it in errors.
+pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recovered> {
+    let corrupt = |at: u64, why: String| Error::corruption(file, at, why);
+    let hb = MANIFEST_HEADER_BYTES as usize;
+    if bytes.len() < hb {
+        return Err(corrupt(
+            0,
+            format!("file of {} bytes is shorter than its header", bytes.len()),
+        ));
+    }
+    let magic = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    if magic != MANIFEST_MAGIC {
+        return Err(corrupt(0, format!("bad magic {magic:#018x}")));
+    }
+    let format = u32_at(bytes, 8);
+    if format != MANIFEST_FORMAT_VERSION {
+        return Err(corrupt(8, format!("unknown format version {format}")));
+    }
+
+    let mut builder = VersionBuilder::new();
+    let (mut log_number, mut next_file_number, mut last_seqno) = (None, None, None);
+    let mut records = 0u64;
+    let mut at = hb;
+    let mut torn_tail = None;
+    while at < bytes.len() {
+        let (payload_start, end) = match frame_at(bytes, at) {
+            Frame::Valid { payload_start, end } => (payload_start, end),
+            damaged => {
+                let (reason, tail_ok) = match damaged {
+                    Frame::Valid { .. } => unreachable!("matched above"),
+                    Frame::HeaderIncomplete => ("record header incomplete".to_string(), true),
+                    Frame::PayloadIncomplete => {
+                        ("record payload runs past end of file".to_string(), true)
+                    }
+                    // A valid header fixes the record's end: anything after
+                    // it means this is not the last record.
+                    Frame::PayloadBad { end } => {
+                        ("payload checksum mismatch".to_string(), end == bytes.len())
+                    }
+                    Frame::LengthOverLimit(len) => {
+                        (format!("record length {len} over the limit"), false)
+                    }
+                    // The length is unknown: it is the last record only if
+                    // no valid record starts anywhere after it.
+                    Frame::HeaderBad => (
+                        "record header checksum mismatch".to_string(),
+                        !(at + 1..bytes.len())
+                            .any(|p| matches!(frame_at(bytes, p), Frame::Valid { .. })),
+                    ),
+                };
+                if records == 0 {
+                    return Err(corrupt(
+                        at as u64,
+                        format!("{reason} in the snapshot record (it was synced before use)"),
+                    ));
+                }
+                if !tail_ok {
+                    return Err(corrupt(
+                        at as u64,
+                        format!("{reason}, and it is not the last record"),
+                    ));
+                }
+                torn_tail = Some(TornTail {
+                    offset: at as u64,
+                    file_bytes: bytes.len() as u64,
+                    reason,
+                });
+                break;
+            }
+        };
+        let edit = decode_edit(&bytes[payload_start..end], file, payload_start as u64)?;
+        if records == 0
+            && (edit.log_number.is_none()
+                || edit.next_file_number.is_none()
+                || edit.last_seqno.is_none()
+                || !edit.removed.is_empty())
+        {
+            return Err(corrupt(
+                at as u64,
+                "first record is not a complete snapshot".to_string(),
+            ));
+        }
+        builder
+            .apply(&edit)
+            .map_err(|e| corrupt(at as u64, format!("edit does not apply: {e}")))?;
+        for (name, old, new) in [
+            ("log_number", &mut log_number, edit.log_number),
+            ("last_seqno", &mut last_seqno, edit.last_seqno),
+            (
+                "next_file_number",
+                &mut next_file_number,
+                edit.next_file_number,
+            ),
+        ] {
+            if let Some(new) = new {
+                if old.is_some_and(|o| new < o) {
+                    return Err(corrupt(
+                        at as u64,
+                        format!("{name} goes backwards to {new}"),
+                    ));
+                }
+                *old = Some(new);
+            }
+        }
+        records += 1;
+        at = end;
+    }
+    let valid_bytes = at as u64;
+    if records == 0 {
+        return Err(corrupt(valid_bytes, "no snapshot record".to_string()));
+    }
+    let version = builder.build();
+    let next_file_number = next_file_number.unwrap_or(0);
+    if let Some(&max) = version.live_file_numbers().iter().next_back() {
+        if next_file_number <= max {
+            return Err(corrupt(
+                valid_bytes,
+                format!("next_file_number {next_file_number} is not above live file {max}"),
+            ));
+        }
+    }
+    Ok(Recovered {
+        version,
+        manifest_number,
+        next_file_number,
+        log_number: log_number.unwrap_or(0),
+        last_seqno: last_seqno.unwrap_or(0),
+        records,
+        valid_bytes,
+        torn_tail,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// CURRENT.
+
+/// Points `CURRENT` at manifest `manifest_number`: write `CURRENT.tmp`,
+/// `sync_all`, rename over `CURRENT`, `sync_dir(dir)`.
+pub fn set_current(fs: &dyn FileSystem, dir: &Path, manifest_number: u64) -> Result<()> {
+    let tmp = dir.join(CURRENT_TEMP_FILE);
+    let current = dir.join(CURRENT_FILE);
+    let contents = format!("{}\n", manifest_file_name(manifest_number));
+    let f = fs
+        .open(&tmp, OpenMode::CreateTruncate)
+        .map_err(|e| Error::io(&tmp, e))?;
+    f.write_at(contents.as_bytes(), 0)
+        .map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    fs.rename(&tmp, &current)
+        .map_err(|e| Error::io(&current, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    Ok(())
+}
+
+/// Reads and validates `CURRENT`; `None` if it does not exist.
+pub fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(CURRENT_FILE);
+    if !fs.exists(&path).map_err(|e| Error::io(&path, e))? {
+        return Ok(None);
+    }
+    let f = fs
+        .open(&path, OpenMode::Read)
+        .map_err(|e| Error::io(&path, e))?;
+    let len = f.len().map_err(|e| Error::io(&path, e))?;
+    if len > CURRENT_BYTES_MAX {
+        return Err(Error::corruption(
+            &path,
+            0,
+            format!("CURRENT is {len} bytes, over the {CURRENT_BYTES_MAX} byte limit"),
+        ));
+    }
+    let bytes = f.read_all().map_err(|e| Error::io(&path, e))?;
+    let Some(body) = bytes.strip_suffix(b"\n") else {
+        return Err(Error::corruption(
+            &path,
+            bytes.len() as u64,
+            "CURRENT does not end with a newline",
+        ));
+    };
+    let name = std::str::from_utf8(body)
+        .ok()
+        .and_then(parse_manifest_name)
+        .ok_or_else(|| {
+            Error::corruption(&path, 0, "CURRENT does not hold one manifest file name")
+        })?;
+    Ok(Some(name))
+}
+
+/// Recovers the state recorded by the manifest `CURRENT` names; `None` if
+/// there is no `CURRENT` (a new database).
+pub fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Recovered>> {
+    let Some(number) = read_current(fs, dir)? else {
+        return Ok(None);
+    };
+    let path = dir.join(manifest_file_name(number));
+    if !fs.exists(&path).map_err(|e| Error::io(&path, e))? {
+        return Err(Error::corruption(
+            dir.join(CURRENT_FILE),
+            0,
+            format!("CURRENT names {} which does not exist", path.display()),
+        ));
+    }
+    let f = fs
+        .open(&path, OpenMode::Read)
+        .map_err(|e| Error::io(&path, e))?;
+    let bytes = f.read_all().map_err(|e| Error::io(&path, e))?;
+    replay(&bytes, &path, number).map(Some)
+}
+
+// ---------------------------------------------------------------------------
+// Writer.
+
+/// Appends edits to one manifest file.
+#[derive(Debug)]
+pub struct ManifestWriter {
+    path: PathBuf,
+    number: u64,
+    file: Arc<dyn FsFile>,
+    bytes: u64,
+    /// Set after a failed write or sync: nothing more is appended.
+    failed: Option<String>,
+}
+
+impl ManifestWriter {
+    /// Creates `MANIFEST-<manifest_number>` in `dir` holding the file header
+    /// and `snapshot`, syncs it and its directory entry, then points
+    /// `CURRENT` at it. `snapshot` must rebuild the whole state from nothing:
+    /// no removals, and all of `log_number`, `next_file_number`, `last_seqno`.
+    pub fn create(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        manifest_number: u64,
+        snapshot: &VersionEdit,
+    ) -> Result<ManifestWriter> {
+        if snapshot.log_number.is_none()
+            || snapshot.next_file_number.is_none()
+            || snapshot.last_seqno.is_none()
+            || !snapshot.removed.is_empty()
+        {
+            return Err(Error::InvalidArgument(
+                "a manifest snapshot needs log_number, next_file_number and last_seqno, and no removals"
+                    .into(),
+            ));
+        }
+        let version = Version::new().apply(snapshot)?;
+        if let Some(&max) = version.live_file_numbers().iter().next_back() {
+            if snapshot.next_file_number <= Some(max) {
+                return Err(Error::InvalidArgument(format!(
+                    "next_file_number must exceed live file {max}"
+                )));
+            }
+        }
+        if read_current(fs, dir)? == Some(manifest_number) {
+            return Err(Error::InvalidArgument(format!(
+                "manifest {manifest_number} is the live one; a new manifest needs a new number"
+            )));
+        }
+        let path = dir.join(manifest_file_name(manifest_number));
+        let mut contents = file_header().to_vec();
+        contents.extend_from_slice(&frame(&encode_edit(snapshot))?);
+        let io = |e| Error::io(&path, e);
+        // Truncate: a file of this number can only be debris of a crash
+        // before it was named by CURRENT.
+        let file = fs.open(&path, OpenMode::CreateTruncate).map_err(io)?;
+        file.write_at(&contents, 0).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        set_current(fs, dir, manifest_number)?;
+        Ok(ManifestWriter {
+            path,
+            number: manifest_number,
+            file,
+            bytes: contents.len() as u64,
+            failed: None,
+        })
+    }
+
+    /// Continues the manifest described by `recovered` (from [`recover`] on
+    /// the same `dir`): cuts a torn tail off (`set_len`, `sync_all`) first.
+    pub fn reopen(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        recovered: &Recovered,
+    ) -> Result<ManifestWriter> {
+        let path = dir.join(manifest_file_name(recovered.manifest_number));
+        let io = |e| Error::io(&path, e);
+        let file = fs.open(&path, OpenMode::ReadWrite).map_err(io)?;
+        let len = file.len().map_err(io)?;
+        if len < recovered.valid_bytes {
+            return Err(Error::InvalidArgument(format!(
+                "{} is {len} bytes, shorter than the {} recovered from it",
+                path.display(),
+                recovered.valid_bytes
+            )));
+        }
+        if len > recovered.valid_bytes {
+            file.set_len(recovered.valid_bytes).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        Ok(ManifestWriter {
+            path,
+            number: recovered.manifest_number,
+            file,
+            bytes: recovered.valid_bytes,
+            failed: None,
+        })
+    }
+
+    /// Appends one edit; it is durable when this returns `Ok`.
+    pub fn append(&mut self, edit: &VersionEdit) -> Result<()> {
+        if let Some(cause) = &self.failed {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        let payload = encode_edit(edit);
+        debug_assert_eq!(
+            decode_edit(&payload, &self.path, 0).ok().as_ref(),
+            Some(edit),
+            "edit encoding round trip"
+        );
+        let record = frame(&payload)?;
+        let result = self
+            .file
+            .write_at(&record, self.bytes)
+            .and_then(|()| self.file.sync_data());
+        match result {
+            Ok(()) => {
+                self.bytes += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(format!("manifest append to {}: {e}", self.path.display()));
+                Err(Error::io(&self.path, e))
+            }
+        }
+    }
+
+    /// Bytes in the file, for deciding when to roll to a new manifest.
+    pub fn file_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// This manifest's number.
+    pub fn manifest_number(&self) -> u64 {
+        self.number
+    }
+
+    /// This manifest's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{FileLock, StdFs};
+    use std::io;
+    use std::sync::Mutex;
+
+    struct SplitMix64(u64);
+    impl SplitMix64 {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn meta(number: u64, lo: &[u8], hi: &[u8]) -> FileMeta {
+        FileMeta {
+            number,
+            file_bytes: number * 1000 + 7,
+            smallest_key: lo.to_vec(),
+            largest_key: hi.to_vec(),
+            seqno_min: number,
+            seqno_max: number + 3,
+            entries: 42,
+        }
+    }
+
+    fn snapshot() -> VersionEdit {
+        VersionEdit {
+            added: vec![(0, meta(3, b"a", b"q")), (2, meta(4, b"", b"\xff\x00"))],
+            removed: vec![],
+            log_number: Some(2),
+            next_file_number: Some(10),
+            last_seqno: Some(100),
+        }
+    }
+
+    /// A deterministic stream of edits that each apply to the previous state:
+    /// flush an L0 file, or move the oldest L0 file down to a fresh level-1
+    /// key slot.
+    fn edits(seed: u64, count: usize) -> Vec<VersionEdit> {
+        let mut rng = SplitMix64(seed);
+        let mut v = Version::new().apply(&snapshot()).unwrap();
+        let mut next = 10u64;
+        let mut seq = 100u64;
+        let mut log = 2u64;
+        let mut slot = 0u32;
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let mut e = VersionEdit::default();
+            if rng.below(3) == 0 && !v.files(0).is_empty() {
+                let f = v.files(0).last().unwrap();
+                let mut moved = FileMeta::clone(f);
+                // level-1 slots are disjoint: "k<slot>-a" ..= "k<slot>-z"
+                moved.smallest_key = format!("k{slot:06}-a").into_bytes();
+                moved.largest_key = format!("k{slot:06}-z").into_bytes();
+                slot += 1;
+                e.removed.push((0, f.number));
+                e.added.push((1, moved));
+            } else {
+                let klen = rng.below(40) as usize;
+                let key: Vec<u8> = (0..klen).map(|_| rng.next() as u8).collect();
+                seq += 1 + rng.below(1000);
+                let mut m = meta(next, &key, &key);
+                m.seqno_min = seq;
+                m.seqno_max = seq;
+                m.file_bytes = rng.next() >> rng.below(64);
+                e.added.push((0, m));
+                next += 1;
+                log += 1;
+                e.log_number = Some(log);
+                e.next_file_number = Some(next);
+                e.last_seqno = Some(seq);
+            }
+            v = v.apply(&e).unwrap();
+            out.push(e);
+        }
+        out
+    }
+
+    fn final_version(edits: &[VersionEdit]) -> Version {
+        let mut v = Version::new().apply(&snapshot()).unwrap();
+        for e in edits {
+            v = v.apply(e).unwrap();
+        }
+        v
+    }
+
+    fn write_manifest(dir: &Path, edits: &[VersionEdit]) -> (ManifestWriter, Vec<u64>) {
+        let mut w = ManifestWriter::create(&StdFs, dir, 1, &snapshot()).unwrap();
+        let mut ends = vec![w.file_bytes()];
+        for e in edits {
+            w.append(e).unwrap();
+            ends.push(w.file_bytes());
+        }
+        (w, ends)
+    }
+
+    fn manifest_bytes(dir: &Path) -> Vec<u8> {
+        std::fs::read(dir.join(manifest_file_name(1))).unwrap()
+    }
+
+    #[test]
+    fn edits_round_trip() {
+        let p = Path::new("m");
+        for e in std::iter::once(snapshot())
+            .chain(std::iter::once(VersionEdit::default()))
+            .chain(edits(7, 200))
+        {
+            let bytes = encode_edit(&e);
+            assert_eq!(decode_edit(&bytes, p, 0).unwrap(), e);
+        }
+        // extreme values
+        let e = VersionEdit {
+            added: vec![(
+                LEVELS - 1,
+                FileMeta {
+                    number: u64::MAX,
+                    file_bytes: u64::MAX,
+                    smallest_key: vec![0; 300],
+                    largest_key: vec![0xff; 300],
+                    seqno_min: 0,
+                    seqno_max: u64::MAX,
+                    entries: u64::MAX,
+                },
+            )],
+            removed: vec![(LEVELS - 1, u64::MAX), (0, 0)],
+            log_number: Some(u64::MAX),
+            next_file_number: Some(0),
+            last_seqno: Some(1 << 63),
+        };
+        assert_eq!(decode_edit(&encode_edit(&e), p, 0).unwrap(), e);
+    }
+
+    #[test]
+    fn decode_rejects_malformed_payloads_with_offsets() {
+        let p = Path::new("m");
+        let offset_of = |bytes: &[u8]| match decode_edit(bytes, p, 1000) {
+            Err(Error::Corruption { offset, .. }) => offset,
+            other => panic!("expected corruption, got {other:?}"),
+        };
+        assert_eq!(offset_of(&[0x7f]), 1000, "unknown tag");
+        assert_eq!(offset_of(&[TAG_LOG_NUMBER]), 1001, "truncated varint");
+        assert_eq!(offset_of(&[TAG_LOG_NUMBER, 1, TAG_LOG_NUMBER, 2]), 1002);
+        assert_eq!(offset_of(&[TAG_LAST_SEQNO, 1, TAG_LOG_NUMBER, 2]), 1002);
+        assert_eq!(
+            offset_of(&[TAG_REMOVED_FILE, 0, 1, TAG_LAST_SEQNO, 2]),
+            1003
+        );
+        assert_eq!(
+            offset_of(&[TAG_LAST_SEQNO, 0x80, 0x00]),
+            1001,
+            "non-shortest"
+        );
+        let mut overflow = vec![TAG_LAST_SEQNO];
+        overflow.extend_from_slice(&[0xff; 9]);
+        overflow.push(0x02);
+        assert_eq!(offset_of(&overflow), 1001);
+        assert_eq!(offset_of(&[TAG_REMOVED_FILE, LEVELS as u8, 1]), 1001);
+        // A key length far past the payload: refused before allocating.
+        let mut huge = vec![TAG_ADDED_FILE, 0, 1, 1];
+        put_varint(&mut huge, u64::MAX >> 1);
+        assert_eq!(offset_of(&huge), 1004);
+        // Every strict prefix of a valid encoding that cuts a field fails.
+        let full = encode_edit(&snapshot());
+        for cut in 0..full.len() {
+            let r = decode_edit(&full[..cut], p, 0);
+            if let Ok(e) = r {
+                assert_ne!(e, snapshot(), "prefix {cut} decoded to the whole edit");
+            }
+        }
+    }
+
+    /// Seeded garbage and mutations never panic the decoder or replay; a
+    /// mutated manifest either replays to a valid version or is corruption.
+    #[test]
+    fn random_damage_never_panics() {
+        let p = Path::new("MANIFEST-000001");
+        let mut rng = SplitMix64(0x5eed);
+        let payload = encode_edit(&snapshot());
+        for _ in 0..3000 {
+            let len = rng.below(64) as usize;
+            let junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if let Ok(e) = decode_edit(&junk, p, 0) {
+                let _ = Version::new().apply(&e);
+                assert_eq!(encode_edit(&e), junk, "encodings are canonical");
+            }
+            let mut m = payload.clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(m.len() as u64) as usize;
+                m[at] = rng.next() as u8;
+            }
+            if let Ok(e) = decode_edit(&m, p, 0) {
+                assert_eq!(encode_edit(&e), m, "encodings are canonical");
+            }
+        }
+        let mut file = file_header().to_vec();
+        file.extend(frame(&payload).unwrap());
+        for e in edits(4, 10) {
+            file.extend(frame(&encode_edit(&e)).unwrap());
+        }
+        for _ in 0..2000 {
+            let mut m = file.clone();
+            match rng.below(3) {
+                0 => {
+                    let at = rng.below(m.len() as u64) as usize;
+                    m[at] ^= 1 << rng.below(8);
+                }
+                1 => m.truncate(rng.below(m.len() as u64) as usize),
+                _ => {
+                    let at = rng.below(m.len() as u64) as usize;
+                    for b in &mut m[at..] {
+                        *b = rng.next() as u8;
+                    }
+                }
+            }
+            match replay(&m, p, 1) {
+                Ok(r) => r.version.check().unwrap(),
+                Err(e) => assert!(e.is_corruption(), "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn recover_after_many_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(recover(&StdFs, dir.path()).unwrap().is_none());
+        let es = edits(11, 500);
+        let (w, _) = write_manifest(dir.path(), &es);
+        let r = recover(&StdFs, dir.path()).unwrap().unwrap();
+        assert_eq!(r.version, final_version(&es));
+        assert_eq!(r.records, 501);
+        assert_eq!(r.valid_bytes, w.file_bytes());
+        assert_eq!(r.torn_tail, None);
+        assert_eq!(r.manifest_number, 1);
+        let last_full = es
+            .iter()
+            .rev()
+            .find(|e| e.next_file_number.is_some())
+            .unwrap();
+        assert_eq!(Some(r.next_file_number), last_full.next_file_number);
+        assert_eq!(Some(r.log_number), last_full.log_number);
+        assert_eq!(Some(r.last_seqno), last_full.last_seqno);
+        r.version.check().unwrap();
+
+        // Reopen and continue; a new manifest from a snapshot is equivalent.
+        drop(w);
+        let mut w = ManifestWriter::reopen(&StdFs, dir.path(), &r).unwrap();
+        let more = edits(11, 520);
+        for e in &more[500..] {
+            w.append(e).unwrap();
+        }
+        let r2 = recover(&StdFs, dir.path()).unwrap().unwrap();
+        assert_eq!(r2.version, final_version(&more));
+        let mut snap = r2.version.snapshot_edit();
+        snap.log_number = Some(r2.log_number);
+        snap.next_file_number = Some(r2.next_file_number);
+        snap.last_seqno = Some(r2.last_seqno);
+        let w2 = ManifestWriter::create(&StdFs, dir.path(), r2.next_file_number, &snap).unwrap();
+        assert!(w2.file_bytes() < w.file_bytes());
+        let r3 = recover(&StdFs, dir.path()).unwrap().unwrap();
+        assert_eq!(r3.manifest_number, r2.next_file_number);
+        assert_eq!(r3.version, r2.version);
+        assert_eq!(r3.records, 1);
+        // The live manifest's number cannot be reused for a new one.
+        assert!(ManifestWriter::create(&StdFs, dir.path(), r3.manifest_number, &snap).is_err());
+    }
+
+    #[test]
+    fn torn_tail_at_every_byte_offset_of_the_last_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let es = edits(3, 20);
+        let (_w, ends) = write_manifest(dir.path(), &es);
+        let full = manifest_bytes(dir.path());
+        let (start, end) = (ends[ends.len() - 2] as usize, ends[ends.len() - 1] as usize);
+        assert_eq!(end, full.len());
+        let before = final_version(&es[..es.len() - 1]);
+        let p = Path::new("MANIFEST-000001");
+        let mut rng = SplitMix64(99);
+        for cut in start..end {
+            // Truncated at `cut`.
+            let r = replay(&full[..cut], p, 1).unwrap();
+            assert_eq!(r.version, before, "cut at {cut}");
+            assert_eq!(r.valid_bytes, start as u64);
+            if cut == start {
+                assert_eq!(r.torn_tail, None);
+            } else {
+                assert_eq!(r.torn_tail.as_ref().unwrap().offset, start as u64);
+            }
+            // Full length, but bytes from `cut` on are garbage or zeros (a
+            // torn sector write): the record is ignored too.
+            for fill in [0u8, 1] {
+                let mut torn = full.clone();
+                for b in &mut torn[cut..] {
+                    *b = if fill == 0 { 0 } else { rng.next() as u8 };
+                }
+                if torn == full {
+                    continue;
+                }
+                let r = replay(&torn, p, 1).unwrap();
+                assert_eq!(r.version, before, "garbage from {cut}");
+                assert_eq!(r.torn_tail.unwrap().offset, start as u64);
+            }
+        }
+        // The complete file replays everything.
+        let r = replay(&full, p, 1).unwrap();
+        assert_eq!(r.version, final_version(&es));
+
+        // Through the file system: reopen truncates, then appends land.
+        let f = dir.path().join(manifest_file_name(1));
+        std::fs::write(&f, &full[..end - 3]).unwrap();
+        let r = recover(&StdFs, dir.path()).unwrap().unwrap();
+        assert_eq!(r.torn_tail.as_ref().unwrap().offset, start as u64);
+        let mut w = ManifestWriter::reopen(&StdFs, dir.path(), &r).unwrap();
+        assert_eq!(std::fs::metadata(&f).unwrap().len(), start as u64);
+        w.append(es.last().unwrap()).unwrap();
+        let r = recover(&StdFs, dir.path()).unwrap().unwrap();
+        assert_eq!(r.torn_tail, None);
+        assert_eq!(r.version, final_version(&es));
+    }
+
+    #[test]
+    fn bit_flip_in_the_middle_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let es = edits(5, 30);
+        let (_w, ends) = write_manifest(dir.path(), &es);
+        let full = manifest_bytes(dir.path());
+        let last_start = ends[ends.len() - 2] as usize;
+        let p = Path::new("MANIFEST-000001");
+        // Every bit of every byte before the last record.
+        for at in 0..last_start {
+            for bit in 0..8 {
+                let mut bad = full.clone();
+                bad[at] ^= 1 << bit;
+                match replay(&bad, p, 1) {
+                    Err(Error::Corruption { file, offset, .. }) => {
+                        assert_eq!(file, p);
+                        assert!(offset <= at as u64, "offset {offset} after flip at {at}");
+                    }
+                    other => panic!("flip at {at} bit {bit}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Postmortem: the predecessor kept its manifest as JSON lines without
+    /// checksums and skipped lines it could not parse, so a damaged edit
+    /// silently dropped files from the database. Here every record carries
+    /// CRCs, and a damaged record that is not the last is an error naming
+    /// the file and the offset of the damaged record.
+    #[test]
+    fn manifest_edits_are_checksummed() {
+        let dir = tempfile::tempdir().unwrap();
+        let es = edits(8, 5);
+        let (_w, ends) = write_manifest(dir.path(), &es);
+        let full = manifest_bytes(dir.path());
+        let p = dir.path().join(manifest_file_name(1));
+        // Flip one bit of the last varint (`entries`) of the record that
+        // starts at `ends[2]`: the payload still decodes as a well-formed
+        // edit, so only the checksum can catch it.
+        let rec = ends[2] as usize;
+        let mut flipped = full.clone();
+        flipped[ends[3] as usize - 1] ^= 0x01;
+        std::fs::write(&p, &flipped).unwrap();
+        match recover(&StdFs, dir.path()) {
+            Err(Error::Corruption { file, offset, .. }) => {
+                assert_eq!(file, p);
+                assert_eq!(offset, rec as u64);
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        // The header checksum guards the length: a length flipped to run
+        // past the end of file is not mistaken for a torn tail.
+        let mut bad = full.clone();
+        bad[rec + 3] ^= 0x40;
+        assert!(replay(&bad, &p, 1).unwrap_err().is_corruption());
+        // And decoding the damaged payload alone would have "worked": the
+        // checksum is what stands between the flip and a wrong version.
+        let payload = &flipped[rec + RECORD_HEADER_BYTES as usize..ends[3] as usize];
+        assert!(decode_edit(payload, &p, 0).is_ok());
+    }
+
+    #[test]
+    fn current_naming_a_missing_or_malformed_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifest(dir.path(), &[]);
+        std::fs::remove_file(dir.path().join(manifest_file_name(1))).unwrap();
+        let err = recover(&StdFs, dir.path()).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+        assert!(err.to_string().contains("MANIFEST-000001"), "{err}");
+        for bad in [
+            &b"MANIFEST-000001"[..],
+            b"MANIFEST-1\n",
+            b"MANIFEST-000001\n\n",
+            b"MANIFEST-\n",
+            b"manifest-000001\n",
+            b"\n",
+            b"",
+            &[b'M'; 100][..],
+        ] {
+            std::fs::write(dir.path().join("CURRENT"), bad).unwrap();
+            let err = recover(&StdFs, dir.path()).unwrap_err();
+            assert!(err.is_corruption(), "{bad:?}: {err}");
+        }
+        // A manifest with a bad header is corruption, not an empty database.
+        set_current(&StdFs, dir.path(), 1).unwrap();
+        std::fs::write(
+            dir.path().join(manifest_file_name(1)),
+            b"STRATAMX\x01\0\0\0",
+        )
+        .unwrap();
+        assert!(recover(&StdFs, dir.path()).unwrap_err().is_corruption());
+        std::fs::write(dir.path().join(manifest_file_name(1)), file_header()).unwrap();
+        assert!(
+            recover(&StdFs, dir.path()).unwrap_err().is_corruption(),
+            "no snapshot record"
+        );
+    }
+
+    #[test]
+    fn replay_rejects_edits_that_do_not_apply() {
+        let p = Path::new("MANIFEST-000001");
+        let mut bytes = file_header().to_vec();
+        bytes.extend(frame(&encode_edit(&snapshot())).unwrap());
+        let good_len = bytes.len();
+        let rm_missing = VersionEdit {
+            removed: vec![(1, 12345)],
+            ..VersionEdit::default()
+        };
+        bytes.extend(frame(&encode_edit(&rm_missing)).unwrap());
+        match replay(&bytes, p, 1) {
+            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, good_len as u64),
+            other => panic!("{other:?}"),
+        }
+        // A snapshot with a live file at or past next_file_number.
+        let mut snap = snapshot();
+        snap.next_file_number = Some(4);
+        let mut bytes = file_header().to_vec();
+        bytes.extend(frame(&encode_edit(&snap)).unwrap());
+        assert!(replay(&bytes, p, 1).unwrap_err().is_corruption());
+        // last_seqno going backwards.
+        let mut bytes = file_header().to_vec();
+        bytes.extend(frame(&encode_edit(&snapshot())).unwrap());
+        let back = VersionEdit {
+            last_seqno: Some(99),
+            ..VersionEdit::default()
+        };
+        bytes.extend(frame(&encode_edit(&back)).unwrap());
+        assert!(replay(&bytes, p, 1).unwrap_err().is_corruption());
+        // The writer refuses incomplete snapshots.
+        let dir = tempfile::tempdir().unwrap();
+        let mut partial = snapshot();
+        partial.last_seqno = None;
+        assert!(ManifestWriter::create(&StdFs, dir.path(), 1, &partial).is_err());
+    }
+
+    // --- A recording file system for protocol tests -----------------------
+
+    #[derive(Debug, Clone, Default)]
+    struct Log(Arc<Mutex<Vec<String>>>);
+    impl Log {
+        fn push(&self, s: String) {
+            self.0.lock().unwrap().push(s);
+        }
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    fn name(p: &Path) -> String {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    #[derive(Debug)]
+    struct RecordingFs {
+        log: Log,
+        fail_sync_data: Mutex<bool>,
+    }
+
+    #[derive(Debug)]
+    struct RecordingFile {
+        inner: Arc<dyn FsFile>,
+        name: String,
+        log: Log,
+        fail_sync_data: bool,
+    }
+
+    impl FsFile for RecordingFile {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+            self.inner.read_at(buf, offset)
+        }
+        fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+            self.log.push(format!("write {}", self.name));
+            self.inner.write_at(buf, offset)
+        }
+        fn sync_data(&self) -> io::Result<()> {
+            self.log.push(format!("sync_data {}", self.name));
+            if self.fail_sync_data {
+                return Err(io::Error::other("injected sync failure"));
+            }
+            self.inner.sync_data()
+        }
+        fn sync_all(&self) -> io::Result<()> {
+            self.log.push(format!("sync_all {}", self.name));
+            self.inner.sync_all()
+        }
+        fn set_len(&self, len: u64) -> io::Result<()> {
+            self.log.push(format!("set_len {} {len}", self.name));
+            self.inner.set_len(len)
+        }
+        fn len(&self) -> io::Result<u64> {
+            self.inner.len()
+        }
+    }
+
+    impl FileSystem for RecordingFs {
+        fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn FsFile>> {
+            if mode != OpenMode::Read {
+                self.log.push(format!("open {} {mode:?}", name(path)));
+            }
+            Ok(Arc::new(RecordingFile {
+                inner: StdFs.open(path, mode)?,
+                name: name(path),
+                log: self.log.clone(),
+                fail_sync_data: *self.fail_sync_data.lock().unwrap(),
+            }))
+        }
+        fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+            StdFs.create_dir_all(path)
+        }
+        fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+            StdFs.list_dir(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            self.log.push(format!("rename {} {}", name(from), name(to)));
+            StdFs.rename(from, to)
+        }
+        fn remove_file(&self, path: &Path) -> io::Result<()> {
+            self.log.push(format!("remove {}", name(path)));
+            StdFs.remove_file(path)
+        }
+        fn sync_dir(&self, _path: &Path) -> io::Result<()> {
+            self.log.push("sync_dir".to_string());
+            StdFs.sync_dir(_path)
+        }
+        fn exists(&self, path: &Path) -> io::Result<bool> {
+            StdFs.exists(path)
+        }
+        fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
+            StdFs.lock(path)
+        }
+    }
+
+    /// Postmortem: the predecessor rewrote CURRENT in place without fsync,
+    /// so a power cut could leave it empty or naming a manifest whose bytes
+    /// never reached the disk.
+    #[test]
+    fn current_is_replaced_atomically_with_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RecordingFs {
+            log: Log::default(),
+            fail_sync_data: Mutex::new(false),
+        };
+        set_current(&fs, dir.path(), 7).unwrap();
+        assert_eq!(
+            fs.log.take(),
+            vec![
+                "open CURRENT.tmp CreateTruncate",
+                "write CURRENT.tmp",
+                "sync_all CURRENT.tmp",
+                "rename CURRENT.tmp CURRENT",
+                "sync_dir",
+            ]
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("CURRENT")).unwrap(),
+            b"MANIFEST-000007\n"
+        );
+        assert!(!dir.path().join("CURRENT.tmp").exists());
+
+        // Creating a manifest: its bytes and its directory entry are durable
+        // before CURRENT names it.
+        ManifestWriter::create(&fs, dir.path(), 8, &snapshot()).unwrap();
+        assert_eq!(
+            fs.log.take(),
+            vec![
+                "open MANIFEST-000008 CreateTruncate",
+                "write MANIFEST-000008",
+                "sync_all MANIFEST-000008",
+                "sync_dir",
+                "open CURRENT.tmp CreateTruncate",
+                "write CURRENT.tmp",
+                "sync_all CURRENT.tmp",
+                "rename CURRENT.tmp CURRENT",
+                "sync_dir",
+            ]
+        );
+    }
+
+    #[test]
+    fn append_syncs_before_returning_and_poisons_after_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RecordingFs {
+            log: Log::default(),
+            fail_sync_data: Mutex::new(false),
+        };
+        let mut w = ManifestWriter::create(&fs, dir.path(), 1, &snapshot()).unwrap();
+        fs.log.take();
+        let es = edits(1, 2);
+        w.append(&es[0]).unwrap();
+        assert_eq!(
+            fs.log.take(),
+            vec!["write MANIFEST-000001", "sync_data MANIFEST-000001"]
+        );
+        // A writer whose sync fails refuses every later append.
+        let r = recover(&fs, dir.path()).unwrap().unwrap();
+        *fs.fail_sync_data.lock().unwrap() = true;
+        let mut w = ManifestWriter::reopen(&fs, dir.path(), &r).unwrap();
+        assert!(w.append(&es[1]).unwrap_err().is_io());
+        *fs.fail_sync_data.lock().unwrap() = false;
+        assert!(matches!(w.append(&es[1]), Err(Error::Poisoned { .. })));
+    }
+
+    /// The constants table in `engine/docs/manifest.md` matches the code.
+    #[test]
+    fn doc_constants_match_the_code() {
+        let doc = include_str!("../docs/manifest.md");
+        let code: Vec<(&str, u64)> = vec![
+            ("MANIFEST_MAGIC", MANIFEST_MAGIC),
+            (
+                "MANIFEST_FORMAT_VERSION",
+                u64::from(MANIFEST_FORMAT_VERSION),
+            ),
+            ("MANIFEST_HEADER_BYTES", MANIFEST_HEADER_BYTES),
+            ("RECORD_HEADER_BYTES", RECORD_HEADER_BYTES),
+            ("RECORD_PAYLOAD_BYTES_MAX", RECORD_PAYLOAD_BYTES_MAX),
+            ("CRC_MASK_DELTA", u64::from(CRC_MASK_DELTA)),
+            ("CURRENT_BYTES_MAX", CURRENT_BYTES_MAX),
+            ("TAG_LOG_NUMBER", u64::from(TAG_LOG_NUMBER)),
+            ("TAG_NEXT_FILE_NUMBER", u64::from(TAG_NEXT_FILE_NUMBER)),
+            ("TAG_LAST_SEQNO", u64::from(TAG_LAST_SEQNO)),
+            ("TAG_REMOVED_FILE", u64::from(TAG_REMOVED_FILE)),
+            ("TAG_ADDED_FILE", u64::from(TAG_ADDED_FILE)),
+            ("LEVELS", LEVELS as u64),
+        ];
+        // Rows look like: | `NAME` | `0x...` | meaning |
+        let mut documented = Vec::new();
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() < 4 {
+                continue;
+            }
+            let (Some(name), Some(value)) = (
+                cells[1].strip_prefix('`').and_then(|s| s.strip_suffix('`')),
+                cells[2]
+                    .strip_prefix("`0x")
+                    .and_then(|s| s.strip_suffix('`')),
+            ) else {
+                continue;
+            };
+            let value = u64::from_str_radix(&value.replace('_', ""), 16)
+                .unwrap_or_else(|e| panic!("doc value for {name}: {e}"));
+            documented.push((name, value));
+        }
+        documented.sort();
+        let mut code = code;
+        code.sort();
+        assert_eq!(documented, code);
+        // The magic is the ASCII string the doc says it is.
+        assert_eq!(&MANIFEST_MAGIC.to_le_bytes(), b"STRATAMF");
+        assert!(doc.contains("\"STRATAMF\""));
+        // And the example frame in the doc is what the code produces.
+        let example = frame(&encode_edit(&VersionEdit {
+            log_number: Some(5),
+            ..VersionEdit::default()
+        }))
+        .unwrap();
+        let hex: Vec<String> = example.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            doc.contains(&hex.join(" ")),
+            "doc lacks the example frame {}",
+            hex.join(" ")
+        );
+    }
+}

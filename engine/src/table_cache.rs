@@ -1,0 +1,53 @@
+//! Open tables, shared by readers, flush and compaction.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::filename::table_file_name;
+use crate::fs::{FileSystem, OpenMode};
+use crate::sst::{BlockCache, Table};
+
+/// Keeps each live table open once; evicted when the file is deleted.
+#[derive(Debug)]
+pub(crate) struct TableCache {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    blocks: Arc<BlockCache>,
+    open: Mutex<HashMap<u64, Arc<Table>>>,
+}
+
+impl TableCache {
+    pub fn new(fs: Arc<dyn FileSystem>, dir: PathBuf, blocks: Arc<BlockCache>) -> Self {
+        TableCache {
+            fs,
+            dir,
+            blocks,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The open table `number`, opening it on first use.
+    pub fn get(&self, number: u64) -> Result<Arc<Table>> {
+        if let Some(t) = self.lock().get(&number) {
+            return Ok(t.clone());
+        }
+        let path = self.dir.join(table_file_name(number));
+        let file = self
+            .fs
+            .open(&path, OpenMode::Read)
+            .map_err(|e| Error::io(&path, e))?;
+        let table = Arc::new(Table::open(file, path, number, self.blocks.clone())?);
+        Ok(self.lock().entry(number).or_insert(table).clone())
+    }
+
+    /// Forgets table `number` (its file is being deleted).
+    pub fn evict(&self, number: u64) {
+        self.lock().remove(&number);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Table>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
