@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use strata::fs::FileSystem;
 use strata::{
-    BackgroundMode, Db, DbIter, Error, MemtableKind, Options, Snapshot, WriteBatch, WriteOptions,
+    BackgroundMode, BackgroundStep, CompactionOptions, Db, DbIter, Error, MemtableKind, Options,
+    Snapshot, TableOptions, WriteBatch, WriteOptions,
 };
 use strata_models::{CrashOracle, Dir, KvModel, Op, SeqNo, State};
 
@@ -42,12 +43,25 @@ pub enum MemtableChoice {
     Art,
 }
 
+/// What the simulated disk may do at a power loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+pub enum DiskModel {
+    /// Unsynced writes lost entirely, as a suffix, or as an arbitrary subset.
+    #[default]
+    Full,
+    /// Unsynced writes lost entirely or as a suffix only (no reordering).
+    Prefix,
+    /// Sabotage to test the checker: syncs persist nothing. Runs must fail.
+    LyingSync,
+}
+
 /// What one run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunConfig {
     pub ops: usize,
     pub memtable: MemtableChoice,
     pub faults: FaultMode,
+    pub disk: DiskModel,
 }
 
 impl Default for RunConfig {
@@ -56,6 +70,7 @@ impl Default for RunConfig {
             ops: 1000,
             memtable: MemtableChoice::Btree,
             faults: FaultMode::Crash,
+            disk: DiskModel::Full,
         }
     }
 }
@@ -83,6 +98,10 @@ pub struct RunStats {
     pub recoveries: u64,
     pub open_retries: u64,
     pub lock_probes: u64,
+    pub flushes: u64,
+    pub background_steps: u64,
+    pub compactions: u64,
+    pub background_errors: u64,
     /// `db call:file class` -> count.
     pub crash_sites: BTreeMap<String, u64>,
     pub sim: SimStats,
@@ -104,6 +123,10 @@ impl RunStats {
         self.recoveries += o.recoveries;
         self.open_retries += o.open_retries;
         self.lock_probes += o.lock_probes;
+        self.flushes += o.flushes;
+        self.background_steps += o.background_steps;
+        self.compactions += o.compactions;
+        self.background_errors += o.background_errors;
         for (k, v) in &o.crash_sites {
             *self.crash_sites.entry(k.clone()).or_insert(0) += v;
         }
@@ -215,9 +238,12 @@ impl Exec {
             FaultMode::All => FAULT_RATES_ALL,
             _ => FaultRates::default(),
         };
+        let fs = SimFs::new(Rng::derive(seed, 2).next_u64());
+        fs.set_reordering(cfg.disk == DiskModel::Full);
+        fs.set_lying_sync(cfg.disk == DiskModel::LyingSync);
         Exec {
             cfg: *cfg,
-            fs: SimFs::new(Rng::derive(seed, 2).next_u64()),
+            fs,
             db: None,
             model: KvModel::new(),
             acked: 0,
@@ -253,8 +279,25 @@ impl Exec {
             fs: Arc::new(self.fs.clone()) as Arc<dyn FileSystem>,
             background: BackgroundMode::Manual,
             memtable,
-            memtable_bytes_max: 64 * 1024,
-            wal_segment_bytes_max: 32 * 1024,
+            // Small everything: many memtable rotations, flushes, level-0
+            // compactions and manifest rewrites per thousand ops.
+            memtable_bytes_max: 16 * 1024,
+            frozen_memtables_max: 4,
+            table: TableOptions {
+                block_bytes_target: 1024,
+                restart_interval: 4,
+                ..TableOptions::default()
+            },
+            compaction: CompactionOptions {
+                l0_compaction_trigger: 2,
+                l0_slowdown_trigger: 4,
+                l0_stop_trigger: 6,
+                level1_bytes_target: 64 * 1024,
+                level_size_multiplier: 4,
+                target_file_bytes: 16 * 1024,
+            },
+            block_cache_bytes: 256 * 1024,
+            manifest_bytes_max: 8 * 1024,
             ..Options::default()
         })
     }
@@ -393,6 +436,38 @@ impl Exec {
                     Ok(())
                 }
             }
+            SimOp::Flush => {
+                self.call = "flush";
+                let r = self.db()?.flush();
+                self.stats.flushes += 1;
+                self.background(r.map(|()| "flushed".to_string()))
+            }
+            SimOp::Step { n } => {
+                self.call = "step";
+                let mut r = Ok(String::new());
+                for _ in 0..*n {
+                    match self.db()?.step_background() {
+                        Ok(BackgroundStep::Idle) => break,
+                        Ok(s) => {
+                            self.stats.background_steps += 1;
+                            if let Ok(t) = &mut r {
+                                t.push_str(&format!("{s:?} "));
+                            }
+                        }
+                        Err(e) => {
+                            r = Err(e);
+                            break;
+                        }
+                    }
+                }
+                self.background(r)
+            }
+            SimOp::Compact => {
+                self.call = "compact";
+                let r = self.db()?.compact();
+                self.stats.compactions += 1;
+                self.background(r.map(|()| "compacted".to_string()))
+            }
             SimOp::LockProbe => {
                 self.stats.lock_probes += 1;
                 self.call = "open";
@@ -494,6 +569,29 @@ impl Exec {
                     }
                 }
                 self.restart()
+            }
+        }
+    }
+
+    /// Checks a flush or background step; afterwards every read must still
+    /// match the model (background work never changes the logical state).
+    fn background(&mut self, r: strata::Result<String>) -> Step {
+        match r {
+            Ok(what) => {
+                self.line(format!("  {what}"));
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.background_errors += 1;
+                self.line(format!("  background error: {e}"));
+                if self.fs.is_dead() {
+                    self.power_loss()
+                } else if self.cfg.faults == FaultMode::All {
+                    // The Db may be poisoned; start a new process.
+                    self.restart()
+                } else {
+                    Err(format!("background work failed with no fault injected: {e}"))
+                }
             }
         }
     }
@@ -618,8 +716,7 @@ impl Exec {
         self.recover(self.acked, false)
     }
 
-    fn power_loss(&mut self) -> Step {
-        self.stats.power_losses += 1;
+    fn note_crash_site(&mut self) {
         if let Some(site) = self.fs.crash_site() {
             let key = format!("{}:{:?}", self.call, site.class);
             *self.stats.crash_sites.entry(key).or_insert(0) += 1;
@@ -631,6 +728,11 @@ impl Exec {
                 self.call
             ));
         }
+    }
+
+    fn power_loss(&mut self) -> Step {
+        self.stats.power_losses += 1;
+        self.note_crash_site();
         self.snapshots.clear();
         self.db = None;
         let rep = self.fs.crash(&mut self.crash_rng);
@@ -640,7 +742,7 @@ impl Exec {
 
     /// Opens the database again and checks the recovered state with the
     /// oracle; `mark` is the highest seqno that must have survived.
-    fn recover(&mut self, mark: SeqNo, after_power_loss: bool) -> Step {
+    fn recover(&mut self, mut mark: SeqNo, mut after_power_loss: bool) -> Step {
         const OPEN_ATTEMPTS_MAX: usize = 6;
         self.call = "open";
         // Media faults during recovery would make a damaged record look like
@@ -659,9 +761,32 @@ impl Exec {
                 self.fs.set_faults_enabled(false);
             }
             match Db::open(DB_DIR, self.options()?) {
+                Ok(d) if self.fs.is_dead() => {
+                    // Open swallowed the error of the call that died; the
+                    // process is dead all the same.
+                    drop(d);
+                    self.line("  open returned Ok on a dead disk".into());
+                    self.note_crash_site();
+                    self.stats.power_losses += 1;
+                    let rep = self.fs.crash(&mut self.crash_rng);
+                    self.line(format!("  crash during recovery: {rep:?}"));
+                    mark = self.durable_mark;
+                    after_power_loss = true;
+                }
                 Ok(d) => {
                     db = Some(d);
                     break;
+                }
+                Err(e) if self.fs.is_dead() => {
+                    // The armed crash landed inside recovery: power loss,
+                    // then recover again from what is durable.
+                    self.line(format!("  open error: {e}"));
+                    self.note_crash_site();
+                    self.stats.power_losses += 1;
+                    let rep = self.fs.crash(&mut self.crash_rng);
+                    self.line(format!("  crash during recovery: {rep:?}"));
+                    mark = self.durable_mark;
+                    after_power_loss = true;
                 }
                 Err(e) => {
                     self.line(format!("  open error: {e}"));
@@ -676,6 +801,7 @@ impl Exec {
         }
         let db = db.ok_or_else(|| format!("recovery failed after retries: {last_err}"))?;
         self.fs.set_faults_enabled(false);
+        self.fs.crash_at_io(None);
         let scanned: strata::Result<Vec<(Vec<u8>, Vec<u8>)>> =
             db.range::<Vec<u8>, _>(..).and_then(|it| it.collect());
         let state: State = scanned

@@ -78,7 +78,7 @@ pub fn regression_test(seed: u64, ops: &[SimOp], cfg: &RunConfig, message: &str)
     ));
     s.push_str(&format!("#[test]\nfn sim_regression_seed_{seed}() {{\n"));
     s.push_str(
-        "    use strata_sim::{execute, FaultMode, KeyBound, MemtableChoice, RunConfig, Scan, SimOp, Val};\n",
+        "    use strata_sim::{execute, DiskModel, FaultMode, KeyBound, MemtableChoice, RunConfig, Scan, SimOp, Val};\n",
     );
     s.push_str("    #[allow(unused_imports)]\n    let _ = (KeyBound::Unbounded, Scan::Forward, Val { len: 0, tag: 0 });\n");
     s.push_str("    let ops = vec![\n");
@@ -87,8 +87,8 @@ pub fn regression_test(seed: u64, ops: &[SimOp], cfg: &RunConfig, message: &str)
     }
     s.push_str("    ];\n");
     s.push_str(&format!(
-        "    let cfg = RunConfig {{ ops: ops.len(), memtable: MemtableChoice::{:?}, faults: FaultMode::{:?} }};\n",
-        cfg.memtable, cfg.faults
+        "    let cfg = RunConfig {{ ops: ops.len(), memtable: MemtableChoice::{:?}, faults: FaultMode::{:?}, disk: DiskModel::{:?} }};\n",
+        cfg.memtable, cfg.faults, cfg.disk
     ));
     s.push_str(&format!(
         "    let out = execute({seed}, &ops, &cfg, true);\n    \

@@ -197,6 +197,10 @@ struct Inner {
     next_lock: u64,
     faults: FaultRates,
     faults_enabled: bool,
+    /// Unsynced writes may land as an arbitrary subset (else only a prefix).
+    reorder: bool,
+    /// Sabotage: syncs report success and persist nothing.
+    lying_sync: bool,
     rng: Rng,
     stats: SimStats,
 }
@@ -350,6 +354,8 @@ impl SimFs {
                 next_lock: 1,
                 faults: FaultRates::default(),
                 faults_enabled: false,
+                reorder: true,
+                lying_sync: false,
                 rng: Rng::new(fault_seed),
                 stats: SimStats::default(),
             })),
@@ -372,6 +378,18 @@ impl SimFs {
     /// Turns injected faults on or off (rates kept). Returns the old setting.
     pub fn set_faults_enabled(&self, on: bool) -> bool {
         std::mem::replace(&mut self.lock_inner().faults_enabled, on)
+    }
+
+    /// Whether a crash may keep an arbitrary subset of a file's unsynced
+    /// writes (the default) or only a prefix of them.
+    pub fn set_reordering(&self, on: bool) {
+        self.lock_inner().reorder = on;
+    }
+
+    /// Sabotage for testing the checker: every sync succeeds and persists
+    /// nothing, file data and directory entries alike.
+    pub fn set_lying_sync(&self, on: bool) {
+        self.lock_inner().lying_sync = on;
     }
 
     /// Makes I/O call number `n` (1-based, counted since creation) and every
@@ -461,6 +479,7 @@ impl SimFs {
         }
 
         // 2. File contents.
+        let reorder = g.reorder;
         for f in g.files.values_mut() {
             let mut muts = std::mem::take(&mut f.pending);
             let in_flight = f.in_flight.take();
@@ -476,7 +495,7 @@ impl SimFs {
             let kept: Vec<bool> = match rng.below(5) {
                 0 => vec![false; n],
                 1 => vec![true; n],
-                2 => (0..n).map(|_| rng.coin()).collect(),
+                2 if reorder => (0..n).map(|_| rng.coin()).collect(),
                 _ => {
                     let k = rng.below(n as u64 + 1) as usize;
                     (0..n).map(|i| i < k).collect()
@@ -722,6 +741,9 @@ impl SimFile {
             f.pending.clear();
             return Err(io::Error::other("injected fsync failure (data dropped)"));
         }
+        if g.lying_sync {
+            return Ok(());
+        }
         for m in std::mem::take(&mut f.pending) {
             apply_mutation(&mut f.durable, &m);
         }
@@ -873,6 +895,9 @@ impl FileSystem for SimFs {
             // The operations stay pending: their fate is decided at a crash.
             g.stats.sync_failures += 1;
             return Err(io::Error::other("injected directory fsync failure"));
+        }
+        if g.lying_sync {
+            return Ok(());
         }
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut g.pending_dir)
             .into_iter()

@@ -130,6 +130,14 @@ pub enum SimOp {
     },
     /// Tries a second open of the same directory: must be `Locked`.
     LockProbe,
+    /// `Db::flush`: freeze the active memtable and write it out.
+    Flush,
+    /// Up to `n` calls of `Db::step_background` (stops at `Idle`).
+    Step {
+        n: u8,
+    },
+    /// `Db::compact`: background steps until idle.
+    Compact,
 }
 
 /// Live snapshots kept at once.
@@ -293,6 +301,15 @@ pub fn generate(seed: u64, len: usize, faults: FaultMode) -> Vec<SimOp> {
                     rng.range_inclusive(1, 24) as u32
                 },
             },
+            905..=909 => SimOp::Flush,
+            910..=959 => SimOp::Step {
+                n: rng.range_inclusive(1, 4) as u8,
+            },
+            960..=962 => SimOp::Compact,
+            // Power losses armed far ahead land inside flushes and compactions.
+            963..=966 if crashes => SimOp::PowerLoss {
+                after_io: rng.range_inclusive(20, 200) as u32,
+            },
             _ => SimOp::Get {
                 key: keys.pick(&mut rng),
             },
@@ -317,6 +334,16 @@ impl fmt::Display for Lit<'_> {
             }
         }
         f.write_str("\"")
+    }
+}
+
+impl fmt::Display for KeyBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyBound::Unbounded => f.write_str("*"),
+            KeyBound::Included(k) => write!(f, "[{}", strata_models::Show(k)),
+            KeyBound::Excluded(k) => write!(f, "({}", strata_models::Show(k)),
+        }
     }
 }
 
@@ -400,6 +427,9 @@ impl SimOp {
             SimOp::ProcessCrash => "SimOp::ProcessCrash".into(),
             SimOp::PowerLoss { after_io } => format!("SimOp::PowerLoss {{ after_io: {after_io} }}"),
             SimOp::LockProbe => "SimOp::LockProbe".into(),
+            SimOp::Flush => "SimOp::Flush".into(),
+            SimOp::Step { n } => format!("SimOp::Step {{ n: {n} }}"),
+            SimOp::Compact => "SimOp::Compact".into(),
         }
     }
 }
@@ -440,7 +470,7 @@ impl fmt::Display for SimOp {
                 hi,
                 scan,
                 limit,
-            } => write!(f, "range {lo:?}..{hi:?} {scan:?} limit={limit}"),
+            } => write!(f, "range {lo} .. {hi} {scan:?} limit={limit}"),
             SimOp::SnapshotGet { slot, key } => {
                 write!(f, "snap[{slot}].get {}", strata_models::Show(key))
             }
@@ -452,7 +482,7 @@ impl fmt::Display for SimOp {
                 limit,
             } => write!(
                 f,
-                "snap[{slot}].range {lo:?}..{hi:?} {scan:?} limit={limit}"
+                "snap[{slot}].range {lo} .. {hi} {scan:?} limit={limit}"
             ),
             other => write!(f, "{other:?}"),
         }

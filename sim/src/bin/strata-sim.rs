@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use strata_sim::shrink::{regression_test, shrink};
-use strata_sim::{generate, run_seed, Failure, FaultMode, MemtableChoice, RunConfig, RunStats};
+use strata_sim::{generate, run_seed, DiskModel, Failure, FaultMode, MemtableChoice, RunConfig, RunStats};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,10 @@ struct Common {
     /// What to inject.
     #[arg(long, value_enum, default_value_t = FaultMode::Crash)]
     faults: FaultMode,
+    /// What a power loss may do to unsynced writes (`lying-sync` is sabotage
+    /// that checks the checker: every seed should fail).
+    #[arg(long, value_enum, default_value_t = DiskModel::Full)]
+    disk: DiskModel,
 }
 
 impl Common {
@@ -41,14 +45,16 @@ impl Common {
             ops: self.ops,
             memtable: self.memtable,
             faults: self.faults,
+            disk: self.disk,
         }
     }
     fn flags(&self) -> String {
         format!(
-            "--ops {} --memtable {} --faults {}",
+            "--ops {} --memtable {} --faults {} --disk {}",
             self.ops,
-            format!("{:?}", self.memtable).to_lowercase(),
-            format!("{:?}", self.faults).to_lowercase()
+            value_name(self.memtable),
+            value_name(self.faults),
+            value_name(self.disk)
         )
     }
 }
@@ -92,6 +98,11 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+}
+
+fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
@@ -232,6 +243,14 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
         println!("all {} seeds passed", seeds.len());
         return ExitCode::SUCCESS;
     }
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, f) in &failures {
+        *kinds.entry(failure_kind(&f.message)).or_insert(0) += 1;
+    }
+    println!("failures by kind:");
+    for (k, n) in &kinds {
+        println!("  {n:>6}  {k}");
+    }
     println!("{} seeds FAILED:", failures.len());
     for (seed, f) in failures.iter().take(20) {
         println!("  seed {seed} at op {}: {}", f.op_index, f.message);
@@ -245,6 +264,28 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
         );
     }
     ExitCode::FAILURE
+}
+
+/// A failure message without its specifics (numbers, paths, keys).
+fn failure_kind(m: &str) -> String {
+    let cut = m.find(" at byte offset").or_else(|| m.find(": expected")).unwrap_or(m.len());
+    let head: String = m[..cut.min(90)]
+        .split_whitespace()
+        .map(|w| {
+            if w.chars().any(|c| c.is_ascii_digit()) || w.starts_with('/') || w.starts_with("b\"") {
+                "_"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let tail = m
+        .rsplit_once(": ")
+        .map(|(_, t)| t.split(';').next().unwrap_or(t))
+        .filter(|t| t.len() < 80 && !t.contains('/'))
+        .unwrap_or("");
+    format!("{head} | {tail}")
 }
 
 fn summary(s: &RunStats, secs: Option<f64>) -> String {
@@ -309,6 +350,13 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
     );
     line("I/O calls", s.sim.io_calls.to_string());
     line("lock probes", s.lock_probes.to_string());
+    line(
+        "background",
+        format!(
+            "{} flushes, {} steps, {} compacts, {} errors",
+            s.flushes, s.background_steps, s.compactions, s.background_errors
+        ),
+    );
     line("divergences", s.divergences.to_string());
     if let Some(secs) = secs {
         line(
