@@ -12,6 +12,8 @@ pub use simfs::{CrashReport, CrashSite, FaultRates, FileClass, SimFs, SimStats};
 pub mod runner;
 pub mod workload;
 
-pub use runner::{execute, DiskModel, run_seed, Failure, MemtableChoice, RunConfig, RunOutcome, RunStats};
+pub use runner::{
+    execute, run_seed, DiskModel, Failure, MemtableChoice, RunConfig, RunOutcome, RunStats,
+};
 pub use workload::{generate, FaultMode, KeyBound, Scan, SimOp, Val};
 pub mod shrink;

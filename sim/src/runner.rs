@@ -590,7 +590,9 @@ impl Exec {
                     // The Db may be poisoned; start a new process.
                     self.restart()
                 } else {
-                    Err(format!("background work failed with no fault injected: {e}"))
+                    Err(format!(
+                        "background work failed with no fault injected: {e}"
+                    ))
                 }
             }
         }

@@ -480,10 +480,7 @@ impl fmt::Display for SimOp {
                 hi,
                 scan,
                 limit,
-            } => write!(
-                f,
-                "snap[{slot}].range {lo} .. {hi} {scan:?} limit={limit}"
-            ),
+            } => write!(f, "snap[{slot}].range {lo} .. {hi} {scan:?} limit={limit}"),
             other => write!(f, "{other:?}"),
         }
     }

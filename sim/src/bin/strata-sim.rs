@@ -10,7 +10,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use strata_sim::shrink::{regression_test, shrink};
-use strata_sim::{generate, run_seed, DiskModel, Failure, FaultMode, MemtableChoice, RunConfig, RunStats};
+use strata_sim::{
+    generate, run_seed, DiskModel, Failure, FaultMode, MemtableChoice, RunConfig, RunStats,
+};
 
 #[derive(Parser)]
 #[command(
@@ -268,7 +270,10 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
 
 /// A failure message without its specifics (numbers, paths, keys).
 fn failure_kind(m: &str) -> String {
-    let cut = m.find(" at byte offset").or_else(|| m.find(": expected")).unwrap_or(m.len());
+    let cut = m
+        .find(" at byte offset")
+        .or_else(|| m.find(": expected"))
+        .unwrap_or(m.len());
     let head: String = m[..cut.min(90)]
         .split_whitespace()
         .map(|w| {
