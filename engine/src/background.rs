@@ -128,6 +128,9 @@ impl DbInner {
         if let Some(f) = st.frozen.first().cloned() {
             return self.flush_one(&f);
         }
+        if self.compactions_paused.load(Ordering::SeqCst) > 0 {
+            return Ok(BackgroundStep::Idle);
+        }
         match choose(&st.version, &self.opts.compaction) {
             CompactionChoice::Nothing => Ok(BackgroundStep::Idle),
             CompactionChoice::TrivialMove {

@@ -112,6 +112,8 @@ pub(crate) struct DbInner {
     /// Every version ever installed that may still be referenced.
     pub versions: Mutex<Vec<Weak<Version>>>,
     pub next_file_number: AtomicU64,
+    /// While non-zero, background steps flush but do not compact.
+    pub compactions_paused: AtomicU64,
     /// Highest sequence number readers may see.
     visible_seqno: AtomicU64,
     /// Set once a write, sync or background step fails; writes are refused
@@ -334,6 +336,13 @@ impl Db {
         wal.writer.sync()
     }
 
+    /// Holds compactions (flushes go on) until the returned guard drops:
+    /// for taking consistent file copies, and for tests of write stalls.
+    pub fn pause_compactions(&self) -> CompactionPause<'_> {
+        self.inner.compactions_paused.fetch_add(1, Ordering::SeqCst);
+        CompactionPause { db: self }
+    }
+
     /// The directory the database lives in.
     pub fn path(&self) -> &Path {
         &self.inner.dir
@@ -345,6 +354,22 @@ impl Db {
             self.inner.bg_signal.wake.notify_all();
             let _ = handle.join();
         }
+    }
+}
+
+/// Compactions resume when this drops.
+#[derive(Debug)]
+pub struct CompactionPause<'a> {
+    db: &'a Db,
+}
+
+impl Drop for CompactionPause<'_> {
+    fn drop(&mut self) {
+        self.db
+            .inner
+            .compactions_paused
+            .fetch_sub(1, Ordering::SeqCst);
+        self.db.inner.signal_background();
     }
 }
 
@@ -507,6 +532,7 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         bg_work: Mutex::new(()),
         bg_signal: BgSignal::default(),
         next_file_number: AtomicU64::new(next_file),
+        compactions_paused: AtomicU64::new(0),
         visible_seqno: AtomicU64::new(last_seqno),
         poisoned: AtomicBool::new(false),
         poison_cause: Mutex::new(None),

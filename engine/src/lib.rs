@@ -23,7 +23,7 @@ pub mod wal;
 
 pub use batch::{BatchOp, WriteBatch};
 pub use compaction::{CompactionOptions, WritePressure};
-pub use db::{BackgroundStep, Db, LevelStats, Snapshot, Stats};
+pub use db::{BackgroundStep, CompactionPause, Db, LevelStats, Snapshot, Stats};
 pub use error::{Error, Result};
 pub use iter::DbIter;
 pub use options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};

@@ -64,6 +64,9 @@ pub(crate) struct BlockBuilder {
     restart_interval: usize,
     last_key: Vec<u8>,
     entries: usize,
+    /// Sum of the full user-key lengths in the block: what decoding it for
+    /// iteration materialises. Kept <= BLOCK_BYTES_MAX by the table builder.
+    key_bytes: usize,
 }
 
 impl BlockBuilder {
@@ -75,6 +78,7 @@ impl BlockBuilder {
             restart_interval: restart_interval.max(1),
             last_key: Vec::new(),
             entries: 0,
+            key_bytes: 0,
         }
     }
 
@@ -113,6 +117,7 @@ impl BlockBuilder {
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
         self.entries += 1;
+        self.key_bytes += key.len();
         self.since_restart += 1;
         if self.since_restart == self.restart_interval {
             self.since_restart = 0;
@@ -136,6 +141,12 @@ impl BlockBuilder {
         self.since_restart = 0;
         self.last_key.clear();
         self.entries = 0;
+        self.key_bytes = 0;
+    }
+
+    /// Sum of the full user-key lengths added since the last reset.
+    pub fn key_bytes(&self) -> usize {
+        self.key_bytes
     }
 }
 
@@ -169,9 +180,22 @@ pub(crate) fn trailer(stored: &[u8], codec: u8) -> [u8; BLOCK_TRAILER_BYTES] {
 }
 
 /// Reads the block at `handle` (whose range the caller has checked lies
-/// inside the file), verifies its CRC and decompresses it.
-pub(crate) fn read_block(file: &dyn FsFile, path: &Path, handle: BlockHandle) -> Result<Vec<u8>> {
+/// inside the file), verifies its CRC and decompresses it. `stored_bytes_max`
+/// bounds the stored size (data and index blocks: [`BLOCK_BYTES_MAX`]).
+pub(crate) fn read_block(
+    file: &dyn FsFile,
+    path: &Path,
+    handle: BlockHandle,
+    stored_bytes_max: usize,
+) -> Result<Vec<u8>> {
     let size = handle.size as usize;
+    if size > stored_bytes_max {
+        return Err(Error::corruption(
+            path,
+            handle.offset,
+            format!("block of {size} stored bytes exceeds the limit {stored_bytes_max}"),
+        ));
+    }
     let mut buf = vec![0u8; size + BLOCK_TRAILER_BYTES];
     file.read_at(&mut buf, handle.offset)
         .map_err(|e| Error::io(path, e))?;
@@ -234,10 +258,10 @@ pub(crate) struct Block {
 /// One decoded entry's position inside a [`Block`] / key buffer.
 #[derive(Clone, Copy, Debug)]
 struct EntryMeta {
-    key: (u32, u32),
+    key: (usize, usize),
     seqno: SeqNo,
     kind: u8,
-    value: (u32, u32),
+    value: (usize, usize),
 }
 
 /// The fixed part of one entry, as parsed.
@@ -422,8 +446,11 @@ impl DecodedBlock {
                 return Err(block.corrupt(path, pos, "restart point inside an entry"));
             }
             block.apply_key(path, pos, &e, &mut key)?;
+            if keys.len() + key.len() > BLOCK_BYTES_MAX {
+                return Err(block.corrupt(path, pos, "decoded keys exceed the block limit"));
+            }
             if let Some(prev) = entries.last() {
-                let pk = &keys[prev.key.0 as usize..prev.key.1 as usize];
+                let pk = &keys[prev.key.0..prev.key.1];
                 if cmp_internal(pk, prev.seqno, &key, e.seqno) != Ordering::Less {
                     return Err(block.corrupt(path, pos, "entries out of order"));
                 }
@@ -431,10 +458,10 @@ impl DecodedBlock {
             let start = keys.len();
             keys.extend_from_slice(&key);
             entries.push(EntryMeta {
-                key: (start as u32, keys.len() as u32),
+                key: (start, keys.len()),
                 seqno: e.seqno,
                 kind: e.kind,
-                value: (e.value.start as u32, e.value.end as u32),
+                value: (e.value.start, e.value.end),
             });
             pos = e.next;
         }
@@ -454,7 +481,7 @@ impl DecodedBlock {
 
     pub fn user_key(&self, i: usize) -> &[u8] {
         let (s, e) = self.entries[i].key;
-        &self.keys[s as usize..e as usize]
+        &self.keys[s..e]
     }
 
     pub fn seqno(&self, i: usize) -> SeqNo {
@@ -467,14 +494,14 @@ impl DecodedBlock {
         if m.kind == KIND_TOMBSTONE {
             None
         } else {
-            Some(&self.block.data[m.value.0 as usize..m.value.1 as usize])
+            Some(&self.block.data[m.value.0..m.value.1])
         }
     }
 
     /// Index of the first entry `>= (user_key, seqno)`, or `len()`.
     pub fn lower_bound(&self, user_key: &[u8], seqno: SeqNo) -> usize {
         self.entries.partition_point(|m| {
-            let k = &self.keys[m.key.0 as usize..m.key.1 as usize];
+            let k = &self.keys[m.key.0..m.key.1];
             cmp_internal(k, m.seqno, user_key, seqno) == Ordering::Less
         })
     }

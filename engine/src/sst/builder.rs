@@ -129,7 +129,11 @@ impl TableBuilder {
                 user_key.len()
             )));
         }
-        if !self.data_block.is_empty() && self.data_block.estimated_bytes() + need > BLOCK_BYTES_MAX
+        // Keep both the encoded block and its decoded keys within the limit
+        // a reader enforces.
+        if !self.data_block.is_empty()
+            && (self.data_block.estimated_bytes() + need > BLOCK_BYTES_MAX
+                || self.data_block.key_bytes() + user_key.len() > BLOCK_BYTES_MAX)
         {
             self.flush_data_block()?;
         }

@@ -21,7 +21,7 @@ use super::bloom::BloomFilter;
 use super::coding::{get_u32, get_u64};
 use super::iter::TableIter;
 use super::{
-    BlockCache, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, FOOTER_BYTES, KIND_VALUE,
+    BlockCache, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, FOOTER_BYTES, KIND_VALUE,
     SST_FORMAT_VERSION, SST_MAGIC,
 };
 use crate::error::{Error, Result};
@@ -155,7 +155,7 @@ impl Table {
             ));
         }
 
-        let index_raw = read_block(file.as_ref(), &path, index_h)?;
+        let index_raw = read_block(file.as_ref(), &path, index_h, BLOCK_BYTES_MAX)?;
         let index_block = Arc::new(Block::parse(index_raw, &path, index_h.offset)?);
         let index = DecodedBlock::decode(index_block, &path)?;
         if index.len() == 0 {
@@ -204,7 +204,9 @@ impl Table {
             ));
         }
 
-        let filter_raw = read_block(file.as_ref(), &path, filter_h)?;
+        // The filter may exceed BLOCK_BYTES_MAX for huge tables; its size is
+        // bounded by the file's (checked above).
+        let filter_raw = read_block(file.as_ref(), &path, filter_h, u32::MAX as usize)?;
         let filter = BloomFilter::parse(filter_raw)
             .map_err(|why| Error::corruption(&path, filter_h.offset, why))?;
 
@@ -328,7 +330,7 @@ impl Table {
             self.counters.cache.fetch_add(1, AtomicOrdering::Relaxed);
             return Ok(b);
         }
-        let raw = read_block(self.file.as_ref(), &self.path, h)?;
+        let raw = read_block(self.file.as_ref(), &self.path, h, BLOCK_BYTES_MAX)?;
         let block = Arc::new(Block::parse(raw, &self.path, h.offset)?);
         self.counters.disk.fetch_add(1, AtomicOrdering::Relaxed);
         self.cache

@@ -346,8 +346,7 @@ fn round_trip_small_tables_and_restart_intervals() {
     }
 }
 
-/// Postmortem: the predecessor's block handle stored the UNCOMPRESSED size, so
-/// it read the wrong byte range and could not read its own compressed tables.
+// Postmortem: the predecessor's handle stored the uncompressed size, so it could not read its own compressed tables.
 #[test]
 fn compressed_block_handle_stores_on_disk_size() {
     // Highly compressible values: every data block must be stored as LZ4.
@@ -924,4 +923,89 @@ fn concurrent_readers_share_one_table() {
         h.join().unwrap();
     }
     assert!(t.stats().data_block_reads_cache > 0);
+}
+
+#[test]
+fn a_corrupt_block_fails_only_the_reads_that_touch_it() {
+    let model: Vec<Entry> = (0..600u32)
+        .map(|i| {
+            (
+                format!("key{i:05}").into_bytes(),
+                1,
+                Some(format!("v{i}").into_bytes()),
+            )
+        })
+        .collect();
+    let (f, _) = mem_table(&model, opts(512, Compression::Lz4));
+    let mut bytes = f.bytes();
+    let clean = open_mem(bytes.clone(), 0).unwrap();
+    let h1 = clean.handles()[1];
+    bytes[h1.offset as usize + 3] ^= 0x40;
+    let t = open_mem(bytes, 1 << 20).unwrap();
+
+    // Keys of each block, from the clean table.
+    let mut it = clean.iter();
+    it.seek_to_first().unwrap();
+    let first_of_block2 = {
+        let mut n = 0;
+        while it.valid()
+            && cmp_internal(
+                it.user_key(),
+                it.seqno(),
+                clean.index().user_key(1),
+                clean.index().seqno(1),
+            ) != std::cmp::Ordering::Greater
+        {
+            it.next().unwrap();
+            n += 1;
+        }
+        assert!(n > 1);
+        it.user_key().to_vec()
+    };
+    let in_block1 = clean.index().user_key(1).to_vec();
+
+    // Reading through block 1 fails with a corruption naming its offset.
+    let mut it = t.iter();
+    it.seek_to_first().unwrap();
+    let err = loop {
+        assert!(it.valid());
+        if let Err(e) = it.next() {
+            break e;
+        }
+    };
+    match err {
+        Error::Corruption { offset, .. } => assert_eq!(offset, h1.offset),
+        other => panic!("{other}"),
+    }
+    assert!(!it.valid());
+    assert!(t.get(&in_block1, SEQNO_MAX).unwrap_err().is_corruption());
+    // Other blocks still read correctly, and the cursor can be re-positioned.
+    assert_eq!(
+        t.get(&model[0].0, SEQNO_MAX).unwrap(),
+        Some((1, model[0].2.clone()))
+    );
+    it.seek(&first_of_block2).unwrap();
+    assert!(it.valid());
+    assert_eq!(it.user_key(), &first_of_block2[..]);
+    assert!(it.prev().unwrap_err().is_corruption());
+}
+
+#[test]
+fn tables_and_cursors_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Table>();
+    send_sync::<BlockCache>();
+    send::<TableIter>();
+    send::<TableBuilder>();
+    // And a cursor moved to another thread still reads.
+    let model = gen_entries(5, 50, false);
+    let (f, _) = mem_table(&model, TableOptions::default());
+    let t = open_mem(f.bytes(), 0).unwrap();
+    let mut it = t.iter();
+    it.seek_to_last().unwrap();
+    let last = std::thread::spawn(move || it.user_key().to_vec())
+        .join()
+        .unwrap();
+    assert_eq!(last, model.last().unwrap().0);
 }

@@ -1,0 +1,71 @@
+//! Write throttling: writers are slowed, then stopped, while level 0 backs
+//! up, and resume once compaction catches up.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strata::{CompactionOptions, Db, Options, WriteOptions, WritePressure};
+
+#[test]
+fn writes_slow_then_stop_while_level0_backs_up_and_resume_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        memtable_bytes_max: 2048,
+        frozen_memtables_max: 2,
+        compaction: CompactionOptions {
+            l0_compaction_trigger: 2,
+            l0_slowdown_trigger: 3,
+            l0_stop_trigger: 5,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
+    };
+    let db = Arc::new(Db::open(dir.path(), opts).unwrap());
+    let pause = db.pause_compactions();
+    let written = Arc::new(AtomicU64::new(0));
+    let total = 400u64;
+    let writer = {
+        let (db, written) = (db.clone(), written.clone());
+        std::thread::spawn(move || {
+            for i in 0..total {
+                db.put(
+                    format!("k{i:05}").as_bytes(),
+                    &[7u8; 100],
+                    WriteOptions::BUFFERED,
+                )
+                .unwrap();
+                written.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    // With compactions paused, flushes pile files into level 0 until writers stop.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.write_pressure() != WritePressure::Stop || db.stats().write_stops == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "writers never stopped: {:?}",
+            db.stats()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = db.stats();
+    assert!(stats.write_slowdowns > 0, "{stats:?}");
+    assert!(stats.levels[0].files >= 5, "{stats:?}");
+    // Stopped: no progress while compaction is held.
+    let before = written.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(written.load(Ordering::SeqCst), before, "writes must stop");
+    assert!(before < total);
+    drop(pause);
+    writer.join().unwrap();
+    assert_eq!(written.load(Ordering::SeqCst), total);
+    db.compact().unwrap();
+    assert_eq!(db.write_pressure(), WritePressure::Normal);
+    for i in 0..total {
+        assert_eq!(
+            db.get(format!("k{i:05}").as_bytes()).unwrap(),
+            Some(vec![7u8; 100])
+        );
+    }
+}
