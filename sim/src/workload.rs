@@ -316,6 +316,16 @@ pub fn generate(seed: u64, len: usize, faults: FaultMode) -> Vec<SimOp> {
         };
         ops.push(op);
     }
+    if crashes {
+        // At least three power losses that surely fire (armed ones may be
+        // cancelled by a restart before they land).
+        for q in 1..=3 {
+            let at = len * q / 4;
+            if at < ops.len() {
+                ops[at] = SimOp::PowerLoss { after_io: 0 };
+            }
+        }
+    }
     ops
 }
 

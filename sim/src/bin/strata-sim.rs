@@ -265,6 +265,8 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
             common.flags()
         );
     }
+    let all: Vec<String> = failures.iter().map(|(s, _)| s.to_string()).collect();
+    println!("failing seeds: {}", all.join(" "));
     ExitCode::FAILURE
 }
 
