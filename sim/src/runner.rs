@@ -201,6 +201,7 @@ pub fn execute(seed: u64, ops: &[SimOp], cfg: &RunConfig, keep_trace: bool) -> R
 type Step = Result<(), String>;
 
 struct Exec {
+    seed: u64,
     cfg: RunConfig,
     fs: SimFs,
     db: Option<Db>,
@@ -242,6 +243,7 @@ impl Exec {
         fs.set_reordering(cfg.disk == DiskModel::Full);
         fs.set_lying_sync(cfg.disk == DiskModel::LyingSync);
         Exec {
+            seed,
             cfg: *cfg,
             fs,
             db: None,
@@ -320,6 +322,12 @@ impl Exec {
             self.op_index = i;
             self.stats.ops += 1;
             self.line(format!("#{i} {op}"));
+            // Faults and crash outcomes are drawn from streams keyed by the
+            // op itself, not by its position, so deleting other ops (while
+            // shrinking) leaves this op's faults alone.
+            let salt = self.seed ^ op_hash(op);
+            self.fs.reseed_faults(Rng::derive(salt, 2).next_u64());
+            self.crash_rng = Rng::derive(salt, 3);
             self.step(op).map_err(wrap(i))?;
         }
         self.op_index = ops.len();
@@ -886,6 +894,14 @@ impl Exec {
         ));
         Ok(())
     }
+}
+
+/// A stable hash of an op (FNV over its Rust form: the same on every build
+/// and platform, unlike `std`'s hasher, which may change between releases).
+fn op_hash(op: &SimOp) -> u64 {
+    let mut d = Digest::default();
+    d.update(op.to_rust().as_bytes());
+    d.value()
 }
 
 fn collect_scan(mut it: DbIter, scan: Scan, limit: u32) -> strata::Result<Vec<(Vec<u8>, Vec<u8>)>> {

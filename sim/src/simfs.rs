@@ -380,6 +380,13 @@ impl SimFs {
         std::mem::replace(&mut self.lock_inner().faults_enabled, on)
     }
 
+    /// Restarts the fault RNG from `seed` (the runner does this per op, so
+    /// an op's faults do not depend on the ops before it, which keeps
+    /// failures stable while shrinking).
+    pub fn reseed_faults(&self, seed: u64) {
+        self.lock_inner().rng = Rng::new(seed);
+    }
+
     /// Whether a crash may keep an arbitrary subset of a file's unsynced
     /// writes (the default) or only a prefix of them.
     pub fn set_reordering(&self, on: bool) {
