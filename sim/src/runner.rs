@@ -94,6 +94,8 @@ pub struct RunStats {
     pub read_errors: u64,
     pub power_losses: u64,
     pub process_crashes: u64,
+    /// Processes killed inside a call (page cache kept).
+    pub process_kills: u64,
     pub clean_reopens: u64,
     pub recoveries: u64,
     pub open_retries: u64,
@@ -119,6 +121,7 @@ impl RunStats {
         self.read_errors += o.read_errors;
         self.power_losses += o.power_losses;
         self.process_crashes += o.process_crashes;
+        self.process_kills += o.process_kills;
         self.clean_reopens += o.clean_reopens;
         self.recoveries += o.recoveries;
         self.open_retries += o.open_retries;
@@ -200,8 +203,16 @@ pub fn execute(seed: u64, ops: &[SimOp], cfg: &RunConfig, keep_trace: bool) -> R
 
 type Step = Result<(), String>;
 
+/// What happens when the armed crash fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KillKind {
+    Power,
+    Process,
+}
+
 struct Exec {
     seed: u64,
+    kill_kind: KillKind,
     cfg: RunConfig,
     fs: SimFs,
     db: Option<Db>,
@@ -244,6 +255,7 @@ impl Exec {
         fs.set_lying_sync(cfg.disk == DiskModel::LyingSync);
         Exec {
             seed,
+            kill_kind: KillKind::Power,
             cfg: *cfg,
             fs,
             db: None,
@@ -427,6 +439,7 @@ impl Exec {
             }
             SimOp::Reopen => self.reopen(),
             SimOp::ProcessCrash => {
+                self.kill_kind = KillKind::Power;
                 self.stats.process_crashes += 1;
                 self.snapshots.clear();
                 self.db = None;
@@ -435,6 +448,7 @@ impl Exec {
                 self.recover(self.acked, false)
             }
             SimOp::PowerLoss { after_io } => {
+                self.kill_kind = KillKind::Power;
                 if *after_io == 0 {
                     self.call = "idle";
                     self.fs.kill();
@@ -443,6 +457,11 @@ impl Exec {
                     self.fs.crash_after(u64::from(*after_io));
                     Ok(())
                 }
+            }
+            SimOp::ProcessKill { after_io } => {
+                self.kill_kind = KillKind::Process;
+                self.fs.crash_after(u64::from(*after_io).max(1));
+                Ok(())
             }
             SimOp::Flush => {
                 self.call = "flush";
@@ -719,6 +738,7 @@ impl Exec {
     }
 
     fn restart(&mut self) -> Step {
+        self.kill_kind = KillKind::Power;
         self.snapshots.clear();
         self.db = None;
         self.fs.restart_process();
@@ -740,14 +760,38 @@ impl Exec {
         }
     }
 
+    /// The process died (the armed crash fired, or `kill`): a power loss,
+    /// or a process crash that keeps the page cache, as armed.
     fn power_loss(&mut self) -> Step {
-        self.stats.power_losses += 1;
         self.note_crash_site();
         self.snapshots.clear();
         self.db = None;
+        if std::mem::replace(&mut self.kill_kind, KillKind::Power) == KillKind::Process {
+            self.stats.process_kills += 1;
+            self.fs.restart_process();
+            self.line("  process killed mid-call (page cache kept)".into());
+            return self.recover(self.acked, false);
+        }
+        self.stats.power_losses += 1;
         let rep = self.fs.crash(&mut self.crash_rng);
         self.line(format!("  crash: {rep:?}"));
         self.recover(self.durable_mark, true)
+    }
+
+    /// The armed death landed inside `open`.
+    fn die_in_recovery(&mut self, mark: &mut SeqNo, after_power_loss: &mut bool) {
+        self.note_crash_site();
+        if std::mem::replace(&mut self.kill_kind, KillKind::Power) == KillKind::Process {
+            self.stats.process_kills += 1;
+            self.fs.restart_process();
+            self.line("  process killed during recovery".into());
+            return;
+        }
+        self.stats.power_losses += 1;
+        let rep = self.fs.crash(&mut self.crash_rng);
+        self.line(format!("  crash during recovery: {rep:?}"));
+        *mark = self.durable_mark;
+        *after_power_loss = true;
     }
 
     /// Opens the database again and checks the recovered state with the
@@ -776,27 +820,16 @@ impl Exec {
                     // process is dead all the same.
                     drop(d);
                     self.line("  open returned Ok on a dead disk".into());
-                    self.note_crash_site();
-                    self.stats.power_losses += 1;
-                    let rep = self.fs.crash(&mut self.crash_rng);
-                    self.line(format!("  crash during recovery: {rep:?}"));
-                    mark = self.durable_mark;
-                    after_power_loss = true;
+                    self.die_in_recovery(&mut mark, &mut after_power_loss);
                 }
                 Ok(d) => {
                     db = Some(d);
                     break;
                 }
                 Err(e) if self.fs.is_dead() => {
-                    // The armed crash landed inside recovery: power loss,
-                    // then recover again from what is durable.
+                    // The armed crash landed inside recovery: recover again.
                     self.line(format!("  open error: {e}"));
-                    self.note_crash_site();
-                    self.stats.power_losses += 1;
-                    let rep = self.fs.crash(&mut self.crash_rng);
-                    self.line(format!("  crash during recovery: {rep:?}"));
-                    mark = self.durable_mark;
-                    after_power_loss = true;
+                    self.die_in_recovery(&mut mark, &mut after_power_loss);
                 }
                 Err(e) => {
                     self.line(format!("  open error: {e}"));

@@ -128,6 +128,11 @@ pub enum SimOp {
     PowerLoss {
         after_io: u32,
     },
+    /// The process dies inside the I/O call `after_io` calls from now; the
+    /// page cache survives.
+    ProcessKill {
+        after_io: u32,
+    },
     /// Tries a second open of the same directory: must be `Locked`.
     LockProbe,
     /// `Db::flush`: freeze the active memtable and write it out.
@@ -310,6 +315,9 @@ pub fn generate(seed: u64, len: usize, faults: FaultMode) -> Vec<SimOp> {
             963..=966 if crashes => SimOp::PowerLoss {
                 after_io: rng.range_inclusive(20, 200) as u32,
             },
+            967..=970 if crashes => SimOp::ProcessKill {
+                after_io: rng.range_inclusive(1, 120) as u32,
+            },
             _ => SimOp::Get {
                 key: keys.pick(&mut rng),
             },
@@ -437,6 +445,9 @@ impl SimOp {
             SimOp::ProcessCrash => "SimOp::ProcessCrash".into(),
             SimOp::PowerLoss { after_io } => format!("SimOp::PowerLoss {{ after_io: {after_io} }}"),
             SimOp::LockProbe => "SimOp::LockProbe".into(),
+            SimOp::ProcessKill { after_io } => {
+                format!("SimOp::ProcessKill {{ after_io: {after_io} }}")
+            }
             SimOp::Flush => "SimOp::Flush".into(),
             SimOp::Step { n } => format!("SimOp::Step {{ n: {n} }}"),
             SimOp::Compact => "SimOp::Compact".into(),

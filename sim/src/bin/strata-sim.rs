@@ -311,8 +311,11 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
     line(
         "crashes",
         format!(
-            "{} power losses, {} process crashes, {} clean reopens",
-            s.power_losses, s.process_crashes, s.clean_reopens
+            "{} power losses, {} process crashes ({} inside a call), {} clean reopens",
+            s.power_losses,
+            s.process_crashes + s.process_kills,
+            s.process_kills,
+            s.clean_reopens
         ),
     );
     line(
