@@ -176,6 +176,9 @@ pub struct Stats {
     pub levels: Vec<LevelStats>,
     /// Frozen memtables waiting for flush.
     pub frozen_memtables: usize,
+    /// Read counters of the tables open now (data block reads, bloom filter
+    /// checks and negatives).
+    pub table_reads: crate::sst::TableStats,
 }
 
 impl Stats {
@@ -937,6 +940,7 @@ impl DbInner {
             obsolete_files_deleted: r(&s.obsolete_files_deleted),
             levels,
             frozen_memtables: st.frozen.len(),
+            table_reads: self.tables.read_stats(),
         }
     }
 
