@@ -79,8 +79,8 @@ impl Default for RunConfig {
 pub const FAULT_RATES_ALL: FaultRates = FaultRates {
     transient_per_million: 1_500,
     sync_failure_per_million: 3_000,
-    bit_flip_per_million: 2_000,
-    read_error_per_million: 1_000,
+    bit_flip_per_million: 20_000,
+    read_error_per_million: 5_000,
 };
 
 /// Counters of one run (or, added up, a campaign).

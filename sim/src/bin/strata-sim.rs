@@ -270,13 +270,12 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// A failure message without its specifics (numbers, paths, keys).
+/// A failure message without its specifics (numbers, paths, keys), to
+/// group failures by kind.
 fn failure_kind(m: &str) -> String {
-    let cut = m
-        .find(" at byte offset")
-        .or_else(|| m.find(": expected"))
-        .unwrap_or(m.len());
-    let head: String = m[..cut.min(90)]
+    let m = m.split(';').next().unwrap_or(m);
+    let m = m.split(" (prefixes considered").next().unwrap_or(m);
+    let words: Vec<&str> = m
         .split_whitespace()
         .map(|w| {
             if w.chars().any(|c| c.is_ascii_digit()) || w.starts_with('/') || w.starts_with("b\"") {
@@ -285,14 +284,8 @@ fn failure_kind(m: &str) -> String {
                 w
             }
         })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let tail = m
-        .rsplit_once(": ")
-        .map(|(_, t)| t.split(';').next().unwrap_or(t))
-        .filter(|t| t.len() < 80 && !t.contains('/'))
-        .unwrap_or("");
-    format!("{head} | {tail}")
+        .collect();
+    words.join(" ").chars().take(160).collect()
 }
 
 fn summary(s: &RunStats, secs: Option<f64>) -> String {
