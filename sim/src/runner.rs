@@ -751,7 +751,7 @@ impl Exec {
             let key = format!("{}:{:?}", self.call, site.class);
             *self.stats.crash_sites.entry(key).or_insert(0) += 1;
             self.line(format!(
-                "  POWER LOSS at I/O call {} ({} {}) during {}",
+                "  DEATH at I/O call {} ({} {}) during {}",
                 site.io_call,
                 site.call,
                 site.path.display(),
