@@ -33,7 +33,7 @@ struct Common {
     #[arg(long, value_enum, default_value_t = MemtableChoice::Btree)]
     memtable: MemtableChoice,
     /// What to inject.
-    #[arg(long, value_enum, default_value_t = FaultMode::Crash)]
+    #[arg(long, value_enum, default_value_t = FaultMode::All)]
     faults: FaultMode,
     /// What a power loss may do to unsynced writes (`lying-sync` is sabotage
     /// that checks the checker: every seed should fail).
