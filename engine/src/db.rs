@@ -494,6 +494,15 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
     let wal_number = next_file + 1;
     next_file += 2;
     let mut snapshot = version.snapshot_edit();
+    // If replay found nothing, no segment holds unflushed data: retire them
+    // all now. (Otherwise the flush below retires them.) An old segment left
+    // referenced could carry state of a failed earlier recovery attempt, e.g.
+    // a truncation whose sync failed.
+    let log_number = if recovered.is_empty() {
+        wal_number
+    } else {
+        log_number
+    };
     snapshot.log_number = Some(log_number);
     snapshot.next_file_number = Some(next_file);
     snapshot.last_seqno = Some(manifest_last_seqno);
@@ -596,6 +605,19 @@ fn replay_wal(
             Ok(())
         })?;
         if let Some(damage) = scan.damage {
+            if mode == RecoveryMode::TruncateTornTail
+                && scan.file_bytes <= wal::SEGMENT_HEADER_BYTES as u64
+            {
+                // Torn while being created (its header sync failed or never
+                // ran): there is no byte a record could be in, so it cannot
+                // hide data, wherever it sits in the sequence. Remove it
+                // durably, or it would read as damage once a newer segment
+                // follows it.
+                drop(file);
+                fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+                continue;
+            }
             let is_last = i + 1 == segments.len();
             // Damage is a crash artifact (a torn or never-synced tail) only
             // in the last segment, and only if no record after it proves a
@@ -614,15 +636,6 @@ fn replay_wal(
                     damage.offset,
                     format!("{}{follow}", damage.reason),
                 ));
-            }
-            if scan.valid_bytes < wal::SEGMENT_HEADER_BYTES as u64 {
-                // Torn while being created: it holds no record. Remove it
-                // durably, or it would read as damage once a newer segment
-                // follows it.
-                drop(file);
-                fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
-                continue;
             }
             // A torn tail of the last segment: cut it off durably before any
             // new append (the seed system appended after the garbage).
