@@ -28,7 +28,7 @@ use crate::filename::{parse_file_name, FileKind, CURRENT_FILE, LOCK_FILE};
 use crate::fs::{FileLock, FileSystem, OpenMode};
 use crate::iter::{DbIter, LevelSource, MemSource, Source};
 use crate::manifest::{self, ManifestWriter};
-use crate::memtable::{BTreeMemtable, Memtable};
+use crate::memtable::{ArtMemtable, BTreeMemtable, Memtable};
 use crate::options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
 use crate::sst::BlockCache;
 use crate::table_cache::TableCache;
@@ -198,6 +198,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn new_memtable(kind: MemtableKind) -> Arc<dyn Memtable> {
     match kind {
         MemtableKind::BTree => Arc::new(BTreeMemtable::new()),
+        MemtableKind::Art => Arc::new(ArtMemtable::new()),
     }
 }
 
