@@ -285,9 +285,7 @@ impl Exec {
     fn options(&self) -> Result<Options, String> {
         let memtable = match self.cfg.memtable {
             MemtableChoice::Btree => MemtableKind::BTree,
-            MemtableChoice::Art => {
-                return Err("this engine build has no ART memtable (MemtableKind::Art)".into())
-            }
+            MemtableChoice::Art => MemtableKind::Art,
         };
         Ok(Options {
             fs: Arc::new(self.fs.clone()) as Arc<dyn FileSystem>,

@@ -30,7 +30,7 @@ struct Common {
     #[arg(long, default_value_t = 1000)]
     ops: usize,
     /// Memtable implementation.
-    #[arg(long, value_enum, default_value_t = MemtableChoice::Btree)]
+    #[arg(long, value_enum, default_value_t = MemtableChoice::Art)]
     memtable: MemtableChoice,
     /// What to inject.
     #[arg(long, value_enum, default_value_t = FaultMode::All)]
