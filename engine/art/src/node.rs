@@ -161,10 +161,9 @@ impl Leaf {
     }
 
     /// Takes the creation version back out of a leaf that was never published.
-    pub(crate) fn into_first(self: Box<Leaf>) -> (u64, Option<Box<[u8]>>) {
+    pub(crate) fn into_first(self) -> (u64, Option<Box<[u8]>>) {
         debug_assert!(self.first.next.load(Ordering::Relaxed).is_null());
-        let leaf = *self;
-        (leaf.first.seqno, leaf.first.value)
+        (self.first.seqno, self.first.value)
     }
 }
 
