@@ -101,7 +101,9 @@ pub(crate) struct DbInner {
     pub dir: PathBuf,
     pub opts: Options,
     pub fs: Arc<dyn FileSystem>,
-    _lock: Box<dyn FileLock>,
+    /// The directory lock; released by `close` and by dropping the `Db`,
+    /// even while snapshots still reference this state.
+    lock: Mutex<Option<Box<dyn FileLock>>>,
     queue: CommitQueue,
     pub wal: Mutex<WalState>,
     pub state: RwLock<State>,
@@ -333,11 +335,13 @@ impl Db {
     pub fn close(mut self) -> Result<()> {
         self.stop_background();
         self.inner.closed.store(true, Ordering::Release);
-        if self.inner.poisoned.load(Ordering::Acquire) {
-            return Err(self.inner.poison_error());
-        }
-        let mut wal = lock(&self.inner.wal);
-        wal.writer.sync()
+        let result = if self.inner.poisoned.load(Ordering::Acquire) {
+            Err(self.inner.poison_error())
+        } else {
+            lock(&self.inner.wal).writer.sync()
+        };
+        lock(&self.inner.lock).take();
+        result
     }
 
     /// Holds compactions (flushes go on) until the returned guard drops:
@@ -380,6 +384,10 @@ impl Drop for CompactionPause<'_> {
 impl Drop for Db {
     fn drop(&mut self) {
         self.stop_background();
+        // Snapshots may keep the state alive; the handle is gone, so reads
+        // through them end and the directory is free for the next opener.
+        self.inner.closed.store(true, Ordering::Release);
+        lock(&self.inner.lock).take();
     }
 }
 
@@ -535,7 +543,7 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         }),
         dir,
         fs,
-        _lock: lock_guard,
+        lock: Mutex::new(Some(lock_guard)),
         queue: CommitQueue::default(),
         wal: Mutex::new(WalState {
             writer,
