@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;
 use crate::fs::{FileSystem, OpenMode};
-use crate::sst::{BlockCache, Table};
+use crate::sst::{BlockCache, Table, TableStats};
 
 /// Keeps each live table open once; evicted when the file is deleted.
 #[derive(Debug)]
@@ -40,6 +40,19 @@ impl TableCache {
             .map_err(|e| Error::io(&path, e))?;
         let table = Arc::new(Table::open(file, path, number, self.blocks.clone())?);
         Ok(self.lock().entry(number).or_insert(table).clone())
+    }
+
+    /// Read counters summed over the tables open now.
+    pub fn read_stats(&self) -> TableStats {
+        let mut sum = TableStats::default();
+        for t in self.lock().values() {
+            let s = t.stats();
+            sum.data_block_reads_disk += s.data_block_reads_disk;
+            sum.data_block_reads_cache += s.data_block_reads_cache;
+            sum.bloom_negatives += s.bloom_negatives;
+            sum.bloom_checks += s.bloom_checks;
+        }
+        sum
     }
 
     /// Forgets table `number` (its file is being deleted).

@@ -1,0 +1,194 @@
+//! Named regression tests for the seed system's block-store, manifest and
+//! MVCC mistakes (BRIEF §1), at the level of the whole engine.
+
+use strata::{BackgroundMode, CompactionOptions, Db, Options, WriteBatch, WriteOptions};
+
+fn manual(memtable_bytes_max: usize) -> Options {
+    Options {
+        background: BackgroundMode::Manual,
+        memtable_bytes_max,
+        compaction: CompactionOptions {
+            l0_compaction_trigger: 2,
+            level1_bytes_target: 8 * 1024,
+            target_file_bytes: 4 * 1024,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
+    }
+}
+
+const W: WriteOptions = WriteOptions::BUFFERED;
+
+/// Postmortem: the seed system's SST entries had no sequence number and no
+/// tombstone kind, so a delete flushed above an older value could not hide it.
+#[test]
+fn regression_tombstones_in_tables_hide_older_values_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), manual(1 << 20)).unwrap();
+    db.put(b"k", b"old", W).unwrap();
+    db.put(b"other", b"x", W).unwrap();
+    db.flush().unwrap();
+    db.compact().unwrap(); // "old" may move down
+    db.delete(b"k", W).unwrap();
+    db.put(b"empty", b"", W).unwrap();
+    db.flush().unwrap(); // tombstone in a newer table
+    assert_eq!(db.get(b"k").unwrap(), None);
+    assert_eq!(db.get(b"empty").unwrap(), Some(Vec::new()));
+    let keys: Vec<Vec<u8>> = db
+        .range::<&[u8], _>(..)
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(keys, vec![b"empty".to_vec(), b"other".to_vec()]);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), manual(1 << 20)).unwrap();
+    db.compact().unwrap();
+    assert_eq!(db.get(b"k").unwrap(), None);
+    assert_eq!(db.get(b"empty").unwrap(), Some(Vec::new()));
+}
+
+/// Postmortem: in the seed system a commit could share a live snapshot's
+/// timestamp, and GC deleted versions a snapshot still needed. A snapshot
+/// must see exactly the writes with sequence numbers <= its own, through
+/// flushes and compactions.
+#[test]
+fn regression_snapshot_keeps_its_versions_through_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), manual(2048)).unwrap();
+    let s0 = db.put(b"k", b"v1", W).unwrap();
+    let snap = db.snapshot();
+    assert_eq!(snap.seqno(), s0);
+    let s1 = db.put(b"k", b"v2", W).unwrap();
+    assert!(
+        s1 > snap.seqno(),
+        "a commit after a snapshot gets a larger seqno"
+    );
+    db.delete(b"k", W).unwrap();
+    // Enough traffic to flush and compact several times.
+    for i in 0..2000u32 {
+        db.put(format!("fill-{i:05}").as_bytes(), &[1u8; 64], W)
+            .unwrap();
+        if i % 300 == 0 {
+            db.compact().unwrap();
+        }
+    }
+    db.flush().unwrap();
+    db.compact().unwrap();
+    assert!(db.stats().compactions > 0, "{:?}", db.stats());
+    assert_eq!(snap.get(b"k").unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(db.get(b"k").unwrap(), None);
+    let seen: Vec<_> = snap
+        .range(&b"k"[..]..=&b"k"[..])
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(seen, vec![(b"k".to_vec(), b"v1".to_vec())]);
+    // Fill keys written after the snapshot are invisible to it.
+    assert_eq!(snap.get(b"fill-00000").unwrap(), None);
+    drop(snap);
+    // Once the snapshot is gone, compaction may drop the old versions.
+    db.compact().unwrap();
+    assert_eq!(db.get(b"k").unwrap(), None);
+}
+
+/// Postmortem: the seed system never truncated its WAL; every restart
+/// replayed everything. Segments are retired once flushed.
+#[test]
+fn regression_wal_segments_are_retired_after_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), manual(4096)).unwrap();
+    for i in 0..3000u32 {
+        db.put(format!("k{i:05}").as_bytes(), &[2u8; 50], W)
+            .unwrap();
+    }
+    db.flush().unwrap();
+    db.compact().unwrap();
+    let logs = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".log")
+            })
+            .count()
+    };
+    assert_eq!(logs(dir.path()), 1, "only the live segment remains");
+    db.close().unwrap();
+    let db = Db::open(dir.path(), manual(4096)).unwrap();
+    assert_eq!(db.stats().frozen_memtables, 0, "nothing left to replay");
+    assert_eq!(db.get(b"k02999").unwrap(), Some(vec![2u8; 50]));
+}
+
+/// Postmortem: the seed system's bloom filter writer and reader disagreed,
+/// so the filter was never used. Point reads of absent keys through the Db
+/// must be answered by the filter, not by data block reads.
+#[test]
+fn regression_db_reads_of_absent_keys_skip_data_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), manual(1 << 20)).unwrap();
+    for i in 0..2000u32 {
+        db.put(format!("present-{i:05}").as_bytes(), &[3u8; 40], W)
+            .unwrap();
+    }
+    db.flush().unwrap();
+    let before = db.stats().table_reads;
+    for i in 0..2000u32 {
+        assert_eq!(db.get(format!("present-{i:05}x").as_bytes()).unwrap(), None);
+    }
+    let after = db.stats().table_reads;
+    let checks = after.bloom_checks - before.bloom_checks;
+    let negatives = after.bloom_negatives - before.bloom_negatives;
+    let block_reads = (after.data_block_reads_disk + after.data_block_reads_cache)
+        - (before.data_block_reads_disk + before.data_block_reads_cache);
+    // The last key sorts after the table's largest key: the key range
+    // alone rules it out, without the filter.
+    assert_eq!(checks, 1999);
+    assert!(
+        negatives >= 1900,
+        "filter answered only {negatives} of 2000"
+    );
+    assert!(
+        block_reads <= 100,
+        "{block_reads} data block reads for absent keys"
+    );
+}
+
+/// Postmortem: the seed system's batches were not atomic on recovery. A
+/// batch is one WAL record: all of it or none of it.
+#[test]
+fn regression_batches_are_atomic_across_flush_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), manual(2048)).unwrap();
+    let mut b = WriteBatch::new();
+    for i in 0..100u32 {
+        b.put(format!("b{i:03}"), vec![4u8; 30]);
+    }
+    let last = db.write(b, WriteOptions::DURABLE).unwrap();
+    assert_eq!(last, 100);
+    drop(db);
+    let db = Db::open(dir.path(), manual(2048)).unwrap();
+    assert_eq!(db.last_seqno(), 100);
+    assert_eq!(db.range(&b"b"[..]..&b"c"[..]).unwrap().count(), 100);
+}
+
+/// A snapshot outliving its Db must not keep the directory locked: the next
+/// open succeeds, and the stale snapshot reports Closed instead of reading.
+#[test]
+fn snapshot_outliving_the_db_does_not_hold_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), manual(1 << 20)).unwrap();
+    db.put(b"k", b"v", W).unwrap();
+    let snap = db.snapshot();
+    db.close().unwrap();
+    assert!(matches!(snap.get(b"k"), Err(strata::Error::Closed)));
+    let db = Db::open(dir.path(), manual(1 << 20)).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+    drop(snap);
+    let snap2 = db.snapshot();
+    drop(db);
+    assert!(matches!(snap2.get(b"k"), Err(strata::Error::Closed)));
+    Db::open(dir.path(), manual(1 << 20)).unwrap();
+}
