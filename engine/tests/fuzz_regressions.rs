@@ -82,12 +82,13 @@ fn checksum_fixups_make_mutations_reach_decoders() {
             key: b"k".to_vec(),
             value: b"v".to_vec(),
         }],
+        0,
     );
     let mut seg = b"LWTS\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00".to_vec();
     seg.extend_from_slice(&rec);
     let last = seg.len() - 1;
     seg[last] ^= 1;
-    let (kind, payload) = (seg[16 + 8], &seg[16 + 9..]);
+    let (kind, payload) = (seg[16 + 8], &seg[16 + strata::wal::RECORD_HEADER_BYTES..]);
     let decoded = strata::wal::decode_payload(kind, payload, &harness::wal::LIMITS).unwrap();
     assert_eq!(decoded.ops[0].value(), Some(&b"w"[..]));
     let before = seg.clone();

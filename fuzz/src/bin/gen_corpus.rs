@@ -91,8 +91,10 @@ fn main() {
         ("payload-batch", vec![put, del, empty]),
     ] {
         let mut rec = Vec::new();
-        encode_record(&mut rec, 7, &ops);
-        write(&out.join("wal_decode"), name, &rec[8..]);
+        encode_record(&mut rec, 7, &ops, 0);
+        let mut input = vec![rec[8]];
+        input.extend_from_slice(&rec[strata::wal::RECORD_HEADER_BYTES..]);
+        write(&out.join("wal_decode"), name, &input);
     }
     write(
         &out.join("table_decode"),

@@ -38,7 +38,7 @@ fn check_record(rec: &WalRecord) {
     }
     // Round trip: what the decoder accepted re-encodes to the same record.
     let mut buf = Vec::new();
-    encode_record(&mut buf, rec.seqno_first, &rec.ops);
+    encode_record(&mut buf, rec.seqno_first, &rec.ops, 0);
     let again = decode_payload(buf[8], &buf[RECORD_HEADER_BYTES..], &LIMITS)
         .expect("a re-encoded record decodes");
     assert_eq!(&again, rec, "WAL record round trip");
