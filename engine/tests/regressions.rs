@@ -173,3 +173,22 @@ fn regression_batches_are_atomic_across_flush_and_reopen() {
     assert_eq!(db.last_seqno(), 100);
     assert_eq!(db.range(&b"b"[..]..&b"c"[..]).unwrap().count(), 100);
 }
+
+/// A snapshot outliving its Db must not keep the directory locked: the next
+/// open succeeds, and the stale snapshot reports Closed instead of reading.
+#[test]
+fn snapshot_outliving_the_db_does_not_hold_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), manual(1 << 20)).unwrap();
+    db.put(b"k", b"v", W).unwrap();
+    let snap = db.snapshot();
+    db.close().unwrap();
+    assert!(matches!(snap.get(b"k"), Err(strata::Error::Closed)));
+    let db = Db::open(dir.path(), manual(1 << 20)).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+    drop(snap);
+    let snap2 = db.snapshot();
+    drop(db);
+    assert!(matches!(snap2.get(b"k"), Err(strata::Error::Closed)));
+    Db::open(dir.path(), manual(1 << 20)).unwrap();
+}

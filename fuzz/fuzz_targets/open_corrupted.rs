@@ -1,0 +1,12 @@
+//! A damaged database directory, opened and read (see `strata_fuzz::harness::db`).
+#![no_main]
+
+use std::sync::OnceLock;
+
+use strata_fuzz::harness::db::{build_base, run, Base, BASE_SEED};
+
+static BASE: OnceLock<Base> = OnceLock::new();
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    run(BASE.get_or_init(|| build_base(BASE_SEED)), data)
+});

@@ -1,0 +1,3 @@
+//! WAL decoders on arbitrary bytes (see `strata_fuzz::harness::wal`).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::harness::wal::run(data));

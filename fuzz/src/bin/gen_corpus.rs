@@ -1,0 +1,123 @@
+//! Writes the seed corpora from real engine output:
+//! `cargo run --manifest-path fuzz/Cargo.toml --bin gen-corpus [OUT_DIR]`
+//! (default `fuzz/corpus`). Deterministic: the same build writes the same
+//! files. Also checks that the undamaged base database opens to its state.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use strata::batch::BatchOp;
+use strata::fs::{FileSystem, OpenMode};
+use strata::sst::{Compression, TableBuilder, TableOptions};
+use strata::wal::encode_record;
+use strata_fuzz::harness::db::{build_base, check_clean, BASE_SEED};
+use strata_fuzz::harness::memfs::MemFs;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    fs::create_dir_all(dir).expect("create corpus dir");
+    fs::write(dir.join(name), bytes).expect("write corpus file");
+}
+
+fn small_table(compression: Compression, bloom_bits_per_key: u32) -> Vec<u8> {
+    let mfs = MemFs::new();
+    let path = PathBuf::from("t.sst");
+    let file = mfs.open(&path, OpenMode::CreateNew).expect("create table");
+    let opts = TableOptions {
+        block_bytes_target: 64,
+        compression,
+        bloom_bits_per_key,
+        restart_interval: 2,
+    };
+    let mut b = TableBuilder::new(Arc::clone(&file), path, opts);
+    for i in 0..12u64 {
+        let key = format!("key{:02}", i / 2).into_bytes();
+        let seqno = 100 - i;
+        let value = (i % 3 != 0).then(|| vec![b'a' + (i as u8); (i as usize) * 3]);
+        b.add(&key, seqno, value.as_deref()).expect("add entry");
+    }
+    b.finish().expect("finish table");
+    file.read_all().expect("read table")
+}
+
+fn main() {
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| format!("{}/corpus", env!("CARGO_MANIFEST_DIR"))),
+    );
+    let base = build_base(BASE_SEED);
+    check_clean(&base);
+
+    let (mut wal, mut sst, mut man) = (0, 0, 0);
+    for (path, bytes) in &base.image {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".log") && bytes.len() <= 64 * 1024 {
+            write(&out.join("wal_decode"), &format!("engine-{name}"), bytes);
+            wal += 1;
+        } else if name.ends_with(".sst") && bytes.len() <= 64 * 1024 {
+            write(&out.join("table_decode"), &format!("engine-{name}"), bytes);
+            sst += 1;
+        } else if name.starts_with("MANIFEST-") {
+            write(
+                &out.join("manifest_decode"),
+                &format!("engine-{name}"),
+                bytes,
+            );
+            // The first record's payload alone, for `decode_edit`.
+            if bytes.len() > 24 {
+                write(
+                    &out.join("manifest_decode"),
+                    &format!("edit-{name}"),
+                    &bytes[24..],
+                );
+            }
+            man += 1;
+        }
+    }
+    // Single payloads for `decode_payload` (kind byte + payload).
+    let put = BatchOp::Put {
+        key: b"k".to_vec(),
+        value: b"v".to_vec(),
+    };
+    let del = BatchOp::Delete { key: b"k".to_vec() };
+    let empty = BatchOp::Put {
+        key: Vec::new(),
+        value: Vec::new(),
+    };
+    for (name, ops) in [
+        ("payload-put", vec![put.clone()]),
+        ("payload-delete", vec![del.clone()]),
+        ("payload-batch", vec![put, del, empty]),
+    ] {
+        let mut rec = Vec::new();
+        encode_record(&mut rec, 7, &ops, 0);
+        let mut input = vec![rec[8]];
+        input.extend_from_slice(&rec[strata::wal::RECORD_HEADER_BYTES..]);
+        write(&out.join("wal_decode"), name, &input);
+    }
+    write(
+        &out.join("table_decode"),
+        "small-raw-nobloom",
+        &small_table(Compression::None, 0),
+    );
+    write(
+        &out.join("table_decode"),
+        "small-lz4-bloom",
+        &small_table(Compression::Lz4, 10),
+    );
+
+    // open_corrupted: no mutation, then one of each kind on each file.
+    let dir = out.join("open_corrupted");
+    write(&dir, "none", &[]);
+    for sel in 0..base.image.len() as u8 {
+        write(&dir, &format!("flip-{sel}"), &[0, sel, 40, 0, 0, 0, 0x10]);
+        write(&dir, &format!("truncate-{sel}"), &[1, sel, 200, 0, 0, 0]);
+        write(&dir, &format!("remove-{sel}"), &[2, sel]);
+    }
+    println!(
+        "corpus in {}: {wal} WAL segments, {sst} tables, {man} manifests, {} base files",
+        out.display(),
+        base.image.len()
+    );
+}

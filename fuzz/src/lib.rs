@@ -1,0 +1,3 @@
+//! Support code for Strata's cargo-fuzz targets (see `README.md`).
+
+pub mod harness;
