@@ -15,7 +15,7 @@ use std::ops::{Bound, ControlFlow};
 use std::sync::RwLock;
 use std::time::Instant;
 
-use strata_art::Art;
+use strata_art::{Art, ScanVisitor};
 
 /// SplitMix64: every key comes from a fixed seed.
 struct Rng(u64);
@@ -36,7 +36,7 @@ type Versions = Vec<(u64, Option<Box<[u8]>>)>;
 fn btree_scan(
     map: &RwLock<BTreeMap<Box<[u8]>, Versions>>,
     from: &[u8],
-    visitor: &mut dyn FnMut(&[u8], &[(u64, Option<&[u8]>)]) -> ControlFlow<()>,
+    visitor: &mut ScanVisitor<'_>,
 ) {
     let map = map.read().unwrap_or_else(|p| p.into_inner());
     let mut buf = Vec::new();
@@ -54,7 +54,10 @@ const SCANS_PER_ROUND: usize = 50_000;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let key_count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let key_count: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
 
     let mut rng = Rng(0x5CA7_BE4C);
@@ -70,10 +73,10 @@ fn main() {
     let btree: RwLock<BTreeMap<Box<[u8]>, Versions>> = RwLock::new(BTreeMap::new());
     for (i, k) in keys.iter().enumerate() {
         art.insert(k, i as u64, Some(&[1; 8]));
-        btree
-            .write()
-            .unwrap()
-            .insert(k[..].into(), vec![(i as u64, Some(Box::from(&[1u8; 8][..])))]);
+        btree.write().unwrap().insert(
+            k[..].into(),
+            vec![(i as u64, Some(Box::from(&[1u8; 8][..])))],
+        );
     }
     let probes: Vec<[u8; 16]> = (0..SCANS_PER_ROUND)
         .map(|_| keys[(rng.next() % key_count as u64) as usize])
