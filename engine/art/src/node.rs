@@ -276,8 +276,14 @@ pub(crate) enum Cursor {
     /// Node4/16: the slots still to visit, in visiting order, one slot
     /// index per nibble, next one lowest.
     Small { slots: u64, left: u8 },
-    /// Node48/256: the next byte to look at, how many bytes are left.
-    Big { next: u8, left: u16, reverse: bool },
+    /// Node48/256: the next byte to look at, how many bytes are left, and
+    /// the child already read one step ahead (and prefetched), if any.
+    Big {
+        next: u8,
+        left: u16,
+        reverse: bool,
+        peeked: Option<(u8, Ptr)>,
+    },
 }
 
 impl Cursor {
@@ -300,6 +306,14 @@ fn prefetch(p: Ptr) {
     }
     #[cfg(not(all(target_arch = "x86_64", not(loom))))]
     let _ = p;
+}
+
+/// Prefetches the cache lines after the first of an inner node (a Node4/16
+/// keeps its key bytes in the first line and its children in the next two).
+#[inline]
+fn prefetch_inner_rest(p: Ptr) {
+    prefetch(Ptr(p.raw().wrapping_byte_add(64)));
+    prefetch(Ptr(p.raw().wrapping_byte_add(128)));
 }
 
 fn null_slots<const N: usize>() -> [AtomicPtr<()>; N] {
@@ -537,6 +551,7 @@ impl Header {
                 next: if reverse { hi } else { lo },
                 left: u16::from(hi - lo) + 1,
                 reverse,
+                peeked: None,
             },
         }
     }
@@ -569,32 +584,52 @@ impl Header {
                 next,
                 left,
                 reverse,
+                peeked,
             } => {
-                while *left > 0 {
-                    let b = *next;
-                    *left -= 1;
-                    *next = if *reverse {
-                        b.wrapping_sub(1)
-                    } else {
-                        b.wrapping_add(1)
-                    };
-                    let c = match self.kind {
-                        Kind::N48 => {
-                            let n = self.n48();
-                            match n.index[b as usize].load(Ordering::Acquire) {
-                                0 => Ptr::NULL,
-                                i => Ptr(n.children[i as usize - 1].load(Ordering::Acquire)),
-                            }
-                        }
-                        _ => Ptr(self.n256().children[b as usize].load(Ordering::Acquire)),
-                    };
-                    if !c.is_null() {
-                        return Some((b, c));
+                let out = match peeked.take() {
+                    Some(child) => child,
+                    None => self.big_advance(next, left, *reverse)?,
+                };
+                // Look one child ahead and start loading it, so the next
+                // subtree's first cache misses overlap this one's visit.
+                *peeked = self.big_advance(next, left, *reverse);
+                if let Some((_, c)) = *peeked {
+                    prefetch(c);
+                    if !c.is_leaf() {
+                        prefetch_inner_rest(c);
                     }
                 }
-                None
+                Some(out)
             }
         }
+    }
+
+    /// The next live child of a Node48/256 cursor's remaining bytes.
+    #[inline]
+    fn big_advance(&self, next: &mut u8, left: &mut u16, reverse: bool) -> Option<(u8, Ptr)> {
+        while *left > 0 {
+            let b = *next;
+            *left -= 1;
+            *next = if reverse {
+                b.wrapping_sub(1)
+            } else {
+                b.wrapping_add(1)
+            };
+            let c = match self.kind {
+                Kind::N48 => {
+                    let n = self.n48();
+                    match n.index[b as usize].load(Ordering::Acquire) {
+                        0 => Ptr::NULL,
+                        i => Ptr(n.children[i as usize - 1].load(Ordering::Acquire)),
+                    }
+                }
+                _ => Ptr(self.n256().children[b as usize].load(Ordering::Acquire)),
+            };
+            if !c.is_null() {
+                return Some((b, c));
+            }
+        }
+        None
     }
 
     /// The live children in byte order.

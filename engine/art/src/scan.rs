@@ -51,9 +51,20 @@ impl Art {
         visitor: &mut ScanVisitor<'_>,
     ) {
         let pinned = self.pin();
+        // Reused for keys with several versions; a key with one version
+        // (the common case) is passed in a one-element array, so a scan
+        // allocates nothing per key.
         let mut buf = Vec::new();
-        pinned.scan(lower, upper, reverse, |key, versions| {
+        pinned.scan(lower, upper, reverse, |key, mut versions| {
+            let Some(first) = versions.next() else {
+                return visitor(key, &[]);
+            };
+            let Some(second) = versions.next() else {
+                return visitor(key, &[(first.seqno, first.value)]);
+            };
             buf.clear();
+            buf.push((first.seqno, first.value));
+            buf.push((second.seqno, second.value));
             buf.extend(versions.map(|v| (v.seqno, v.value)));
             visitor(key, &buf)
         });
