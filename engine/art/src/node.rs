@@ -273,6 +273,8 @@ pub(crate) struct Node256 {
 /// A scan's position among one node's children (see [`Header::open`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Cursor {
+    /// No children to visit (any kind of node).
+    Empty,
     /// Node4/16: the slots still to visit, in visiting order, one slot
     /// index per nibble, next one lowest.
     Small { slots: u64, left: u8 },
@@ -284,10 +286,6 @@ pub(crate) enum Cursor {
         reverse: bool,
         peeked: Option<(u8, Ptr)>,
     },
-}
-
-impl Cursor {
-    pub(crate) const EMPTY: Cursor = Cursor::Small { slots: 0, left: 0 };
 }
 
 /// Hints the CPU to load the target of `p` into cache.
@@ -542,7 +540,7 @@ impl Header {
     #[inline]
     pub(crate) fn open(&self, lo: u8, hi: u8, reverse: bool) -> Cursor {
         if lo > hi {
-            return Cursor::EMPTY;
+            return Cursor::Empty;
         }
         match self.kind {
             Kind::N4 => self.small::<4>().open(lo, hi, reverse),
@@ -560,7 +558,9 @@ impl Header {
     #[inline]
     pub(crate) fn next_child(&self, cursor: &mut Cursor) -> Option<(u8, Ptr)> {
         match cursor {
+            Cursor::Empty => None,
             Cursor::Small { slots, left } => {
+                debug_assert!(matches!(self.kind, Kind::N4 | Kind::N16));
                 let children = match self.kind {
                     Kind::N4 => &self.small::<4>().children[..],
                     _ => &self.small::<16>().children[..],

@@ -242,7 +242,7 @@ where
         let cursor = match (hi, bound_key(self.upper)) {
             (Side::Edge, Some(u)) if u.len() > depth => node.open(byte_lo, u[depth], self.reverse),
             // The path equals the upper key: every child is above it.
-            (Side::Edge, Some(_)) => Cursor::EMPTY,
+            (Side::Edge, Some(_)) => Cursor::Empty,
             _ => node.open(byte_lo, 255, self.reverse),
         };
         let hi_straddle = match (hi, bound_key(self.upper)) {
