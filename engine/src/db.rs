@@ -28,7 +28,7 @@ use crate::filename::{parse_file_name, FileKind, CURRENT_FILE, LOCK_FILE};
 use crate::fs::{FileLock, FileSystem, OpenMode};
 use crate::iter::{DbIter, LevelSource, MemSource, Source};
 use crate::manifest::{self, ManifestWriter};
-use crate::memtable::{BTreeMemtable, Memtable};
+use crate::memtable::{ArtMemtable, BTreeMemtable, Memtable};
 use crate::options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
 use crate::sst::BlockCache;
 use crate::table_cache::TableCache;
@@ -198,6 +198,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn new_memtable(kind: MemtableKind) -> Arc<dyn Memtable> {
     match kind {
         MemtableKind::BTree => Arc::new(BTreeMemtable::new()),
+        MemtableKind::Art => Arc::new(ArtMemtable::new()),
     }
 }
 
@@ -335,7 +336,7 @@ impl Db {
         if self.inner.poisoned.load(Ordering::Acquire) {
             return Err(self.inner.poison_error());
         }
-        let wal = lock(&self.inner.wal);
+        let mut wal = lock(&self.inner.wal);
         wal.writer.sync()
     }
 
@@ -494,6 +495,15 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
     let wal_number = next_file + 1;
     next_file += 2;
     let mut snapshot = version.snapshot_edit();
+    // If replay found nothing, no segment holds unflushed data: retire them
+    // all now. (Otherwise the flush below retires them.) An old segment left
+    // referenced could carry state of a failed earlier recovery attempt, e.g.
+    // a truncation whose sync failed.
+    let log_number = if recovered.is_empty() {
+        wal_number
+    } else {
+        log_number
+    };
     snapshot.log_number = Some(log_number);
     snapshot.next_file_number = Some(next_file);
     snapshot.last_seqno = Some(manifest_last_seqno);
@@ -544,6 +554,15 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         stats: StatsCounters::default(),
         opts,
     };
+    // Re-persist what replay recovered as a level-0 table before accepting
+    // writes. The replayed WAL bytes may be in the page cache without being
+    // durable (after a failed fsync, a later fsync may report success
+    // without writing them: "fsyncgate"), and a newer durable write must
+    // never outlive an older replayed one. The flush retires the replayed
+    // segments.
+    if !inner.read_state().frozen.is_empty() {
+        inner.flush_step()?;
+    }
     // Files no version references (a crash's leftovers, older manifests,
     // flushed WAL segments) go now that the new manifest is durable.
     inner.delete_obsolete_files();
@@ -552,9 +571,7 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
 
 /// Replays WAL segments `segments` (sorted) into `mem`, starting after
 /// `last_seqno`; returns the last sequence number replayed. Applies the
-/// recovery mode to damage, truncates a torn tail, and syncs every replayed
-/// segment, so that what readers now see is durable before anything new is
-/// written after it.
+/// recovery mode to damage and truncates a torn tail durably.
 fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -589,21 +606,12 @@ fn replay_wal(
             Ok(())
         })?;
         if let Some(damage) = scan.damage {
-            let is_last = i + 1 == segments.len();
-            if mode == RecoveryMode::Strict || damage.valid_record_after.is_some() || !is_last {
-                let follow = match damage.valid_record_after {
-                    Some(at) => format!("; a valid record follows at offset {at}"),
-                    None if !is_last => "; later WAL segments follow".to_string(),
-                    None => String::new(),
-                };
-                return Err(Error::corruption(
-                    &path,
-                    damage.offset,
-                    format!("{}{follow}", damage.reason),
-                ));
-            }
-            if scan.valid_bytes < wal::SEGMENT_HEADER_BYTES as u64 {
-                // Torn while being created: it holds no record. Remove it
+            if mode == RecoveryMode::TruncateTornTail
+                && scan.file_bytes <= wal::SEGMENT_HEADER_BYTES as u64
+            {
+                // Torn while being created (its header sync failed or never
+                // ran): there is no byte a record could be in, so it cannot
+                // hide data, wherever it sits in the sequence. Remove it
                 // durably, or it would read as damage once a newer segment
                 // follows it.
                 drop(file);
@@ -611,12 +619,31 @@ fn replay_wal(
                 fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
                 continue;
             }
+            let is_last = i + 1 == segments.len();
+            // Damage is a crash artifact (a torn or never-synced tail) only
+            // in the last segment, and only if no record after it proves a
+            // sync completed over the damaged bytes.
+            if mode == RecoveryMode::Strict || damage.synced_record_after.is_some() || !is_last {
+                let follow = match (damage.synced_record_after, damage.valid_record_after) {
+                    (Some(at), _) => format!(
+                        "; a valid record at offset {at} was written after a sync covered the damaged bytes"
+                    ),
+                    (None, Some(at)) => format!("; a valid record follows at offset {at}"),
+                    (None, None) if !is_last => "; later WAL segments follow".to_string(),
+                    (None, None) => String::new(),
+                };
+                return Err(Error::corruption(
+                    &path,
+                    damage.offset,
+                    format!("{}{follow}", damage.reason),
+                ));
+            }
             // A torn tail of the last segment: cut it off durably before any
             // new append (the seed system appended after the garbage).
             file.set_len(scan.valid_bytes)
+                .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io(&path, e))?;
         }
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
     }
     Ok(last)
 }
@@ -772,7 +799,8 @@ impl DbInner {
         let mut seqnos = Vec::with_capacity(group.len());
         let mut seq = first;
         for m in group {
-            wal::encode_record(&mut wal.buf, seq, m.batch.ops());
+            let synced = wal.writer.synced_bytes();
+            wal::encode_record(&mut wal.buf, seq, m.batch.ops(), synced);
             seq += m.batch.len() as u64;
             seqnos.push(seq - 1);
         }

@@ -10,8 +10,10 @@ use crate::sst::TableOptions;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum MemtableKind {
     /// `RwLock<BTreeMap>`, the baseline.
-    #[default]
     BTree,
+    /// The concurrent Adaptive Radix Tree (`strata-art`).
+    #[default]
+    Art,
 }
 
 /// Durability of one write.

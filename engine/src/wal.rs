@@ -24,8 +24,8 @@ pub const WAL_MAGIC: u32 = 0x5354_574C;
 pub const WAL_FORMAT_VERSION: u16 = 1;
 /// Segment header: magic u32 | version u16 | reserved u16 (0) | segment number u64.
 pub const SEGMENT_HEADER_BYTES: usize = 16;
-/// Record header: crc32c u32 | payload length u32 | kind u8.
-pub const RECORD_HEADER_BYTES: usize = 9;
+/// Record header: crc32c u32 | payload length u32 | kind u8 | synced u64.
+pub const RECORD_HEADER_BYTES: usize = 17;
 /// Record kind: a single put.
 pub const RECORD_PUT: u8 = 1;
 /// Record kind: a single delete.
@@ -92,8 +92,10 @@ fn put_u32(buf: &mut Vec<u8>, v: usize) {
 
 /// Appends one framed record to `buf`. A single put or delete uses its own
 /// record kind; anything else is a batch. Lengths must already be within
-/// `u32` (the Db checks them against its limits first).
-pub fn encode_record(buf: &mut Vec<u8>, seqno_first: SeqNo, ops: &[BatchOp]) {
+/// `u32` (the Db checks them against its limits first). `synced_bytes` is
+/// the segment length a completed sync had made durable when the record was
+/// written (see DESIGN.md, "Recovery rules").
+pub fn encode_record(buf: &mut Vec<u8>, seqno_first: SeqNo, ops: &[BatchOp], synced_bytes: u64) {
     assert!(!ops.is_empty(), "empty records are never written");
     let start = buf.len();
     let payload_len = payload_bytes(ops);
@@ -105,6 +107,7 @@ pub fn encode_record(buf: &mut Vec<u8>, seqno_first: SeqNo, ops: &[BatchOp]) {
     buf.extend_from_slice(&[0; 4]); // crc, filled below
     put_u32(buf, payload_len);
     buf.push(kind);
+    buf.extend_from_slice(&synced_bytes.to_le_bytes());
     buf.extend_from_slice(&seqno_first.to_le_bytes());
     match ops {
         [BatchOp::Put { key, value }] => {
@@ -258,14 +261,19 @@ pub fn decode_payload(
     Ok(WalRecord { seqno_first, ops })
 }
 
-/// Checks the frame at `pos`: returns the record kind and payload range when
-/// the header is complete, the length within limits and the file, and the
-/// checksum matches.
-fn frame_at(
-    data: &[u8],
-    pos: usize,
-    limits: &WalLimits,
-) -> std::result::Result<(u8, std::ops::Range<usize>), String> {
+/// A checksum-valid frame.
+#[derive(Clone, Debug)]
+struct Frame {
+    kind: u8,
+    /// The sync watermark stored in the record.
+    synced_bytes: u64,
+    payload: std::ops::Range<usize>,
+}
+
+/// Checks the frame at `pos`: the header is complete, the length within
+/// limits and the file, the checksum matches, and the sync watermark does not
+/// claim bytes beyond the record's own start.
+fn frame_at(data: &[u8], pos: usize, limits: &WalLimits) -> std::result::Result<Frame, String> {
     let rest = data.len() - pos;
     if rest < RECORD_HEADER_BYTES {
         return Err(format!("incomplete record header ({rest} bytes)"));
@@ -273,6 +281,7 @@ fn frame_at(
     let crc = u32::from_le_bytes(data[pos..pos + 4].try_into().expect("4 bytes"));
     let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
     let kind = data[pos + 8];
+    let synced_bytes = u64::from_le_bytes(data[pos + 9..pos + 17].try_into().expect("8 bytes"));
     if len > limits.record_bytes_max {
         return Err(format!(
             "record length {len} exceeds the maximum {}",
@@ -292,14 +301,42 @@ fn frame_at(
             "checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
         ));
     }
-    Ok((kind, pos + RECORD_HEADER_BYTES..end))
+    if synced_bytes > pos as u64 {
+        return Err(format!(
+            "sync watermark {synced_bytes} lies beyond the record's own offset"
+        ));
+    }
+    Ok(Frame {
+        kind,
+        synced_bytes,
+        payload: pos + RECORD_HEADER_BYTES..end,
+    })
 }
 
-/// Finds the first offset at or after `from` where a checksum-valid record
-/// frame starts.
-fn next_valid_frame(data: &[u8], from: usize, limits: &WalLimits) -> Option<usize> {
-    (from..data.len().saturating_sub(RECORD_HEADER_BYTES - 1))
-        .find(|&p| frame_at(data, p, limits).is_ok())
+/// What follows damage at `damaged_at`: the first checksum-valid frame, the
+/// first one whose sync watermark proves a completed sync covered the damaged
+/// bytes, and how many valid frames there are.
+fn frames_after(
+    data: &[u8],
+    damaged_at: usize,
+    limits: &WalLimits,
+) -> (Option<u64>, Option<u64>, u64) {
+    let (mut first, mut certified, mut count) = (None, None, 0u64);
+    let mut p = damaged_at + 1;
+    while p + RECORD_HEADER_BYTES <= data.len() {
+        match frame_at(data, p, limits) {
+            Ok(frame) => {
+                first.get_or_insert(p as u64);
+                count += 1;
+                if frame.synced_bytes > damaged_at as u64 && certified.is_none() {
+                    certified = Some(p as u64);
+                }
+                p = frame.payload.end;
+            }
+            Err(_) => p += 1,
+        }
+    }
+    (first, certified, count)
 }
 
 /// Damage found while scanning a segment.
@@ -308,9 +345,14 @@ pub struct Damage {
     /// Offset of the first damaged byte range (start of the bad record).
     pub offset: u64,
     pub reason: String,
-    /// Offset of a checksum-valid record after the damage, if any: damage
-    /// followed by valid data is corruption, not a torn tail.
+    /// Offset of the first checksum-valid record after the damage, if any.
     pub valid_record_after: Option<u64>,
+    /// Offset of the first valid record after the damage whose sync
+    /// watermark lies past the damage: proof that a sync completed over the
+    /// damaged bytes, so the damage is corruption, not a crash artifact.
+    pub synced_record_after: Option<u64>,
+    /// Valid records after the damage (dropped if it is a torn tail).
+    pub records_after: u64,
 }
 
 /// Result of scanning one segment.
@@ -339,13 +381,18 @@ pub fn scan_segment(
     let data = file.read_all().map_err(|e| Error::io(path, e))?;
     let file_bytes = data.len() as u64;
     if let Err(reason) = check_segment_header(&data, number) {
-        let valid_record_after = next_valid_frame(&data, 1, limits).map(|p| p as u64);
+        let (valid_record_after, _, records_after) = frames_after(&data, 0, limits);
         return Ok(SegmentScan {
             valid_bytes: 0,
             damage: Some(Damage {
                 offset: 0,
                 reason,
                 valid_record_after,
+                // The header is synced when the segment is created, before
+                // any record: damage to it is never a crash artifact once a
+                // record follows.
+                synced_record_after: valid_record_after,
+                records_after,
             }),
             file_bytes,
         });
@@ -353,20 +400,23 @@ pub fn scan_segment(
     let mut pos = SEGMENT_HEADER_BYTES;
     while pos < data.len() {
         match frame_at(&data, pos, limits) {
-            Ok((kind, range)) => {
-                let record = decode_payload(kind, &data[range.clone()], limits)
+            Ok(frame) => {
+                let record = decode_payload(frame.kind, &data[frame.payload.clone()], limits)
                     .map_err(|reason| Error::corruption(path, pos as u64, reason))?;
                 on_record(pos as u64, record)?;
-                pos = range.end;
+                pos = frame.payload.end;
             }
             Err(reason) => {
-                let valid_record_after = next_valid_frame(&data, pos + 1, limits).map(|p| p as u64);
+                let (valid_record_after, synced_record_after, records_after) =
+                    frames_after(&data, pos, limits);
                 return Ok(SegmentScan {
                     valid_bytes: pos as u64,
                     damage: Some(Damage {
                         offset: pos as u64,
                         reason,
                         valid_record_after,
+                        synced_record_after,
+                        records_after,
                     }),
                     file_bytes,
                 });
@@ -419,6 +469,8 @@ pub struct WalWriter {
     path: PathBuf,
     number: u64,
     offset: u64,
+    /// Bytes a completed sync made durable.
+    synced: u64,
 }
 
 impl WalWriter {
@@ -439,6 +491,7 @@ impl WalWriter {
             path,
             number,
             offset: SEGMENT_HEADER_BYTES as u64,
+            synced: SEGMENT_HEADER_BYTES as u64,
         })
     }
 
@@ -452,8 +505,18 @@ impl WalWriter {
     }
 
     /// Makes everything appended so far durable.
-    pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    pub fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.synced = self.offset;
+        Ok(())
+    }
+
+    /// Bytes of the segment a completed sync made durable: the watermark
+    /// stored in the next records.
+    pub fn synced_bytes(&self) -> u64 {
+        self.synced
     }
 
     /// The segment's number.
@@ -497,8 +560,8 @@ mod tests {
     }
 
     fn decode_one(buf: &[u8]) -> std::result::Result<WalRecord, String> {
-        let (kind, range) = frame_at(buf, 0, &limits())?;
-        decode_payload(kind, &buf[range], &limits())
+        let frame = frame_at(buf, 0, &limits())?;
+        decode_payload(frame.kind, &buf[frame.payload], &limits())
     }
 
     #[test]
@@ -516,7 +579,7 @@ mod tests {
         ];
         for (seq, ops, kind) in cases {
             let mut buf = Vec::new();
-            encode_record(&mut buf, seq, &ops);
+            encode_record(&mut buf, seq, &ops, 0);
             assert_eq!(buf.len(), encoded_record_bytes(&ops));
             assert_eq!(buf[8], kind);
             let rec = decode_one(&buf).unwrap();
@@ -530,9 +593,9 @@ mod tests {
     #[test]
     fn regression_delete_is_not_an_empty_value_in_the_wal() {
         let mut a = Vec::new();
-        encode_record(&mut a, 1, &[put(b"k", b"")]);
+        encode_record(&mut a, 1, &[put(b"k", b"")], 0);
         let mut b = Vec::new();
-        encode_record(&mut b, 1, &[del(b"k")]);
+        encode_record(&mut b, 1, &[del(b"k")], 0);
         assert_ne!(a, b);
         assert_eq!(decode_one(&a).unwrap().ops, vec![put(b"k", b"")]);
         assert_eq!(decode_one(&b).unwrap().ops, vec![del(b"k")]);
@@ -556,12 +619,12 @@ mod tests {
         let err = decode_payload(RECORD_BATCH, &payload, &limits()).unwrap_err();
         assert!(err.contains("impossible"), "{err}");
         // A frame whose length field claims 4 GiB.
-        let mut frame = vec![0u8; 32];
+        let mut frame = vec![0u8; 40];
         frame[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = frame_at(&frame, 0, &limits()).unwrap_err();
         assert!(err.contains("exceeds the maximum"), "{err}");
         // Within the maximum but past the end of the file.
-        let mut frame = vec![0u8; 32];
+        let mut frame = vec![0u8; 40];
         frame[4..8].copy_from_slice(&1000u32.to_le_bytes());
         let err = frame_at(&frame, 0, &limits()).unwrap_err();
         assert!(err.contains("past the end"), "{err}");
@@ -594,8 +657,16 @@ mod tests {
         let mut buf = Vec::new();
         for i in 1..=100u64 {
             buf.clear();
-            encode_record(&mut buf, i, &[put(&i.to_le_bytes(), b"v")]);
+            encode_record(
+                &mut buf,
+                i,
+                &[put(&i.to_le_bytes(), b"v")],
+                w.synced_bytes(),
+            );
             w.append(&buf).unwrap();
+            if i % 10 == 0 {
+                w.sync().unwrap();
+            }
         }
         w.sync().unwrap();
         let file = fs.open(w.path(), OpenMode::Read).unwrap();

@@ -283,6 +283,14 @@ fn engine_matches_model_btree_memtable() {
 }
 
 #[test]
+fn engine_matches_model_art_memtable() {
+    for seed in seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        run_seed(seed, MemtableKind::Art, dir.path());
+    }
+}
+
+#[test]
 fn compaction_happens_and_levels_fill() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), options(MemtableKind::BTree)).unwrap();

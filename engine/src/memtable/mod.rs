@@ -12,7 +12,9 @@ use std::ops::{Bound, ControlFlow};
 
 use crate::types::{Direction, SeqNo, VersionRef};
 
+mod art;
 mod btree;
+pub use art::ArtMemtable;
 pub use btree::BTreeMemtable;
 
 /// Visitor passed to [`Memtable::scan`]: receives a key and its versions,

@@ -1,0 +1,155 @@
+//! The invariant walker, for tests: call it when no writer is running.
+
+use crossbeam_epoch as epoch;
+
+use crate::node::{Header, Kind, Leaf, Ptr};
+use crate::sync::Ordering;
+use crate::tree::{versions, Art};
+
+struct Checker<'g> {
+    guard: &'g epoch::Guard,
+    path: Vec<u8>,
+    last_key: Option<Vec<u8>>,
+    leaves: usize,
+    nodes: usize,
+}
+
+impl Checker<'_> {
+    fn leaf(&mut self, leaf: &Leaf) -> Result<(), String> {
+        let key = &leaf.key[..];
+        if let Some(last) = &self.last_key {
+            if key <= &last[..] {
+                return Err(format!("keys out of order: {last:?} then {key:?}"));
+            }
+        }
+        let mut n = 0;
+        let mut prev = u64::MAX;
+        for v in versions(leaf, self.guard) {
+            if v.seqno > prev {
+                return Err(format!("key {key:?}: version {} after {prev}", v.seqno));
+            }
+            prev = v.seqno;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(format!("key {key:?} has no version"));
+        }
+        self.last_key = Some(key.to_vec());
+        self.leaves += 1;
+        Ok(())
+    }
+
+    fn node(&mut self, node: &Header, is_root: bool) -> Result<(), String> {
+        self.nodes += 1;
+        let at = self.path.clone();
+        if node.obsolete.load(Ordering::Relaxed) {
+            return Err(format!("node at {at:?} is obsolete but reachable"));
+        }
+        if node.lock.is_locked() {
+            return Err(format!("node at {at:?} is still locked"));
+        }
+        if is_root && !node.prefix.is_empty() {
+            return Err("root has a prefix".into());
+        }
+        node.check_local()
+            .map_err(|e| format!("node at {at:?}: {e}"))?;
+        let children = node.children();
+        let live = node.live.load(Ordering::Relaxed) as usize;
+        if live != children.len() {
+            return Err(format!(
+                "node at {at:?}: live count {live}, {} children",
+                children.len()
+            ));
+        }
+        if node.used_slots() > node.kind.capacity() {
+            return Err(format!("node at {at:?}: slots overflow"));
+        }
+        if live < node.kind.children_min() || Kind::for_children(live) > node.kind {
+            return Err(format!(
+                "node at {at:?}: kind {:?} with {live} children",
+                node.kind
+            ));
+        }
+        let terminal = node.terminal.load(Ordering::Acquire);
+        if !is_root && live + usize::from(!terminal.is_null()) < 2 {
+            return Err(format!("inner node at {at:?} has fewer than two entries"));
+        }
+        self.path.extend_from_slice(&node.prefix);
+        if !terminal.is_null() {
+            // SAFETY: read from the tree under the guard.
+            let leaf = unsafe { &*terminal };
+            if leaf.key[..] != self.path[..] {
+                return Err(format!(
+                    "terminal key {:?} at path {:?}",
+                    leaf.key, self.path
+                ));
+            }
+            self.leaf(leaf)?;
+        }
+        for (b, c) in children {
+            self.path.push(b);
+            self.child(c)?;
+            self.path.pop();
+        }
+        self.path.truncate(at.len());
+        Ok(())
+    }
+
+    fn child(&mut self, c: Ptr) -> Result<(), String> {
+        if c.is_leaf() {
+            // SAFETY: read from the tree under the guard.
+            let leaf = unsafe { &*c.leaf() };
+            if !leaf.key.starts_with(&self.path) {
+                return Err(format!("leaf {:?} under path {:?}", leaf.key, self.path));
+            }
+            self.leaf(leaf)
+        } else {
+            // SAFETY: read from the tree under the guard.
+            self.node(unsafe { &*c.inner() }, false)
+        }
+    }
+}
+
+/// What `check` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    pub keys: usize,
+    pub inner_nodes: usize,
+}
+
+impl Art {
+    /// Walks the whole tree and reports the first broken invariant: node
+    /// kinds match their child counts, no reachable node is obsolete or
+    /// locked, non-root nodes have two entries or more, leaves sit under
+    /// their key's path, keys are strictly ascending, versions newest first,
+    /// and `len()` counts the leaves. Call it while no writer runs.
+    #[doc(hidden)]
+    pub fn try_check(&self) -> Result<CheckReport, String> {
+        let guard = epoch::pin();
+        let mut c = Checker {
+            guard: &guard,
+            path: Vec::new(),
+            last_key: None,
+            leaves: 0,
+            nodes: 0,
+        };
+        // SAFETY: the root is never null; read under the guard.
+        c.node(unsafe { &*self.root_ptr() }, true)?;
+        if c.leaves != self.len() {
+            return Err(format!("len() is {} but {} leaves", self.len(), c.leaves));
+        }
+        Ok(CheckReport {
+            keys: c.leaves,
+            inner_nodes: c.nodes,
+        })
+    }
+
+    /// [`Art::try_check`], panicking on a broken invariant.
+    #[doc(hidden)]
+    pub fn check(&self) -> CheckReport {
+        match self.try_check() {
+            Ok(r) => r,
+            Err(e) => panic!("ART invariant broken: {e}"),
+        }
+    }
+}

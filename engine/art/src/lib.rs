@@ -1,0 +1,23 @@
+//! A concurrent Adaptive Radix Tree (Leis et al., ICDE 2013) synchronised
+//! with ROWEX (Leis et al., DaMoN 2016), holding versioned values: the
+//! Strata memtable.
+//!
+//! - Keys are arbitrary byte strings: the empty key, keys that are prefixes
+//!   of other keys (held in a node's terminal slot), keys of any length
+//!   (each node stores its full compressed prefix).
+//! - Each key holds versions `(seqno, Option<value>)`, newest first;
+//!   `None` is a tombstone.
+//! - Readers (`get`, `scan`) never lock; writers lock only the nodes they
+//!   change. Unlinked memory is reclaimed through crossbeam-epoch.
+//!
+//! See `DESIGN.md` beside this crate for the protocol and its argument.
+
+mod check;
+mod node;
+mod scan;
+mod sync;
+mod tree;
+
+pub use check::CheckReport;
+pub use scan::{Pinned, ScanVisitor};
+pub use tree::{Art, VersionView, Versions};

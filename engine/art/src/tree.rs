@@ -1,0 +1,782 @@
+//! The tree: lookups, inserts and removes under ROWEX.
+//!
+//! Protocol (see DESIGN.md for the argument):
+//! - Readers take no locks. They follow pointers under an epoch guard and
+//!   always see a whole, consistent node, because a node's kind and prefix
+//!   never change and its slots change only in reader-safe ways.
+//! - A writer locks the node it changes. A change that replaces a node
+//!   (growth, shrink, prefix split, merge) also locks the parent (and for a
+//!   merge the only child), builds the new node while the old one is frozen
+//!   by its lock, publishes it with one pointer store into the parent's
+//!   slot, marks the old node obsolete and retires it through the epoch.
+//! - The first lock a writer takes may block; every further lock is a
+//!   try-lock, and a failure releases everything and restarts the operation.
+//!   No thread ever waits while holding a lock, so there is no deadlock.
+//! - After locking, a writer re-validates: the node is not obsolete, and
+//!   the slot it is about to change still holds what it saw.
+
+use crossbeam_epoch::{self as epoch, Guard};
+
+use crate::node::{self, free_leaf, free_node, Header, Kind, Leaf, Ptr, Version};
+use crate::sync::{backoff, AtomicPtr, AtomicUsize, Ordering, WriteLock};
+
+/// Bytes charged per node kind, leaf and version for `approximate_memory`.
+const LEAF_BYTES: usize = std::mem::size_of::<Leaf>();
+const VERSION_BYTES: usize = std::mem::size_of::<Version>();
+
+fn node_bytes(kind: Kind) -> usize {
+    // Header + kind-specific arrays (an estimate; exact for std atomics).
+    48 + match kind {
+        Kind::N4 => 1 + 4 + 4 * 8,
+        Kind::N16 => 1 + 16 + 16 * 8,
+        Kind::N48 => 1 + 256 + 48 * 8,
+        Kind::N256 => 256 * 8,
+    }
+}
+
+/// A concurrent Adaptive Radix Tree mapping byte keys to versions.
+///
+/// Any number of threads may call any method through `&self`. Readers
+/// (`get`, `scan`, `len`) never block; writers exclude each other only on the
+/// nodes they change.
+pub struct Art {
+    /// The root: an inner node with an empty prefix, never merged away.
+    root: AtomicPtr<Header>,
+    /// Guards replacing `root` (the root's "parent lock").
+    root_lock: WriteLock,
+    len: AtomicUsize,
+    memory_bytes: AtomicUsize,
+    /// Live allocations (nodes, leaves, versions), for leak tests.
+    #[cfg(all(debug_assertions, not(loom)))]
+    allocations: std::sync::Arc<std::sync::atomic::AtomicIsize>,
+}
+
+/// Where a node hangs: the tree root or a byte of a parent node.
+#[derive(Clone, Copy)]
+enum Parent<'g> {
+    Root,
+    Node(&'g Header, u8),
+}
+
+/// Dereferences a node pointer for the lifetime of a guard.
+///
+/// # Safety
+/// `p` must be a non-null inner-node pointer read from the tree while `_g`
+/// was pinned: nodes are freed only after every guard pinned before their
+/// unlinking is gone.
+#[inline]
+unsafe fn node_ref(p: *mut Header, _g: &Guard) -> &Header {
+    // SAFETY: per the function contract.
+    unsafe { &*p }
+}
+
+/// # Safety
+/// As for [`node_ref`], for a leaf pointer.
+#[inline]
+unsafe fn leaf_ref(p: *mut Leaf, _g: &Guard) -> &Leaf {
+    // SAFETY: per the function contract.
+    unsafe { &*p }
+}
+
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// What an insert carries down the tree: the new version, or the new leaf
+/// holding it once one had to be made.
+struct Pending {
+    version: Option<(u64, Option<Box<[u8]>>)>,
+    leaf: Option<Box<Leaf>>,
+}
+
+impl Default for Art {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Art {
+    /// An empty tree.
+    pub fn new() -> Self {
+        let art = Art {
+            root: AtomicPtr::new(node::build(
+                Kind::N4,
+                Box::new([]),
+                std::ptr::null_mut(),
+                &[],
+            )),
+            root_lock: WriteLock::new(),
+            len: AtomicUsize::new(0),
+            memory_bytes: AtomicUsize::new(node_bytes(Kind::N4)),
+            #[cfg(all(debug_assertions, not(loom)))]
+            allocations: Default::default(),
+        };
+        art.count_alloc(1);
+        art
+    }
+
+    #[inline]
+    fn count_alloc(&self, _n: isize) {
+        #[cfg(all(debug_assertions, not(loom)))]
+        self.allocations
+            .fetch_add(_n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A handle on the live-allocation counter that outlives the tree
+    /// (debug builds): nodes, leaves and versions allocated and not yet
+    /// freed, including retired ones the epoch has not reclaimed yet.
+    #[doc(hidden)]
+    #[cfg(all(debug_assertions, not(loom)))]
+    pub fn allocation_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicIsize> {
+        self.allocations.clone()
+    }
+
+    /// Number of distinct keys.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// True if the tree holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate heap bytes in use (nodes, leaves, keys, versions, values).
+    pub fn approximate_memory(&self) -> usize {
+        self.memory_bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn root_ptr(&self) -> *mut Header {
+        self.root.load(Ordering::Acquire)
+    }
+
+    /// The leaf of `key`, if present.
+    pub(crate) fn find_leaf<'g>(&self, key: &[u8], g: &'g Guard) -> Option<&'g Leaf> {
+        // SAFETY: the root is never null and read under `g`.
+        let mut node = unsafe { node_ref(self.root_ptr(), g) };
+        let mut depth = 0;
+        loop {
+            let prefix = &node.prefix[..];
+            if key.len() - depth < prefix.len() || key[depth..depth + prefix.len()] != *prefix {
+                return None;
+            }
+            depth += prefix.len();
+            if depth == key.len() {
+                let t = node.terminal.load(Ordering::Acquire);
+                // SAFETY: read from the tree under `g`.
+                return (!t.is_null()).then(|| unsafe { leaf_ref(t, g) });
+            }
+            let c = node.find(key[depth]);
+            if c.is_null() {
+                return None;
+            }
+            if c.is_leaf() {
+                // SAFETY: read from the tree under `g`.
+                let leaf = unsafe { leaf_ref(c.leaf(), g) };
+                return (*leaf.key == *key).then_some(leaf);
+            }
+            // SAFETY: read from the tree under `g`.
+            node = unsafe { node_ref(c.inner(), g) };
+            depth += 1;
+        }
+    }
+
+    /// The newest version of `key` with `seqno <= at`: `Some((s, None))` is a
+    /// tombstone, `None` means no such version.
+    pub fn get(&self, key: &[u8], at: u64) -> Option<(u64, Option<Vec<u8>>)> {
+        let g = epoch::pin();
+        let leaf = self.find_leaf(key, &g)?;
+        let found = versions(leaf, &g)
+            .find(|v| v.seqno <= at)
+            .map(|v| (v.seqno, v.value.as_deref().map(<[u8]>::to_vec)));
+        found
+    }
+
+    /// Inserts version `seqno` of `key` (`None`: a tombstone). Versions are
+    /// kept newest first whatever the insertion order.
+    pub fn insert(&self, key: &[u8], seqno: u64, value: Option<&[u8]>) {
+        let value_len = value.map_or(0, <[u8]>::len);
+        let mut pending = Pending {
+            version: Some((seqno, value.map(Into::into))),
+            leaf: None,
+        };
+        self.memory_bytes
+            .fetch_add(VERSION_BYTES + value_len, Ordering::Relaxed);
+        let g = epoch::pin();
+        let mut attempt = 0;
+        while !self.try_insert(key, &mut pending, &g) {
+            backoff(attempt);
+            attempt += 1;
+        }
+    }
+
+    /// The leaf to link for a new key: `pending.leaf`, holding the version.
+    fn new_leaf(&self, key: &[u8], pending: &mut Pending) -> *mut Leaf {
+        if pending.leaf.is_none() {
+            let (seqno, value) = pending.version.take().expect("version is pending");
+            self.count_alloc(1);
+            pending.leaf = Some(Leaf::new(key, seqno, value));
+        }
+        let leaf = pending.leaf.as_mut().expect("just built");
+        &mut **leaf as *mut Leaf
+    }
+
+    /// Called once the leaf from `new_leaf` is published.
+    fn leaf_linked(&self, pending: &mut Pending) {
+        let leaf = Box::into_raw(pending.leaf.take().expect("leaf was built"));
+        // SAFETY: just published; we only read the immutable key.
+        let heap = unsafe { (*leaf).key.heap_bytes() };
+        self.len.fetch_add(1, Ordering::Relaxed);
+        self.memory_bytes
+            .fetch_add(LEAF_BYTES - VERSION_BYTES + heap, Ordering::Relaxed);
+    }
+
+    /// Adds the pending version to an existing leaf (lock-free).
+    fn add_version(&self, leaf: &Leaf, pending: &mut Pending, g: &Guard) {
+        let (seqno, value) = match pending.version.take() {
+            Some(v) => v,
+            None => {
+                // Built a leaf in an attempt that lost a race; take the
+                // version back out of it.
+                self.count_alloc(-1);
+                pending
+                    .leaf
+                    .take()
+                    .expect("version is somewhere")
+                    .into_first()
+            }
+        };
+        self.count_alloc(1);
+        let v = Box::into_raw(Box::new(Version {
+            seqno,
+            value,
+            next: AtomicPtr::new(std::ptr::null_mut()),
+        }));
+        loop {
+            let mut prev = &leaf.head;
+            let mut cur = prev.load(Ordering::Acquire);
+            // SAFETY: versions are never unlinked from a leaf; a leaf and
+            // its versions are freed together after the epoch passes, and
+            // we hold `g`.
+            while !cur.is_null() && unsafe { (*cur).seqno } > seqno {
+                prev = unsafe { &(*cur).next };
+                cur = prev.load(Ordering::Acquire);
+            }
+            // SAFETY: `v` is not yet shared.
+            unsafe { (*v).next.store(cur, Ordering::Relaxed) };
+            if prev
+                .compare_exchange(cur, v, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        let _ = g;
+    }
+
+    /// Tries to lock the slot holding `node`. On success the caller holds the
+    /// parent's lock (or the root lock) and `node` is still in that slot.
+    fn lock_parent(&self, parent: Parent<'_>, node: &Header) -> bool {
+        let me = node as *const Header as *mut Header;
+        match parent {
+            Parent::Root => {
+                if !self.root_lock.try_lock() {
+                    return false;
+                }
+                if self.root.load(Ordering::Relaxed) != me {
+                    self.root_lock.unlock();
+                    return false;
+                }
+                true
+            }
+            Parent::Node(p, b) => {
+                if !p.lock.try_lock() {
+                    return false;
+                }
+                if p.obsolete.load(Ordering::Relaxed) || p.find(b) != Ptr::from_inner(me) {
+                    p.lock.unlock();
+                    return false;
+                }
+                true
+            }
+        }
+    }
+
+    fn unlock_parent(&self, parent: Parent<'_>) {
+        match parent {
+            Parent::Root => self.root_lock.unlock(),
+            Parent::Node(p, _) => p.lock.unlock(),
+        }
+    }
+
+    /// Stores `new` where `node` hangs. Parent lock held.
+    fn publish(&self, parent: Parent<'_>, new: Ptr) {
+        match parent {
+            Parent::Root => {
+                debug_assert!(!new.is_leaf());
+                self.root.store(new.inner(), Ordering::Release)
+            }
+            Parent::Node(p, b) => p.replace_child(b, new),
+        }
+    }
+
+    /// Marks `node` obsolete (its lock held), unlocks it and retires it.
+    fn retire_node(&self, node: &Header, g: &Guard) {
+        node.obsolete.store(true, Ordering::Relaxed);
+        node.lock.unlock();
+        self.memory_bytes
+            .fetch_sub(node_bytes(node.kind), Ordering::Relaxed);
+        let p = node as *const Header as *mut Header;
+        #[cfg(all(debug_assertions, not(loom)))]
+        let counter = self.allocations.clone();
+        // SAFETY: `p` is unlinked: no new reader can reach it, and it is
+        // freed only after every guard that might have seen it is gone. Its
+        // children were moved to its replacement, so only the node is freed.
+        unsafe {
+            g.defer_unchecked(move || {
+                free_node(p);
+                #[cfg(all(debug_assertions, not(loom)))]
+                counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            })
+        };
+    }
+
+    fn retire_leaf(&self, leaf: &Leaf, g: &Guard) {
+        let p = leaf as *const Leaf as *mut Leaf;
+        let mut bytes = LEAF_BYTES - VERSION_BYTES + leaf.key.heap_bytes();
+        for v in versions(leaf, g) {
+            bytes += VERSION_BYTES + v.value.as_ref().map_or(0, |b| b.len());
+        }
+        self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        #[cfg(all(debug_assertions, not(loom)))]
+        let counter = self.allocations.clone();
+        // SAFETY: the leaf was unlinked under its node's lock; it is freed
+        // after every guard that might still read it is gone. A version
+        // added by a racing insert after the unlink is freed with it.
+        unsafe {
+            g.defer_unchecked(move || {
+                #[cfg(all(debug_assertions, not(loom)))]
+                {
+                    // The leaf and every version but the inline one.
+                    let mut n = 0isize;
+                    let mut v = (*p).head.load(Ordering::Relaxed);
+                    while !v.is_null() {
+                        n += 1;
+                        v = (*v).next.load(Ordering::Relaxed);
+                    }
+                    counter.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+                }
+                free_leaf(p);
+            })
+        };
+    }
+
+    fn new_node(
+        &self,
+        kind: Kind,
+        prefix: Box<[u8]>,
+        terminal: *mut Leaf,
+        children: &[(u8, Ptr)],
+    ) -> Ptr {
+        self.count_alloc(1);
+        self.memory_bytes
+            .fetch_add(node_bytes(kind), Ordering::Relaxed);
+        Ptr::from_inner(node::build(kind, prefix, terminal, children))
+    }
+
+    /// One insert attempt; false means restart.
+    fn try_insert(&self, key: &[u8], pending: &mut Pending, g: &Guard) -> bool {
+        let mut parent = Parent::Root;
+        // SAFETY: the root is never null and read under `g`.
+        let mut node = unsafe { node_ref(self.root_ptr(), g) };
+        let mut depth = 0;
+        loop {
+            let prefix = &node.prefix[..];
+            let m = common_prefix_len(prefix, &key[depth..]);
+            if m < prefix.len() {
+                return self.split_prefix(parent, node, depth, m, key, pending, g);
+            }
+            depth += prefix.len();
+            if depth == key.len() {
+                let t = node.terminal.load(Ordering::Acquire);
+                if !t.is_null() {
+                    // SAFETY: read from the tree under `g`.
+                    self.add_version(unsafe { leaf_ref(t, g) }, pending, g);
+                    return true;
+                }
+                node.lock.lock();
+                if node.obsolete.load(Ordering::Relaxed)
+                    || !node.terminal.load(Ordering::Relaxed).is_null()
+                {
+                    node.lock.unlock();
+                    return false;
+                }
+                let leaf = self.new_leaf(key, pending);
+                node.terminal.store(leaf, Ordering::Release);
+                node.lock.unlock();
+                self.leaf_linked(pending);
+                return true;
+            }
+            let b = key[depth];
+            let child = node.find(b);
+            if child.is_null() {
+                node.lock.lock();
+                if node.obsolete.load(Ordering::Relaxed) || !node.find(b).is_null() {
+                    node.lock.unlock();
+                    return false;
+                }
+                let leaf = Ptr::from_leaf(self.new_leaf(key, pending));
+                if node.add_in_place(b, leaf) {
+                    node.lock.unlock();
+                    self.leaf_linked(pending);
+                    return true;
+                }
+                // Full: replace with a bigger (or compacted) node.
+                if !self.lock_parent(parent, node) {
+                    node.lock.unlock();
+                    return false;
+                }
+                let mut children = node.children();
+                children.push((b, leaf));
+                let kind = Kind::for_children(children.len()).max(node.kind.smaller());
+                let terminal = node.terminal.load(Ordering::Relaxed);
+                let new = self.new_node(kind, node.prefix.clone(), terminal, &children);
+                self.publish(parent, new);
+                self.unlock_parent(parent);
+                self.retire_node(node, g);
+                self.leaf_linked(pending);
+                return true;
+            }
+            if child.is_leaf() {
+                // SAFETY: read from the tree under `g`.
+                let other = unsafe { leaf_ref(child.leaf(), g) };
+                if *other.key == *key {
+                    self.add_version(other, pending, g);
+                    return true;
+                }
+                node.lock.lock();
+                if node.obsolete.load(Ordering::Relaxed) || node.find(b) != child {
+                    node.lock.unlock();
+                    return false;
+                }
+                // Two keys now share the path through `b`: a Node4 splits them.
+                let start = depth + 1;
+                let m = common_prefix_len(&other.key[start..], &key[start..]);
+                let at = start + m;
+                let leaf = self.new_leaf(key, pending);
+                let mut terminal = std::ptr::null_mut();
+                let mut children = Vec::with_capacity(2);
+                for (k, p) in [(&other.key[..], child.leaf()), (key, leaf)] {
+                    if k.len() == at {
+                        terminal = p;
+                    } else {
+                        children.push((k[at], Ptr::from_leaf(p)));
+                    }
+                }
+                let new = self.new_node(Kind::N4, key[start..at].into(), terminal, &children);
+                node.replace_child(b, new);
+                node.lock.unlock();
+                self.leaf_linked(pending);
+                return true;
+            }
+            parent = Parent::Node(node, b);
+            // SAFETY: read from the tree under `g`.
+            node = unsafe { node_ref(child.inner(), g) };
+            depth += 1;
+        }
+    }
+
+    /// `key` leaves `node`'s prefix after `m` bytes: put a Node4 above a
+    /// copy of `node` with the rest of the prefix.
+    #[allow(clippy::too_many_arguments)]
+    fn split_prefix(
+        &self,
+        parent: Parent<'_>,
+        node: &Header,
+        depth: usize,
+        m: usize,
+        key: &[u8],
+        pending: &mut Pending,
+        g: &Guard,
+    ) -> bool {
+        node.lock.lock();
+        if node.obsolete.load(Ordering::Relaxed) {
+            node.lock.unlock();
+            return false;
+        }
+        if !self.lock_parent(parent, node) {
+            node.lock.unlock();
+            return false;
+        }
+        let prefix = &node.prefix[..];
+        let children = node.children();
+        let lower = self.new_node(
+            node.kind,
+            prefix[m + 1..].into(),
+            node.terminal.load(Ordering::Relaxed),
+            &children,
+        );
+        let leaf = self.new_leaf(key, pending);
+        let at = depth + m;
+        let (terminal, mut entries) = if key.len() == at {
+            (leaf, vec![])
+        } else {
+            (std::ptr::null_mut(), vec![(key[at], Ptr::from_leaf(leaf))])
+        };
+        entries.push((prefix[m], lower));
+        let upper = self.new_node(Kind::N4, prefix[..m].into(), terminal, &entries);
+        self.publish(parent, upper);
+        self.unlock_parent(parent);
+        self.retire_node(node, g);
+        self.leaf_linked(pending);
+        true
+    }
+
+    /// Removes `key` and all its versions. Returns whether it was present.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        let g = epoch::pin();
+        let mut attempt = 0;
+        loop {
+            match self.try_remove(key, &g) {
+                Some(found) => return found,
+                None => {
+                    backoff(attempt);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One remove attempt; `None` means restart.
+    fn try_remove(&self, key: &[u8], g: &Guard) -> Option<bool> {
+        let mut parent = Parent::Root;
+        // SAFETY: the root is never null and read under `g`.
+        let mut node = unsafe { node_ref(self.root_ptr(), g) };
+        let mut depth = 0;
+        let (slot_byte, found) = loop {
+            let prefix = &node.prefix[..];
+            if key.len() - depth < prefix.len() || key[depth..depth + prefix.len()] != *prefix {
+                return Some(false);
+            }
+            depth += prefix.len();
+            if depth == key.len() {
+                let t = node.terminal.load(Ordering::Acquire);
+                if t.is_null() {
+                    return Some(false);
+                }
+                break (None, Ptr::from_leaf(t));
+            }
+            let b = key[depth];
+            let c = node.find(b);
+            if c.is_null() {
+                return Some(false);
+            }
+            if c.is_leaf() {
+                // SAFETY: read from the tree under `g`.
+                if *unsafe { leaf_ref(c.leaf(), g) }.key != *key {
+                    return Some(false);
+                }
+                break (Some(b), c);
+            }
+            parent = Parent::Node(node, b);
+            // SAFETY: read from the tree under `g`.
+            node = unsafe { node_ref(c.inner(), g) };
+            depth += 1;
+        };
+        node.lock.lock();
+        let still = match slot_byte {
+            None => Ptr::from_leaf(node.terminal.load(Ordering::Relaxed)),
+            Some(b) => node.find(b),
+        };
+        if node.obsolete.load(Ordering::Relaxed) || still != found {
+            node.lock.unlock();
+            return None;
+        }
+        // SAFETY: read from the tree under `g`.
+        let leaf = unsafe { leaf_ref(found.leaf(), g) };
+        let live = node.live.load(Ordering::Relaxed) as usize;
+        let has_terminal = !node.terminal.load(Ordering::Relaxed).is_null();
+        let (live_after, terminal_after) = match slot_byte {
+            None => (live, false),
+            Some(_) => (live - 1, has_terminal),
+        };
+        let entries_after = live_after + usize::from(terminal_after);
+        let shrink = live_after < node.kind.children_min();
+        let merge = !matches!(parent, Parent::Root) && entries_after <= 1;
+        if !shrink && !merge {
+            match slot_byte {
+                None => node.terminal.store(std::ptr::null_mut(), Ordering::Release),
+                Some(b) => node.remove_child(b),
+            }
+            node.lock.unlock();
+            self.unlinked(leaf, g);
+            return Some(true);
+        }
+        if !self.lock_parent(parent, node) {
+            node.lock.unlock();
+            return None;
+        }
+        let mut children = node.children();
+        if let Some(b) = slot_byte {
+            children.retain(|(x, _)| *x != b);
+        }
+        let terminal = if terminal_after {
+            node.terminal.load(Ordering::Relaxed)
+        } else {
+            std::ptr::null_mut()
+        };
+        if merge {
+            debug_assert_eq!(entries_after, 1, "non-root nodes keep two entries");
+            let replacement = if !terminal.is_null() {
+                Ptr::from_leaf(terminal)
+            } else {
+                let (b, only) = children[0];
+                if only.is_leaf() {
+                    only
+                } else {
+                    // SAFETY: read from the tree under `g`.
+                    let child = unsafe { node_ref(only.inner(), g) };
+                    if !child.lock.try_lock() {
+                        self.unlock_parent(parent);
+                        node.lock.unlock();
+                        return None;
+                    }
+                    debug_assert!(!child.obsolete.load(Ordering::Relaxed));
+                    let mut prefix = Vec::with_capacity(node.prefix.len() + 1 + child.prefix.len());
+                    prefix.extend_from_slice(&node.prefix);
+                    prefix.push(b);
+                    prefix.extend_from_slice(&child.prefix);
+                    let new = self.new_node(
+                        child.kind,
+                        prefix.into(),
+                        child.terminal.load(Ordering::Relaxed),
+                        &child.children(),
+                    );
+                    self.retire_node(child, g);
+                    new
+                }
+            };
+            self.publish(parent, replacement);
+        } else {
+            let kind = node.kind.smaller();
+            let new = self.new_node(kind, node.prefix.clone(), terminal, &children);
+            self.publish(parent, new);
+        }
+        self.unlock_parent(parent);
+        self.retire_node(node, g);
+        self.unlinked(leaf, g);
+        Some(true)
+    }
+
+    fn unlinked(&self, leaf: &Leaf, g: &Guard) {
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.retire_leaf(leaf, g);
+    }
+}
+
+/// One version as seen by a scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionView<'a> {
+    pub seqno: u64,
+    /// `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+/// The versions of one key, newest first.
+pub struct Versions<'a> {
+    cur: *mut Version,
+    _leaf: std::marker::PhantomData<&'a Leaf>,
+}
+
+impl<'a> Iterator for Versions<'a> {
+    type Item = VersionView<'a>;
+
+    fn next(&mut self) -> Option<VersionView<'a>> {
+        if self.cur.is_null() {
+            return None;
+        }
+        // SAFETY: versions are freed only with their leaf, after the guard
+        // this iterator borrows is gone.
+        let v = unsafe { &*self.cur };
+        self.cur = v.next.load(Ordering::Acquire);
+        Some(VersionView {
+            seqno: v.seqno,
+            value: v.value.as_deref(),
+        })
+    }
+}
+
+pub(crate) fn versions<'a>(
+    leaf: &'a Leaf,
+    _g: &'a Guard,
+) -> impl Iterator<Item = &'a Version> + 'a {
+    let mut cur = leaf.head.load(Ordering::Acquire);
+    std::iter::from_fn(move || {
+        if cur.is_null() {
+            return None;
+        }
+        // SAFETY: as in `Versions::next`.
+        let v = unsafe { &*cur };
+        cur = v.next.load(Ordering::Acquire);
+        Some(v)
+    })
+}
+
+pub(crate) fn versions_view<'a>(leaf: &'a Leaf) -> Versions<'a> {
+    Versions {
+        cur: leaf.head.load(Ordering::Acquire),
+        _leaf: std::marker::PhantomData,
+    }
+}
+
+impl Drop for Art {
+    fn drop(&mut self) {
+        // Exclusive access: free everything reachable. Retired nodes are
+        // owned by the epoch and freed there.
+        fn free(p: Ptr, freed: &mut isize) {
+            if p.is_null() {
+                return;
+            }
+            if p.is_leaf() {
+                // SAFETY: reachable from the tree, which we own exclusively.
+                unsafe {
+                    // The leaf and every version but the inline one.
+                    let mut v = (*p.leaf()).head.load(Ordering::Relaxed);
+                    while !v.is_null() {
+                        *freed += 1;
+                        v = (*v).next.load(Ordering::Relaxed);
+                    }
+                    free_leaf(p.leaf());
+                }
+                return;
+            }
+            // SAFETY: as above.
+            let node = unsafe { &*p.inner() };
+            for (_, c) in node.children() {
+                free(c, freed);
+            }
+            let t = node.terminal.load(Ordering::Relaxed);
+            if !t.is_null() {
+                free(Ptr::from_leaf(t), freed);
+            }
+            // SAFETY: as above; children were freed first.
+            unsafe { free_node(p.inner()) };
+            *freed += 1;
+        }
+        let mut freed = 0isize;
+        free(
+            Ptr::from_inner(self.root.load(Ordering::Relaxed)),
+            &mut freed,
+        );
+        self.count_alloc(-freed);
+    }
+}
+
+impl std::fmt::Debug for Art {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Art")
+            .field("len", &self.len())
+            .field("approximate_memory", &self.approximate_memory())
+            .finish()
+    }
+}

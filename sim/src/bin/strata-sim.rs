@@ -1,0 +1,371 @@
+//! `strata-sim`: run, replay and shrink deterministic crash-recovery
+//! simulations of Strata.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use strata_sim::shrink::{regression_test, shrink};
+use strata_sim::{
+    generate, run_seed, DiskModel, Failure, FaultMode, MemtableChoice, RunConfig, RunStats,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "strata-sim",
+    about = "Deterministic crash-recovery simulator for Strata"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct Common {
+    /// Operations per seed.
+    #[arg(long, default_value_t = 1000)]
+    ops: usize,
+    /// Memtable implementation.
+    #[arg(long, value_enum, default_value_t = MemtableChoice::Art)]
+    memtable: MemtableChoice,
+    /// What to inject.
+    #[arg(long, value_enum, default_value_t = FaultMode::All)]
+    faults: FaultMode,
+    /// What a power loss may do to unsynced writes (`lying-sync` is sabotage
+    /// that checks the checker: every seed should fail).
+    #[arg(long, value_enum, default_value_t = DiskModel::Full)]
+    disk: DiskModel,
+}
+
+impl Common {
+    fn config(&self) -> RunConfig {
+        RunConfig {
+            ops: self.ops,
+            memtable: self.memtable,
+            faults: self.faults,
+            disk: self.disk,
+        }
+    }
+    fn flags(&self) -> String {
+        format!(
+            "--ops {} --memtable {} --faults {} --disk {}",
+            self.ops,
+            value_name(self.memtable),
+            value_name(self.faults),
+            value_name(self.disk)
+        )
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs a campaign over many seeds.
+    Run {
+        /// Number of seeds.
+        #[arg(long)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Run only shard I of N (`I/N`): seeds whose index % N == I.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Worker threads (default: available cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-runs one seed.
+    Replay {
+        #[arg(long)]
+        seed: u64,
+        /// Print the operation trace.
+        #[arg(long)]
+        trace: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Shrinks a failing seed's op list and prints a regression test.
+    Shrink {
+        #[arg(long)]
+        seed: u64,
+        /// Runs the shrinker may spend.
+        #[arg(long, default_value_t = 2000)]
+        runs_max: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("shard must be I/N")?;
+    let i: u64 = i.parse().map_err(|_| "bad shard index")?;
+    let n: u64 = n.parse().map_err(|_| "bad shard count")?;
+    if n == 0 || i >= n {
+        return Err("shard must satisfy 0 <= I < N".into());
+    }
+    Ok((i, n))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run {
+            seeds,
+            start,
+            shard,
+            jobs,
+            common,
+        } => {
+            let (si, sn) = match shard.as_deref().map(parse_shard).transpose() {
+                Ok(s) => s.unwrap_or((0, 1)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let list: Vec<u64> = (0..seeds)
+                .filter(|i| i % sn == si)
+                .map(|i| start.wrapping_add(i))
+                .collect();
+            let jobs = jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
+            campaign(&list, common, jobs)
+        }
+        Cmd::Replay {
+            seed,
+            trace,
+            common,
+        } => {
+            let out = run_seed(seed, &common.config(), true);
+            if trace {
+                for l in &out.trace {
+                    println!("{l}");
+                }
+            }
+            println!("seed {seed}: digest {:016x}", out.digest);
+            print!("{}", summary(&out.stats, None));
+            match out.failure {
+                Some(f) => {
+                    println!("FAILED at op {}: {}", f.op_index, f.message);
+                    ExitCode::FAILURE
+                }
+                None => ExitCode::SUCCESS,
+            }
+        }
+        Cmd::Shrink {
+            seed,
+            runs_max,
+            common,
+        } => {
+            let cfg = common.config();
+            let ops = generate(seed, cfg.ops, cfg.faults);
+            match shrink(seed, &ops, &cfg, runs_max) {
+                None => {
+                    println!("seed {seed} does not fail; nothing to shrink");
+                    ExitCode::SUCCESS
+                }
+                Some(s) => {
+                    eprintln!(
+                        "shrunk {} ops to {} in {} runs: {}",
+                        ops.len(),
+                        s.ops.len(),
+                        s.runs,
+                        s.message
+                    );
+                    println!("{}", regression_test(seed, &s.ops, &cfg, &s.message));
+                    ExitCode::SUCCESS
+                }
+            }
+        }
+    }
+}
+
+fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
+    let cfg = common.config();
+    let bar = ProgressBar::new(seeds.len() as u64);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} seeds {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let next = AtomicUsize::new(0);
+    let total = Mutex::new(RunStats::default());
+    let failures: Mutex<Vec<(u64, Failure)>> = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(seeds.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                let out = run_seed(seed, &cfg, false);
+                total
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&out.stats);
+                if let Some(f) = out.failure {
+                    bar.println(format!(
+                        "FAILED seed {seed} at op {}: {}",
+                        f.op_index, f.message
+                    ));
+                    failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((seed, f));
+                    let n = failures.lock().map_or(0, |f| f.len());
+                    bar.set_message(format!("{n} failing"));
+                }
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let total = total.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    failures.sort_by_key(|(s, _)| *s);
+    print!("{}", summary(&total, Some(elapsed.as_secs_f64())));
+    if failures.is_empty() {
+        println!("all {} seeds passed", seeds.len());
+        return ExitCode::SUCCESS;
+    }
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, f) in &failures {
+        *kinds.entry(failure_kind(&f.message)).or_insert(0) += 1;
+    }
+    println!("failures by kind:");
+    for (k, n) in &kinds {
+        println!("  {n:>6}  {k}");
+    }
+    println!("{} seeds FAILED:", failures.len());
+    for (seed, f) in failures.iter().take(20) {
+        println!("  seed {seed} at op {}: {}", f.op_index, f.message);
+        println!(
+            "    replay: strata-sim replay --seed {seed} {} --trace",
+            common.flags()
+        );
+        println!(
+            "    shrink: strata-sim shrink --seed {seed} {}",
+            common.flags()
+        );
+    }
+    let all: Vec<String> = failures.iter().map(|(s, _)| s.to_string()).collect();
+    println!("failing seeds: {}", all.join(" "));
+    ExitCode::FAILURE
+}
+
+/// A failure message without its specifics (numbers, paths, keys), to
+/// group failures by kind.
+fn failure_kind(m: &str) -> String {
+    let m = m.split(';').next().unwrap_or(m);
+    let m = m.split(" (prefixes considered").next().unwrap_or(m);
+    let words: Vec<&str> = m
+        .split_whitespace()
+        .map(|w| {
+            if w.chars().any(|c| c.is_ascii_digit()) || w.starts_with('/') || w.starts_with("b\"") {
+                "_"
+            } else {
+                w
+            }
+        })
+        .collect();
+    words.join(" ").chars().take(160).collect()
+}
+
+fn summary(s: &RunStats, secs: Option<f64>) -> String {
+    let mut o = String::new();
+    let mut line = |k: &str, v: String| o.push_str(&format!("  {k:<22} {v}\n"));
+    line("seeds", s.seeds.to_string());
+    line("operations", s.ops.to_string());
+    line(
+        "writes acked / failed",
+        format!("{} / {}", s.writes_acked, s.write_errors),
+    );
+    line(
+        "reads checked / errors",
+        format!("{} / {}", s.reads_checked, s.read_errors),
+    );
+    line(
+        "crashes",
+        format!(
+            "{} power losses, {} process crashes ({} inside a call), {} clean reopens",
+            s.power_losses,
+            s.process_crashes + s.process_kills,
+            s.process_kills,
+            s.clean_reopens
+        ),
+    );
+    line(
+        "recoveries",
+        format!("{} ({} open retries)", s.recoveries, s.open_retries),
+    );
+    let sites: Vec<String> = s
+        .crash_sites
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    line("crash locations", sites.join(" "));
+    line(
+        "unsynced writes",
+        format!(
+            "{} lost, {} kept, {} torn (sectors: {} old, {} zero, {} garbage)",
+            s.sim.writes_lost,
+            s.sim.writes_kept,
+            s.sim.torn_writes,
+            s.sim.torn_sectors_old,
+            s.sim.torn_sectors_zero,
+            s.sim.torn_sectors_garbage
+        ),
+    );
+    line(
+        "dir ops",
+        format!("{} lost, {} kept", s.sim.dir_ops_lost, s.sim.dir_ops_kept),
+    );
+    line(
+        "faults injected",
+        format!(
+            "{} transient, {} fsync failures",
+            s.sim.transient_errors, s.sim.sync_failures
+        ),
+    );
+    line(
+        "media faults",
+        format!(
+            "{} bit flips, {} read errors",
+            s.sim.bit_flips, s.sim.read_errors
+        ),
+    );
+    line("I/O calls", s.sim.io_calls.to_string());
+    line("lock probes", s.lock_probes.to_string());
+    line(
+        "background",
+        format!(
+            "{} flushes, {} steps, {} compacts, {} errors",
+            s.flushes, s.background_steps, s.compactions, s.background_errors
+        ),
+    );
+    line("divergences", s.divergences.to_string());
+    if let Some(secs) = secs {
+        line(
+            "time",
+            format!("{secs:.2} s, {:.0} ops/s", s.ops as f64 / secs.max(1e-9)),
+        );
+    }
+    o
+}

@@ -1,0 +1,580 @@
+//! The seeded workload generator.
+//!
+//! A workload is a plain list of [`SimOp`]s, a pure function of
+//! `(seed, length, fault mode)`. Keeping it a list (rather than generating on
+//! the fly) is what lets `shrink` delete ops and re-run.
+//!
+//! Keys stress the ART: the empty key, chains of keys that are prefixes of
+//! each other, many keys sharing a long prefix, long keys, and binary keys
+//! with 0x00/0xFF bytes. Values run from empty to larger than 4 KiB; a value
+//! is stored as `(len, tag)` and its bytes derived from both, so printing a
+//! regression test stays short.
+
+use std::fmt::{self, Write as _};
+use std::ops::Bound;
+
+use crate::rng::Rng;
+
+/// How much the run injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum FaultMode {
+    /// No crashes, no faults: clean reopens only.
+    None,
+    /// Process crashes and power losses.
+    Crash,
+    /// Crashes plus transient errors, sticky fsync failures and media faults.
+    All,
+}
+
+/// A value, materialized on demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Val {
+    pub len: u32,
+    pub tag: u32,
+}
+
+impl Val {
+    /// The value's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.len as usize];
+        Rng::new(u64::from(self.tag) << 32 | u64::from(self.len)).fill(&mut v);
+        v
+    }
+}
+
+/// One bound of a range.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KeyBound {
+    Unbounded,
+    Included(Vec<u8>),
+    Excluded(Vec<u8>),
+}
+
+impl KeyBound {
+    /// As a `std` bound.
+    pub fn as_bound(&self) -> Bound<&[u8]> {
+        match self {
+            KeyBound::Unbounded => Bound::Unbounded,
+            KeyBound::Included(k) => Bound::Included(k),
+            KeyBound::Excluded(k) => Bound::Excluded(k),
+        }
+    }
+    /// As an owned `std` bound.
+    pub fn to_bound(&self) -> Bound<Vec<u8>> {
+        match self {
+            KeyBound::Unbounded => Bound::Unbounded,
+            KeyBound::Included(k) => Bound::Included(k.clone()),
+            KeyBound::Excluded(k) => Bound::Excluded(k.clone()),
+        }
+    }
+}
+
+/// How a range is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scan {
+    Forward,
+    Reverse,
+    /// Alternating `next` and `next_back` on one iterator.
+    ZigZag,
+}
+
+/// One simulated operation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SimOp {
+    Put {
+        key: Vec<u8>,
+        value: Val,
+        durable: bool,
+    },
+    Delete {
+        key: Vec<u8>,
+        durable: bool,
+    },
+    /// `None` = delete.
+    Batch {
+        ops: Vec<(Vec<u8>, Option<Val>)>,
+        durable: bool,
+    },
+    Get {
+        key: Vec<u8>,
+    },
+    Range {
+        lo: KeyBound,
+        hi: KeyBound,
+        scan: Scan,
+        limit: u32,
+    },
+    /// Takes a snapshot (at most [`SNAPSHOTS_MAX`] live; the oldest goes).
+    Snapshot,
+    SnapshotGet {
+        slot: u8,
+        key: Vec<u8>,
+    },
+    SnapshotRange {
+        slot: u8,
+        lo: KeyBound,
+        hi: KeyBound,
+        scan: Scan,
+        limit: u32,
+    },
+    DropSnapshot {
+        slot: u8,
+    },
+    /// Clean `close` then `open`.
+    Reopen,
+    /// Drop without close (process crash), page cache kept, then open.
+    ProcessCrash,
+    /// Power loss `after_io` I/O calls from now (0 = now, while idle).
+    PowerLoss {
+        after_io: u32,
+    },
+    /// The process dies inside the I/O call `after_io` calls from now; the
+    /// page cache survives.
+    ProcessKill {
+        after_io: u32,
+    },
+    /// Tries a second open of the same directory: must be `Locked`.
+    LockProbe,
+    /// `Db::flush`: freeze the active memtable and write it out.
+    Flush,
+    /// Up to `n` calls of `Db::step_background` (stops at `Idle`).
+    Step {
+        n: u8,
+    },
+    /// `Db::compact`: background steps until idle.
+    Compact,
+}
+
+/// Live snapshots kept at once.
+pub const SNAPSHOTS_MAX: usize = 4;
+
+/// The key pool of one seed.
+#[derive(Clone, Debug)]
+pub struct KeySpace {
+    keys: Vec<Vec<u8>>,
+    hot: usize,
+}
+
+impl KeySpace {
+    /// Builds the pool.
+    pub fn new(rng: &mut Rng) -> Self {
+        let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
+        // Prefix chains.
+        for chain in [
+            &b"abcdefgh"[..],
+            &b"k\x00\x00\x00"[..],
+            &b"\xff\xff\xfe"[..],
+        ] {
+            for n in 1..=chain.len() {
+                keys.push(chain[..n].to_vec());
+            }
+        }
+        // Shared prefix, node-growth fan-out (more than 48 children at one byte).
+        for _ in 0..24 {
+            keys.push(format!("user:{:04}", rng.below(60)).into_bytes());
+        }
+        for _ in 0..8 {
+            let mut k = b"user:00".to_vec();
+            k.push(rng.below(256) as u8);
+            keys.push(k);
+        }
+        // Long keys sharing a long prefix, differing at the end.
+        let long_prefix: Vec<u8> = (0..200).map(|i| b'a' + (i % 26) as u8).collect();
+        for _ in 0..6 {
+            let mut k = long_prefix.clone();
+            k.extend((0..rng.below(60)).map(|_| rng.below(256) as u8));
+            keys.push(k);
+        }
+        // Short random binary keys.
+        for _ in 0..16 {
+            let mut k = vec![0u8; rng.range_inclusive(1, 8) as usize];
+            rng.fill(&mut k);
+            keys.push(k);
+        }
+        keys.sort();
+        keys.dedup();
+        // Shuffle so the hot set mixes kinds.
+        for i in (1..keys.len()).rev() {
+            let j = rng.index(i + 1);
+            keys.swap(i, j);
+        }
+        KeySpace { keys, hot: 12 }
+    }
+
+    /// A key, skewed to a hot subset.
+    pub fn pick(&self, rng: &mut Rng) -> Vec<u8> {
+        let n = if rng.below(10) < 7 {
+            self.hot.min(self.keys.len())
+        } else {
+            self.keys.len()
+        };
+        self.keys[rng.index(n)].clone()
+    }
+
+    fn bound(&self, rng: &mut Rng) -> KeyBound {
+        match rng.below(5) {
+            0 => KeyBound::Unbounded,
+            1 | 2 => KeyBound::Included(self.pick(rng)),
+            _ => KeyBound::Excluded(self.pick(rng)),
+        }
+    }
+}
+
+fn value(rng: &mut Rng) -> Val {
+    let len = match rng.below(20) {
+        0 | 1 => 0,
+        2..=9 => rng.range_inclusive(1, 16),
+        10..=15 => rng.range_inclusive(17, 256),
+        16..=18 => rng.range_inclusive(257, 2048),
+        _ => rng.range_inclusive(4097, 9000),
+    } as u32;
+    Val {
+        len,
+        tag: rng.next_u64() as u32,
+    }
+}
+
+fn scan(rng: &mut Rng) -> Scan {
+    match rng.below(5) {
+        0 | 1 => Scan::Forward,
+        2 | 3 => Scan::Reverse,
+        _ => Scan::ZigZag,
+    }
+}
+
+/// Generates `len` ops for `seed`.
+pub fn generate(seed: u64, len: usize, faults: FaultMode) -> Vec<SimOp> {
+    let mut rng = Rng::derive(seed, 1);
+    let keys = KeySpace::new(&mut rng);
+    let crashes = faults != FaultMode::None;
+    let mut ops = Vec::with_capacity(len);
+    while ops.len() < len {
+        let durable = rng.coin();
+        let roll = rng.below(1000);
+        let op = match roll {
+            0..=299 => SimOp::Put {
+                key: keys.pick(&mut rng),
+                value: value(&mut rng),
+                durable,
+            },
+            300..=379 => SimOp::Delete {
+                key: keys.pick(&mut rng),
+                durable,
+            },
+            380..=459 => {
+                let n = rng.range_inclusive(1, 6);
+                let ops = (0..n)
+                    .map(|_| {
+                        let k = keys.pick(&mut rng);
+                        let v = (rng.below(4) != 0).then(|| value(&mut rng));
+                        (k, v)
+                    })
+                    .collect();
+                SimOp::Batch { ops, durable }
+            }
+            460..=659 => SimOp::Get {
+                key: keys.pick(&mut rng),
+            },
+            660..=759 => SimOp::Range {
+                lo: keys.bound(&mut rng),
+                hi: keys.bound(&mut rng),
+                scan: scan(&mut rng),
+                limit: rng.range_inclusive(1, 40) as u32,
+            },
+            760..=779 => SimOp::Snapshot,
+            780..=839 => SimOp::SnapshotGet {
+                slot: rng.below(SNAPSHOTS_MAX as u64) as u8,
+                key: keys.pick(&mut rng),
+            },
+            840..=869 => SimOp::SnapshotRange {
+                slot: rng.below(SNAPSHOTS_MAX as u64) as u8,
+                lo: keys.bound(&mut rng),
+                hi: keys.bound(&mut rng),
+                scan: scan(&mut rng),
+                limit: rng.range_inclusive(1, 40) as u32,
+            },
+            870..=879 => SimOp::DropSnapshot {
+                slot: rng.below(SNAPSHOTS_MAX as u64) as u8,
+            },
+            880..=889 => SimOp::Reopen,
+            890..=892 => SimOp::LockProbe,
+            893..=896 if crashes => SimOp::ProcessCrash,
+            897..=904 if crashes => SimOp::PowerLoss {
+                after_io: if rng.below(4) == 0 {
+                    0
+                } else {
+                    rng.range_inclusive(1, 24) as u32
+                },
+            },
+            905..=909 => SimOp::Flush,
+            910..=959 => SimOp::Step {
+                n: rng.range_inclusive(1, 4) as u8,
+            },
+            960..=962 => SimOp::Compact,
+            // Power losses armed far ahead land inside flushes and compactions.
+            963..=966 if crashes => SimOp::PowerLoss {
+                after_io: rng.range_inclusive(20, 200) as u32,
+            },
+            967..=970 if crashes => SimOp::ProcessKill {
+                after_io: rng.range_inclusive(1, 120) as u32,
+            },
+            _ => SimOp::Get {
+                key: keys.pick(&mut rng),
+            },
+        };
+        ops.push(op);
+    }
+    if crashes {
+        // At least three power losses that surely fire (armed ones may be
+        // cancelled by a restart before they land).
+        for q in 1..=3 {
+            let at = len * q / 4;
+            if at < ops.len() {
+                ops[at] = SimOp::PowerLoss { after_io: 0 };
+            }
+        }
+    }
+    ops
+}
+
+/// A byte string as a Rust literal.
+pub struct Lit<'a>(pub &'a [u8]);
+
+impl fmt::Display for Lit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b\"")?;
+        for &b in self.0 {
+            match b {
+                b'"' => f.write_str("\\\"")?,
+                b'\\' => f.write_str("\\\\")?,
+                0x20..=0x7e => f.write_char(b as char)?,
+                _ => write!(f, "\\x{b:02x}")?,
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+impl fmt::Display for KeyBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyBound::Unbounded => f.write_str("*"),
+            KeyBound::Included(k) => write!(f, "[{}", strata_models::Show(k)),
+            KeyBound::Excluded(k) => write!(f, "({}", strata_models::Show(k)),
+        }
+    }
+}
+
+impl KeyBound {
+    fn rust(&self) -> String {
+        match self {
+            KeyBound::Unbounded => "KeyBound::Unbounded".into(),
+            KeyBound::Included(k) => format!("KeyBound::Included({}.to_vec())", Lit(k)),
+            KeyBound::Excluded(k) => format!("KeyBound::Excluded({}.to_vec())", Lit(k)),
+        }
+    }
+}
+
+fn val_rust(v: &Val) -> String {
+    format!("Val {{ len: {}, tag: {} }}", v.len, v.tag)
+}
+
+impl SimOp {
+    /// The op as a Rust expression (for printed regression tests).
+    pub fn to_rust(&self) -> String {
+        match self {
+            SimOp::Put {
+                key,
+                value,
+                durable,
+            } => format!(
+                "SimOp::Put {{ key: {}.to_vec(), value: {}, durable: {durable} }}",
+                Lit(key),
+                val_rust(value)
+            ),
+            SimOp::Delete { key, durable } => format!(
+                "SimOp::Delete {{ key: {}.to_vec(), durable: {durable} }}",
+                Lit(key)
+            ),
+            SimOp::Batch { ops, durable } => {
+                let items: Vec<String> = ops
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "({}.to_vec(), {})",
+                            Lit(k),
+                            v.as_ref()
+                                .map_or("None".into(), |v| format!("Some({})", val_rust(v)))
+                        )
+                    })
+                    .collect();
+                format!(
+                    "SimOp::Batch {{ ops: vec![{}], durable: {durable} }}",
+                    items.join(", ")
+                )
+            }
+            SimOp::Get { key } => format!("SimOp::Get {{ key: {}.to_vec() }}", Lit(key)),
+            SimOp::Range {
+                lo,
+                hi,
+                scan,
+                limit,
+            } => format!(
+                "SimOp::Range {{ lo: {}, hi: {}, scan: Scan::{scan:?}, limit: {limit} }}",
+                lo.rust(),
+                hi.rust()
+            ),
+            SimOp::Snapshot => "SimOp::Snapshot".into(),
+            SimOp::SnapshotGet { slot, key } => format!(
+                "SimOp::SnapshotGet {{ slot: {slot}, key: {}.to_vec() }}",
+                Lit(key)
+            ),
+            SimOp::SnapshotRange {
+                slot,
+                lo,
+                hi,
+                scan,
+                limit,
+            } => format!(
+                "SimOp::SnapshotRange {{ slot: {slot}, lo: {}, hi: {}, scan: Scan::{scan:?}, limit: {limit} }}",
+                lo.rust(),
+                hi.rust()
+            ),
+            SimOp::DropSnapshot { slot } => format!("SimOp::DropSnapshot {{ slot: {slot} }}"),
+            SimOp::Reopen => "SimOp::Reopen".into(),
+            SimOp::ProcessCrash => "SimOp::ProcessCrash".into(),
+            SimOp::PowerLoss { after_io } => format!("SimOp::PowerLoss {{ after_io: {after_io} }}"),
+            SimOp::LockProbe => "SimOp::LockProbe".into(),
+            SimOp::ProcessKill { after_io } => {
+                format!("SimOp::ProcessKill {{ after_io: {after_io} }}")
+            }
+            SimOp::Flush => "SimOp::Flush".into(),
+            SimOp::Step { n } => format!("SimOp::Step {{ n: {n} }}"),
+            SimOp::Compact => "SimOp::Compact".into(),
+        }
+    }
+}
+
+impl fmt::Display for SimOp {
+    /// Short form for traces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sync = |d: &bool| if *d { "durable" } else { "buffered" };
+        match self {
+            SimOp::Put {
+                key,
+                value,
+                durable,
+            } => write!(
+                f,
+                "put {} len={} tag={} {}",
+                strata_models::Show(key),
+                value.len,
+                value.tag,
+                sync(durable)
+            ),
+            SimOp::Delete { key, durable } => {
+                write!(f, "delete {} {}", strata_models::Show(key), sync(durable))
+            }
+            SimOp::Batch { ops, durable } => {
+                write!(f, "batch[{}] {}:", ops.len(), sync(durable))?;
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => write!(f, " put {} len={}", strata_models::Show(k), v.len)?,
+                        None => write!(f, " del {}", strata_models::Show(k))?,
+                    }
+                }
+                Ok(())
+            }
+            SimOp::Get { key } => write!(f, "get {}", strata_models::Show(key)),
+            SimOp::Range {
+                lo,
+                hi,
+                scan,
+                limit,
+            } => write!(f, "range {lo} .. {hi} {scan:?} limit={limit}"),
+            SimOp::SnapshotGet { slot, key } => {
+                write!(f, "snap[{slot}].get {}", strata_models::Show(key))
+            }
+            SimOp::SnapshotRange {
+                slot,
+                lo,
+                hi,
+                scan,
+                limit,
+            } => write!(f, "snap[{slot}].range {lo} .. {hi} {scan:?} limit={limit}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_a_pure_function_of_the_seed() {
+        let a = generate(5, 500, FaultMode::Crash);
+        assert_eq!(a, generate(5, 500, FaultMode::Crash));
+        assert_ne!(a, generate(6, 500, FaultMode::Crash));
+        assert_eq!(a.len(), 500);
+        assert!(generate(5, 2000, FaultMode::None)
+            .iter()
+            .all(|o| !matches!(o, SimOp::PowerLoss { .. } | SimOp::ProcessCrash)));
+    }
+
+    #[test]
+    fn keys_and_values_cover_the_stress_cases() {
+        let ops = generate(9, 5000, FaultMode::Crash);
+        let mut keys = std::collections::BTreeSet::new();
+        let mut big_value = false;
+        let mut empty_value = false;
+        let mut power_losses = 0;
+        for op in &ops {
+            match op {
+                SimOp::Put { key, value, .. } => {
+                    keys.insert(key.clone());
+                    big_value |= value.len > 4096;
+                    empty_value |= value.len == 0;
+                }
+                SimOp::PowerLoss { .. } => power_losses += 1,
+                _ => {}
+            }
+        }
+        assert!(keys.contains(&Vec::new()), "empty key");
+        assert!(keys.iter().any(|k| k.len() >= 200), "long key");
+        let prefix_pair = keys.iter().any(|a| {
+            keys.iter()
+                .any(|b| b.len() > a.len() && b.starts_with(a) && !a.is_empty())
+        });
+        assert!(prefix_pair, "a key that is a prefix of another");
+        assert!(big_value && empty_value);
+        assert!(power_losses >= 15, "{power_losses}");
+        assert_eq!(
+            Val { len: 5, tag: 1 }.bytes(),
+            Val { len: 5, tag: 1 }.bytes()
+        );
+        assert_ne!(
+            Val { len: 5, tag: 1 }.bytes(),
+            Val { len: 5, tag: 2 }.bytes()
+        );
+    }
+
+    #[test]
+    fn rust_literals_escape_bytes() {
+        assert_eq!(
+            Lit(b"a\"\\\x00\xff").to_string(),
+            "b\"a\\\"\\\\\\x00\\xff\""
+        );
+        let op = SimOp::Batch {
+            ops: vec![
+                (b"k".to_vec(), None),
+                (Vec::new(), Some(Val { len: 3, tag: 4 })),
+            ],
+            durable: true,
+        };
+        assert_eq!(
+            op.to_rust(),
+            "SimOp::Batch { ops: vec![(b\"k\".to_vec(), None), (b\"\".to_vec(), Some(Val { len: 3, tag: 4 }))], durable: true }"
+        );
+    }
+}
