@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use strata::{BackgroundMode, Db, Options, WriteOptions};
+use strata::{BackgroundMode, Db, MemtableKind, Options, WriteOptions};
 
 /// Memtable size for both engines.
 pub const MEMTABLE_BYTES: usize = 8 * 1024 * 1024;
@@ -29,7 +29,7 @@ pub trait Engine: Send + Sync {
     fn settle(&self) -> Result<(), BoxError>;
 }
 
-/// Strata with a background thread.
+/// Strata with the ART memtable and a background thread.
 pub struct StrataEngine {
     db: Db,
 }
@@ -37,6 +37,7 @@ pub struct StrataEngine {
 impl StrataEngine {
     pub fn open(dir: &Path) -> Result<Self, BoxError> {
         let opts = Options {
+            memtable: MemtableKind::Art,
             memtable_bytes_max: MEMTABLE_BYTES,
             block_cache_bytes: BLOCK_CACHE_BYTES,
             background: BackgroundMode::Thread,

@@ -154,11 +154,11 @@ impl<M: Memtable> BenchMap for EngineMemtable<M> {
 }
 
 /// crossbeam-skiplist's `SkipMap` used the way an LSM uses a skiplist
-/// memtable: one entry per version under an internal key (user key, then the
-/// bit-inverted sequence number big-endian, so newer versions sort first).
+/// memtable: one entry per version under an internal key `(user key,
+/// !seqno)`, so a key's newer versions sort first.
 #[derive(Default)]
 pub struct SkipMapMemtable {
-    map: SkipMap<Vec<u8>, Vec<u8>>,
+    map: SkipMap<(Vec<u8>, u64), Vec<u8>>,
 }
 
 impl SkipMapMemtable {
@@ -166,11 +166,8 @@ impl SkipMapMemtable {
         Self::default()
     }
 
-    fn internal_key(key: &[u8], seqno: SeqNo) -> Vec<u8> {
-        let mut k = Vec::with_capacity(key.len() + 8);
-        k.extend_from_slice(key);
-        k.extend_from_slice(&(!seqno).to_be_bytes());
-        k
+    fn internal_key(key: &[u8], seqno: SeqNo) -> (Vec<u8>, u64) {
+        (key.to_vec(), !seqno)
     }
 }
 
@@ -184,8 +181,7 @@ impl BenchMap for SkipMapMemtable {
         // The newest version sorts first among the key's internal keys.
         let probe = Self::internal_key(key, SeqNo::MAX);
         let entry = self.map.lower_bound(Bound::Included(&probe))?;
-        let ik = entry.key();
-        (ik.len() == key.len() + 8 && &ik[..key.len()] == key).then(|| entry.value().clone())
+        (entry.key().0 == key).then(|| entry.value().clone())
     }
 
     fn scan(&self, start: &[u8], count: usize) -> (usize, usize) {
@@ -196,8 +192,7 @@ impl BenchMap for SkipMapMemtable {
             if keys == count {
                 break;
             }
-            let ik = entry.key();
-            let user_key = &ik[..ik.len() - 8];
+            let user_key = entry.key().0.as_slice();
             if previous.as_deref() == Some(user_key) {
                 continue; // an older version of the key just visited
             }
@@ -221,6 +216,10 @@ pub struct MapKind {
     pub make: fn() -> Box<dyn BenchMap>,
 }
 
+fn make_art() -> Box<dyn BenchMap> {
+    Box::new(EngineMemtable(strata::memtable::ArtMemtable::new()))
+}
+
 fn make_btree() -> Box<dyn BenchMap> {
     Box::new(EngineMemtable(strata::memtable::BTreeMemtable::new()))
 }
@@ -233,6 +232,10 @@ fn make_skipmap() -> Box<dyn BenchMap> {
 /// others as its peers.
 pub fn map_kinds() -> Vec<MapKind> {
     vec![
+        MapKind {
+            name: "art",
+            make: make_art,
+        },
         MapKind {
             name: "btree",
             make: make_btree,
