@@ -28,6 +28,8 @@ use strata_bench::workload::{
 const KEY_SIZES: [usize; 3] = [8, 16, 64];
 const SCAN_KEYS: usize = 100;
 const MIXED_KEY_BYTES: usize = 16;
+/// Fewest iterations per sample of the 2-thread mixed benchmark.
+const MIXED_OPS_MIN: u64 = 20_000;
 
 fn entries() -> u64 {
     env_count("STRATA_BENCH_ENTRIES", 1_000_000)
@@ -170,7 +172,10 @@ fn mixed(c: &mut Criterion, kind: &str, map: &dyn BenchMap, loaded: u64) {
     });
     group.bench_function(BenchmarkId::new(kind, 2), |b| {
         let mut seed = 0x2222u64;
-        b.iter_custom(|iters| {
+        b.iter_custom(|requested| {
+            // Two thread spawns cost tens of microseconds: run at least
+            // MIXED_OPS_MIN iterations per sample and scale the time back.
+            let iters = requested.max(MIXED_OPS_MIN);
             seed += 1;
             let first = next_index.fetch_add(iters, Ordering::Relaxed);
             let start = Instant::now();
@@ -189,7 +194,7 @@ fn mixed(c: &mut Criterion, kind: &str, map: &dyn BenchMap, loaded: u64) {
                     }
                 });
             });
-            start.elapsed()
+            start.elapsed().mul_f64(requested as f64 / iters as f64)
         })
     });
     group.finish();

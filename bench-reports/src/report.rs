@@ -971,7 +971,8 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> ReportError + '_ {
     move |e| err(format!("plotting {}: {e:?}", path.display()))
 }
 
-/// Horizontal bars, one per `(label, series index, ratio)`, with a line at 1x.
+/// Horizontal bars on a log axis, one per `(label, series index, ratio)`,
+/// first row at the top, with a line at 1x.
 fn ratio_bars(
     path: &Path,
     title: &str,
@@ -980,12 +981,19 @@ fn ratio_bars(
 ) -> Result<()> {
     let n = rows.len();
     let height = (90 + 22 * n) as u32;
-    let x_max = rows.iter().map(|r| r.2).fold(1.0f64, f64::max) * 1.15;
+    let (lo, hi) = rows
+        .iter()
+        .map(|r| r.2)
+        .fold((1.0f64, 1.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    let (lo, hi) = (lo.max(1e-6) / 1.6, hi * 1.6);
     let root = SVGBackend::new(path, (900, height)).into_drawing_area();
     let pe = plot_err(path);
     root.fill(&WHITE).map_err(&pe)?;
+    // Segment n-1 is drawn at the top: row i goes to segment n-1-i.
+    let at = |i: usize| n - 1 - i;
     let labels: Vec<String> = rows
         .iter()
+        .rev()
         .map(|(l, s, _)| {
             if series_names.len() > 1 {
                 format!(
@@ -1002,7 +1010,7 @@ fn ratio_bars(
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(260)
-        .build_cartesian_2d(0f64..x_max, (0..n).into_segmented())
+        .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())
         .map_err(&pe)?;
     chart
         .configure_mesh()
@@ -1012,7 +1020,8 @@ fn ratio_bars(
             SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
-        .x_desc("speedup (x), > 1 means the subject is faster")
+        .x_label_formatter(&|x| format!("{x:.2}x"))
+        .x_desc("speedup (log scale), > 1 means the subject is faster")
         .draw()
         .map_err(&pe)?;
     for (si, name) in series_names.iter().enumerate() {
@@ -1022,8 +1031,8 @@ fn ratio_bars(
                 |(i, (_, _, ratio))| {
                     Rectangle::new(
                         [
-                            (0.0, SegmentValue::Exact(i)),
-                            (*ratio, SegmentValue::Exact(i + 1)),
+                            (lo, SegmentValue::Exact(at(i))),
+                            (*ratio, SegmentValue::Exact(at(i) + 1)),
                         ],
                         color.filled(),
                     )
@@ -1037,7 +1046,7 @@ fn ratio_bars(
                 |(i, (_, _, ratio))| {
                     Text::new(
                         fmt_ratio(*ratio),
-                        (*ratio + x_max * 0.005, SegmentValue::CenterOf(i)),
+                        (*ratio * 1.02, SegmentValue::CenterOf(at(i))),
                         ("sans-serif", 12),
                     )
                 },
@@ -1052,7 +1061,7 @@ fn ratio_bars(
         .map_err(&pe)?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()
@@ -1162,7 +1171,10 @@ fn strip_plot(path: &Path, title: &str, rows: &[(String, Vec<f64>, f64)]) -> Res
         .disable_y_mesh()
         .y_labels(n)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => rows.get(*i).map(|r| r.0.clone()).unwrap_or_default(),
+            SegmentValue::CenterOf(j) => rows
+                .get(n - 1 - *j)
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
             _ => String::new(),
         })
         .x_label_formatter(&|x| fmt_ns(*x))
@@ -1171,6 +1183,7 @@ fn strip_plot(path: &Path, title: &str, rows: &[(String, Vec<f64>, f64)]) -> Res
         .map_err(&pe)?;
     for (i, (_, samples, mean)) in rows.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
+        let i = n - 1 - i; // first row at the top
         chart
             .draw_series(
                 samples.iter().map(|s| {
