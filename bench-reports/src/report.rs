@@ -1171,8 +1171,9 @@ fn strip_plot(path: &Path, title: &str, rows: &[(String, Vec<f64>, f64)]) -> Res
         .disable_y_mesh()
         .y_labels(n)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(j) => rows
-                .get(n - 1 - *j)
+            SegmentValue::CenterOf(j) => n
+                .checked_sub(1 + *j)
+                .and_then(|k| rows.get(k))
                 .map(|r| r.0.clone())
                 .unwrap_or_default(),
             _ => String::new(),
