@@ -15,8 +15,13 @@ cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 crit="$target/criterion"
 rm -rf "$crit"
+mkdir -p "$crit"
+# The machine is shared: record how busy it was, for the report.
+echo "load average before benches: $(cat /proc/loadavg) ($(nproc) CPUs), $(date -u +%FT%TZ)" > "$crit/strata-run.txt.tmp"
 cargo bench -p strata-bench --benches
 cargo run --release -q -p strata-bench --bin memtable_space -- --out "$crit/strata-memory.json"
+echo "load average after benches: $(cat /proc/loadavg), $(date -u +%FT%TZ)" >> "$crit/strata-run.txt.tmp"
+mv "$crit/strata-run.txt.tmp" "$crit/strata-run.txt"
 env_desc=""
 for v in STRATA_BENCH_ENTRIES STRATA_BENCH_ENGINE_ENTRIES STRATA_BENCH_DIR; do
   if [ -n "${!v:-}" ]; then env_desc="$env_desc$v=${!v} "; fi

@@ -521,6 +521,8 @@ pub struct ReportOptions {
     pub memory_json: Option<PathBuf>,
     /// Hand-written notes appended under "Notes".
     pub notes: Option<PathBuf>,
+    /// Run conditions recorded by `run.sh` (one line each), if present.
+    pub run_info: Option<PathBuf>,
     pub machine: MachineInfo,
     pub commit: String,
     pub date: String,
@@ -594,6 +596,13 @@ pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
         "- **This report regenerated from that output with:** `{}`",
         opts.report_command
     );
+    if let Some(run) = &opts.run_info {
+        if let Ok(text) = std::fs::read_to_string(run) {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let _ = writeln!(w, "- **Run:** {}", line.trim());
+            }
+        }
+    }
     let _ = writeln!(
         w,
         "- All figures come from one criterion run. A ratio is a speedup: the peer's time divided \
@@ -898,12 +907,12 @@ pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
     let families: [(&str, &str, &[&str]); 3] = [
         (
             "latency_memtable.svg",
-            "Memtable lookups and scans, per operation",
+            "Memtable lookups (per lookup) and 100-key scans (per scan)",
             &["memtable_get_hit", "memtable_get_miss", "memtable_scan100"],
         ),
         (
             "latency_engine.svg",
-            "Engine reads and scans, per operation",
+            "Engine reads (per read) and 100-key scans (per scan)",
             &[
                 "engine_read_random",
                 "engine_read_while_writing",
@@ -922,7 +931,12 @@ pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
             .flat_map(|g| res.in_group(g))
             .filter(|b| !b.samples_ns.is_empty())
             .map(|b| {
-                let e = b.elements as f64;
+                // Scans are shown per scan (as in the tables), the rest per operation.
+                let e = if b.group.ends_with("scan100") {
+                    1.0
+                } else {
+                    b.elements as f64
+                };
                 (
                     format!(
                         "{} {}",
@@ -930,7 +944,7 @@ pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
                         b.label()
                     ),
                     b.samples_ns.iter().map(|s| s / e).collect(),
-                    b.ns_per_op(),
+                    b.mean_ns / e,
                 )
             })
             .collect();

@@ -26,6 +26,7 @@ fn options(out: &Path) -> ReportOptions {
         out_dir: out.to_path_buf(),
         memory_json: Some(sample_dir().join("strata-memory.json")),
         notes: None,
+        run_info: Some(sample_dir().join("strata-run.txt")),
         machine: MachineInfo::probe(Path::new("/")),
         commit: "0123456789abcdef".into(),
         date: "2000-01-01".into(),
@@ -86,6 +87,7 @@ fn report_from_sample_quotes_ratios_and_writes_svgs() {
     assert!(report.contains("bash bench-reports/run.sh"));
     assert!(report.contains("--bin report"));
     assert!(report.contains("Bytes per entry"));
+    assert!(report.contains("**Run:** load average before benches"));
 
     // The plots exist, are SVG, and are referenced from the report.
     for svg in [

@@ -6,7 +6,8 @@
 //! ```
 //! Defaults: `--criterion-dir target/criterion` (relative to the workspace
 //! root, or `$CARGO_TARGET_DIR/criterion`), `--out bench-reports/<date>-<machine>`,
-//! `--memory <criterion-dir>/strata-memory.json`.
+//! `--memory <criterion-dir>/strata-memory.json`. Run conditions recorded by
+//! `run.sh` in `<criterion-dir>/strata-run.txt` are quoted when present.
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,7 @@ fn main() {
             .join(format!("{date}-{}", machine.slug()))
     });
     let memory_json = Some(memory.unwrap_or_else(|| criterion_dir.join("strata-memory.json")));
+    let run_info = Some(criterion_dir.join("strata-run.txt"));
     let mut report_command = "cargo run -p strata-bench --bin report --".to_string();
     for a in &argv {
         if a.contains(' ') {
@@ -67,6 +69,7 @@ fn main() {
         out_dir,
         memory_json,
         notes,
+        run_info,
         machine,
         commit: git_commit(&root),
         date,
