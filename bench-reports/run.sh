@@ -17,7 +17,10 @@ crit="$target/criterion"
 rm -rf "$crit"
 mkdir -p "$crit"
 # The machine is shared: record how busy it was, for the report.
-echo "load average before benches: $(cat /proc/loadavg) ($(nproc) CPUs), $(date -u +%FT%TZ)" > "$crit/strata-run.txt.tmp"
+{
+  echo "benchmarks ran at commit $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"
+  echo "load average before benches: $(cat /proc/loadavg) ($(nproc) CPUs), $(date -u +%FT%TZ)"
+} > "$crit/strata-run.txt.tmp"
 cargo bench -p strata-bench --benches
 cargo run --release -q -p strata-bench --bin memtable_space -- --out "$crit/strata-memory.json"
 echo "load average after benches: $(cat /proc/loadavg), $(date -u +%FT%TZ)" >> "$crit/strata-run.txt.tmp"

@@ -589,7 +589,11 @@ pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
 
     let _ = writeln!(w, "# Strata performance report, {}\n", opts.date);
     let _ = writeln!(w, "- **Machine:** {}", opts.machine.describe());
-    let _ = writeln!(w, "- **Commit:** `{}`", opts.commit);
+    let _ = writeln!(
+        w,
+        "- **Commit when this report was generated:** `{}`",
+        opts.commit
+    );
     let _ = writeln!(w, "- **Benchmarks run with:** `{}`", opts.bench_command);
     let _ = writeln!(
         w,
