@@ -989,6 +989,17 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> ReportError + '_ {
     move |e| err(format!("plotting {}: {e:?}", path.display()))
 }
 
+/// True for 1, 2 and 5 times a power of ten: the labelled ticks of a log axis.
+fn is_round_log_tick(x: f64) -> bool {
+    if !(x > 0.0 && x.is_finite()) {
+        return false;
+    }
+    let m = x / 10f64.powf(x.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|t| (m - t).abs() < 1e-6 * t)
+}
+
 /// Horizontal bars on a log axis, one per `(label, series index, ratio)`,
 /// first row at the top, with a line at 1x.
 fn ratio_bars(
@@ -1038,7 +1049,13 @@ fn ratio_bars(
             SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
-        .x_label_formatter(&|x| format!("{x:.2}x"))
+        .x_label_formatter(&|x| {
+            if is_round_log_tick(*x) {
+                format!("{x}x")
+            } else {
+                String::new()
+            }
+        })
         .x_desc("speedup (log scale), > 1 means the subject is faster")
         .draw()
         .map_err(&pe)?;
@@ -1196,7 +1213,13 @@ fn strip_plot(path: &Path, title: &str, rows: &[(String, Vec<f64>, f64)]) -> Res
                 .unwrap_or_default(),
             _ => String::new(),
         })
-        .x_label_formatter(&|x| fmt_ns(*x))
+        .x_label_formatter(&|x| {
+            if is_round_log_tick(*x) {
+                fmt_ns(*x)
+            } else {
+                String::new()
+            }
+        })
         .x_desc("time per operation (log scale)")
         .draw()
         .map_err(&pe)?;
@@ -1329,6 +1352,12 @@ mod tests {
         std::fs::write(&est, "not json").unwrap();
         assert!(load_criterion(d.path()).unwrap_err().0.contains("parsing"));
         assert!(load_criterion(&d.path().join("absent")).is_err());
+    }
+
+    #[test]
+    fn log_ticks() {
+        assert!(is_round_log_tick(1.0) && is_round_log_tick(200.0) && is_round_log_tick(0.5));
+        assert!(!is_round_log_tick(3.0) && !is_round_log_tick(0.0) && !is_round_log_tick(70.0));
     }
 
     #[test]
