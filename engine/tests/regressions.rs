@@ -192,3 +192,13 @@ fn snapshot_outliving_the_db_does_not_hold_the_lock() {
     assert!(matches!(snap2.get(b"k"), Err(strata::Error::Closed)));
     Db::open(dir.path(), manual(1 << 20)).unwrap();
 }
+
+/// `Db`, snapshots and iterators can be shared across threads.
+#[test]
+fn db_snapshot_and_iterator_are_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    fn sendable<T: Send>() {}
+    shareable::<Db>();
+    shareable::<strata::Snapshot>();
+    sendable::<strata::DbIter>();
+}
