@@ -206,6 +206,10 @@ impl Art {
 
     /// Inserts version `seqno` of `key` (`None`: a tombstone). Versions are
     /// kept newest first whatever the insertion order.
+    ///
+    /// # Panics
+    /// If the value is 4 GiB or longer (the engine's WAL bounds values far
+    /// below that).
     pub fn insert(&self, key: &[u8], seqno: u64, value: Option<&[u8]>) {
         let value_len = value.map_or(0, <[u8]>::len);
         let mut pending = Pending {
