@@ -18,7 +18,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use strata_art::Art;
 
 /// Ops decoded from one input at most (bounds the time per input).
-pub const OPS_MAX: usize = 512;
+pub const OPS_MAX: usize = 192;
 /// Longest value the target writes.
 pub const VALUE_BYTES_MAX: usize = 48;
 
@@ -371,7 +371,7 @@ fn step(art: &Art, m: &mut Model, op: &ArtOp, i: usize) {
 pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
     let mut rng = super::SplitMix64(0x0a47_5eed);
     let mut out = Vec::new();
-    for len in [256usize, 1024, 4096, 16384] {
+    for len in [128usize, 512, 2048, 4096] {
         let mut kept = 0;
         while kept < 3 {
             let data = rng.bytes(len);
