@@ -36,12 +36,17 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 fn art_model_seed_corpus_passes() {
     let files = corpus("art_model");
     assert!(files.len() >= 12, "{} seeds", files.len());
-    let mut ops_total = 0;
+    let (mut ops_total, mut fan_max, mut keys_max) = (0, 0, 0);
     for (_, data) in &files {
         ops_total += model::art::decode(data).len();
-        model::art::run(data);
+        let sum = model::art::run(data);
+        assert!(sum.inner_nodes >= 1);
+        fan_max = fan_max.max(sum.fan_max);
+        keys_max = keys_max.max(sum.keys_max);
     }
     assert!(ops_total >= 1000, "the seeds decode to {ops_total} ops");
+    assert!(fan_max > 48, "no node grew past 48 children ({fan_max})");
+    assert!(keys_max >= 100, "at most {keys_max} keys at once");
 }
 
 #[test]
@@ -123,4 +128,22 @@ fn engine_model_decoding_is_total_and_bounded() {
         assert_eq!(a.digest, b.digest, "len {len}");
         assert!(a.failure.is_none(), "len {len}: {:?}", a.failure);
     }
+}
+
+#[test]
+fn engine_model_seeds_catch_a_lying_disk() {
+    // The oracle is live through the fuzz decoding: with syncs that persist
+    // nothing, the seeds' power losses must be caught.
+    let mut caught = 0;
+    for (_, data) in corpus("engine_model") {
+        let (seed, mut cfg, ops) = model::engine::decode(&data);
+        cfg.disk = strata_sim::DiskModel::LyingSync;
+        if strata_sim::execute(seed, &ops, &cfg, false)
+            .failure
+            .is_some()
+        {
+            caught += 1;
+        }
+    }
+    assert!(caught >= 3, "only {caught} seeds caught the lying disk");
 }

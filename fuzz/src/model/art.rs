@@ -91,6 +91,17 @@ pub enum ArtOp {
     Remove {
         key: Key,
     },
+    /// Puts `"f" + b` for `count` consecutive bytes `b` from `first`
+    /// (wrapping): grows one node through every kind in one op.
+    FanPut {
+        first: u8,
+        count: u8,
+    },
+    /// Removes `"f" + b` likewise: shrinks it back.
+    FanRemove {
+        first: u8,
+        count: u8,
+    },
     Get {
         key: Key,
         at: At,
@@ -218,12 +229,25 @@ pub fn decode(data: &[u8]) -> Vec<ArtOp> {
 }
 
 /// Runs one input: panics (a fuzz crash) on any disagreement.
-pub fn run(data: &[u8]) {
-    run_ops(&decode(data));
+pub fn run(data: &[u8]) -> Summary {
+    run_ops(&decode(data))
+}
+
+/// What a run reached (for checking that the seeds cover node growth).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Most keys present at once.
+    pub keys_max: usize,
+    /// Most `"f" + byte` siblings present after a `FanPut` (over 48: a
+    /// Node256).
+    pub fan_max: usize,
+    /// Inner nodes at the end.
+    pub inner_nodes: usize,
 }
 
 /// Runs decoded ops.
-pub fn run_ops(ops: &[ArtOp]) {
+pub fn run_ops(ops: &[ArtOp]) -> Summary {
+    let mut sum = Summary::default();
     let art = Art::new();
     let mut m = Model {
         next_seqno: 1,
@@ -231,7 +255,18 @@ pub fn run_ops(ops: &[ArtOp]) {
     };
     for (i, op) in ops.iter().enumerate() {
         step(&art, &mut m, op, i);
+        sum.keys_max = sum.keys_max.max(m.map.len());
+        if !matches!(op, ArtOp::FanPut { .. }) {
+            continue;
+        }
+        let fan = m
+            .map
+            .range(b"f\x00".to_vec()..=b"f\xff".to_vec())
+            .filter(|(k, _)| k.len() == 2)
+            .count();
+        sum.fan_max = sum.fan_max.max(fan);
     }
+    sum.inner_nodes = art.check().inner_nodes;
     // Whole-tree comparison at the end, both directions.
     let all = scan(&art, Bound::Unbounded, Bound::Unbounded, false, 0, false);
     let want: Vec<Row> = m.map.iter().map(|(k, vs)| model_row(k, vs)).collect();
@@ -239,6 +274,7 @@ pub fn run_ops(ops: &[ArtOp]) {
     let mut back = scan(&art, Bound::Unbounded, Bound::Unbounded, true, 0, true);
     back.reverse();
     assert_eq!(back, want, "final reverse scan");
+    sum
 }
 
 fn scan(
@@ -327,6 +363,24 @@ fn step(art: &Art, m: &mut Model, op: &ArtOp, i: usize) {
             assert_eq!(art.remove(&k), had, "op {i} {op:?}: remove result");
             checked(art, m, i, op);
         }
+        ArtOp::FanPut { first, count } => {
+            for i in 0..*count {
+                let k = vec![b'f', first.wrapping_add(i)];
+                let s = m.next_seqno;
+                m.next_seqno += 1;
+                art.insert(&k, s, Some(&k));
+                m.map.entry(k.clone()).or_default().insert(s, Some(k));
+            }
+            checked(art, m, i, op);
+        }
+        ArtOp::FanRemove { first, count } => {
+            for i in 0..*count {
+                let k = [b'f', first.wrapping_add(i)];
+                let had = m.map.remove(&k[..]).is_some();
+                assert_eq!(art.remove(&k), had, "{op:?}: remove {k:?}");
+            }
+            checked(art, m, i, op);
+        }
         ArtOp::Get { key, at } => {
             let k = m.key(key);
             let at = m.at(*at);
@@ -366,8 +420,8 @@ fn step(art: &Art, m: &mut Model, op: &ArtOp, i: usize) {
 }
 
 /// Seed inputs for `art_model`: PRNG bytes (any bytes decode to ops), kept
-/// when the decoded ops mutate the tree many times and reach a tree with
-/// several inner nodes. Deterministic.
+/// when a third of the decoded ops or more are puts and, for the longer
+/// ones, a node grew past 48 children. Deterministic.
 pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
     let mut rng = super::SplitMix64(0x0a47_5eed);
     let mut out = Vec::new();
@@ -385,7 +439,7 @@ pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
                     )
                 })
                 .count();
-            if mutations < ops.len() / 3 {
+            if mutations < ops.len() / 3 || (len >= 2048 && run_ops(&ops).fan_max <= 48) {
                 continue;
             }
             out.push((format!("prng-{len}-{kept}"), data));
