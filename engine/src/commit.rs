@@ -6,7 +6,9 @@
 //! are delivered exactly once per member.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
@@ -32,7 +34,13 @@ pub type CommitFn<'a> = dyn Fn(&[Arc<Member>]) -> Result<Vec<SeqNo>> + 'a;
 pub struct CommitQueue {
     queue: Mutex<VecDeque<Arc<Member>>>,
     wake: Condvar,
+    /// Members of the last group that asked for a sync.
+    last_synced_group: AtomicUsize,
 }
+
+/// Longest a leader of a synced group waits for the writers of the previous
+/// synced group to rejoin before it takes its group (see `submit`).
+pub const GROUP_GATHER_MAX: Duration = Duration::from_micros(100);
 
 /// Largest group a leader takes, in encoded record bytes (the leader's own
 /// record is always taken, whatever its size).
@@ -70,7 +78,22 @@ impl CommitQueue {
             }
             q = self.wake.wait(q).unwrap_or_else(|p| p.into_inner());
         }
-        // Leader: take a bounded group from the front.
+        // Leader. A synced group pays one fsync however large it is; writers
+        // released by the previous synced group are usually about to queue
+        // again. If that group had several members, give them a moment
+        // (bounded by GROUP_GATHER_MAX) to join, so concurrent durable
+        // writers share syncs instead of alternating between a group of one
+        // and a group of the rest. A lone writer never waits.
+        if sync == SyncMode::Durable {
+            let want = self.last_synced_group.load(Ordering::Relaxed);
+            let start = Instant::now();
+            while q.len() < want && start.elapsed() < GROUP_GATHER_MAX {
+                drop(q);
+                std::thread::yield_now();
+                q = lock(&self.queue);
+            }
+        }
+        // Take a bounded group from the front.
         let mut group_bytes = 0usize;
         let group: Vec<Arc<Member>> = q
             .iter()
@@ -82,6 +105,9 @@ impl CommitQueue {
             .cloned()
             .collect();
         drop(q);
+        if group.iter().any(|m| m.sync == SyncMode::Durable) {
+            self.last_synced_group.store(group.len(), Ordering::Relaxed);
+        }
 
         let outcome = commit(&group);
 

@@ -408,6 +408,16 @@ fn validate_options(opts: &Options) -> Result<()> {
     if opts.frozen_memtables_max == 0 {
         return bad("frozen_memtables_max must be positive");
     }
+    let t = &opts.table;
+    if t.block_bytes_target < 64 || t.block_bytes_target > crate::sst::BLOCK_BYTES_MAX {
+        return bad("table.block_bytes_target must be in 64..=BLOCK_BYTES_MAX");
+    }
+    if t.restart_interval == 0 || t.restart_interval > 1 << 16 {
+        return bad("table.restart_interval must be in 1..=65536");
+    }
+    if t.bloom_bits_per_key > 64 {
+        return bad("table.bloom_bits_per_key must be at most 64");
+    }
     opts.compaction.validate()
 }
 

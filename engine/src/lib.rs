@@ -17,6 +17,8 @@ pub mod memtable;
 pub mod options;
 pub mod sst;
 mod table_cache;
+#[doc(hidden)]
+pub mod testing;
 pub mod types;
 pub mod version;
 pub mod wal;

@@ -732,19 +732,7 @@ mod tests {
     use std::io;
     use std::sync::Mutex;
 
-    struct SplitMix64(u64);
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testing::SplitMix64;
 
     fn meta(number: u64, lo: &[u8], hi: &[u8]) -> FileMeta {
         FileMeta {
@@ -792,12 +780,12 @@ mod tests {
                 e.added.push((1, moved));
             } else {
                 let klen = rng.below(40) as usize;
-                let key: Vec<u8> = (0..klen).map(|_| rng.next() as u8).collect();
+                let key: Vec<u8> = (0..klen).map(|_| rng.next_u64() as u8).collect();
                 seq += 1 + rng.below(1000);
                 let mut m = meta(next, &key, &key);
                 m.seqno_min = seq;
                 m.seqno_max = seq;
-                m.file_bytes = rng.next() >> rng.below(64);
+                m.file_bytes = rng.next_u64() >> rng.below(64);
                 e.added.push((0, m));
                 next += 1;
                 log += 1;
@@ -913,7 +901,7 @@ mod tests {
         let payload = encode_edit(&snapshot());
         for _ in 0..3000 {
             let len = rng.below(64) as usize;
-            let junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let junk: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             if let Ok(e) = decode_edit(&junk, p, 0) {
                 let _ = Version::new().apply(&e);
                 assert_eq!(encode_edit(&e), junk, "encodings are canonical");
@@ -921,7 +909,7 @@ mod tests {
             let mut m = payload.clone();
             for _ in 0..1 + rng.below(3) {
                 let at = rng.below(m.len() as u64) as usize;
-                m[at] = rng.next() as u8;
+                m[at] = rng.next_u64() as u8;
             }
             if let Ok(e) = decode_edit(&m, p, 0) {
                 assert_eq!(encode_edit(&e), m, "encodings are canonical");
@@ -943,7 +931,7 @@ mod tests {
                 _ => {
                     let at = rng.below(m.len() as u64) as usize;
                     for b in &mut m[at..] {
-                        *b = rng.next() as u8;
+                        *b = rng.next_u64() as u8;
                     }
                 }
             }
@@ -1025,7 +1013,7 @@ mod tests {
             for fill in [0u8, 1] {
                 let mut torn = full.clone();
                 for b in &mut torn[cut..] {
-                    *b = if fill == 0 { 0 } else { rng.next() as u8 };
+                    *b = if fill == 0 { 0 } else { rng.next_u64() as u8 };
                 }
                 if torn == full {
                     continue;

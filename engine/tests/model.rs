@@ -14,20 +14,7 @@ use strata::{
     WriteOptions,
 };
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use strata::testing::SplitMix64 as Rng;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -185,7 +172,7 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
                 let (lo, hi) = (bound(&mut rng), bound(&mut rng));
                 let want = model_range(&model, &lo, &hi);
                 let it = db.range((lo.clone(), hi.clone())).unwrap();
-                let got = zigzag(it, rng.next());
+                let got = zigzag(it, rng.next_u64());
                 assert_eq!(got, want, "{ctx} op {op} range {lo:?}..{hi:?}");
             }
             80..=83 => {
@@ -204,7 +191,7 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
                         "{ctx} op {op} snapshot get"
                     );
                     let (lo, hi) = (bound(&mut rng), bound(&mut rng));
-                    let got = zigzag(s.range((lo.clone(), hi.clone())).unwrap(), rng.next());
+                    let got = zigzag(s.range((lo.clone(), hi.clone())).unwrap(), rng.next_u64());
                     assert_eq!(
                         got,
                         model_range(m, &lo, &hi),

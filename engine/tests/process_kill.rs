@@ -53,14 +53,6 @@ fn kill_child_entry() {
     }
 }
 
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn verify_prefix(dir: &Path, acked_max: u64, context: &str) -> u64 {
     let db = Db::open(dir, small_memtable()).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
     let last = db.last_seqno();
@@ -110,13 +102,13 @@ fn sigkill_during_synced_writes_loses_nothing_acknowledged() {
     let replay = format!(
         "STRATA_KILL_SEED={seed} STRATA_KILL_CYCLES={cycles} cargo test -p strata --test process_kill"
     );
-    let mut rng = seed;
+    let mut rng = strata::testing::SplitMix64::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut acked_max = 0u64;
     for cycle in 0..cycles {
         let context = format!("seed {seed} cycle {cycle} (replay: {replay})");
-        let kill_after = 1 + splitmix(&mut rng) % 120;
+        let kill_after = 1 + rng.next_u64() % 120;
         let mut child = Command::new(&exe)
             .args([
                 "--exact",

@@ -192,3 +192,55 @@ fn snapshot_outliving_the_db_does_not_hold_the_lock() {
     assert!(matches!(snap2.get(b"k"), Err(strata::Error::Closed)));
     Db::open(dir.path(), manual(1 << 20)).unwrap();
 }
+
+/// `Db`, snapshots and iterators can be shared across threads.
+#[test]
+fn db_snapshot_and_iterator_are_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    fn sendable<T: Send>() {}
+    shareable::<Db>();
+    shareable::<strata::Snapshot>();
+    sendable::<strata::DbIter>();
+}
+
+/// Bad options are InvalidArgument errors at open, never a panic later.
+#[test]
+fn invalid_options_are_rejected_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<Options> = vec![
+        Options {
+            key_bytes_max: 0,
+            ..Options::default()
+        },
+        Options {
+            memtable_bytes_max: 0,
+            ..Options::default()
+        },
+        Options {
+            table: strata::TableOptions {
+                restart_interval: 0,
+                ..strata::TableOptions::default()
+            },
+            ..Options::default()
+        },
+        Options {
+            table: strata::TableOptions {
+                block_bytes_target: 0,
+                ..strata::TableOptions::default()
+            },
+            ..Options::default()
+        },
+        Options {
+            compaction: CompactionOptions {
+                l0_stop_trigger: 1,
+                ..CompactionOptions::default()
+            },
+            ..Options::default()
+        },
+    ];
+    for opts in cases {
+        let err = Db::open(dir.path(), opts).unwrap_err();
+        assert!(matches!(err, strata::Error::InvalidArgument(_)), "{err}");
+    }
+    Db::open(dir.path(), Options::default()).unwrap();
+}

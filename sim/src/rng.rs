@@ -6,13 +6,15 @@
 /// A SplitMix64 generator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng {
-    state: u64,
+    inner: strata::testing::SplitMix64,
 }
 
 impl Rng {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
-        Rng { state: seed }
+        Rng {
+            inner: strata::testing::SplitMix64::new(seed),
+        }
     }
 
     /// An independent generator for a named purpose, derived from a seed.
@@ -24,11 +26,7 @@ impl Rng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.inner.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`; returns 0 for `n == 0`).

@@ -9,6 +9,7 @@ use crate::tree::{versions, Art};
 struct Checker<'g> {
     guard: &'g epoch::Guard,
     path: Vec<u8>,
+    /// The last key seen (reused buffer), if any.
     last_key: Option<Vec<u8>>,
     leaves: usize,
     nodes: usize,
@@ -34,14 +35,18 @@ impl Checker<'_> {
         if n == 0 {
             return Err(format!("key {key:?} has no version"));
         }
-        self.last_key = Some(key.to_vec());
+        let last = self.last_key.get_or_insert_with(Vec::new);
+        last.clear();
+        last.extend_from_slice(key);
         self.leaves += 1;
         Ok(())
     }
 
-    fn node(&mut self, node: &Header, is_root: bool) -> Result<(), String> {
+    /// Checks one node and its terminal; returns its live children and
+    /// leaves `self.path` at the node's full path.
+    fn node(&mut self, node: &Header, is_root: bool) -> Result<Vec<(u8, Ptr)>, String> {
         self.nodes += 1;
-        let at = self.path.clone();
+        let at = &self.path;
         if node.obsolete.load(Ordering::Relaxed) {
             return Err(format!("node at {at:?} is obsolete but reachable"));
         }
@@ -86,27 +91,39 @@ impl Checker<'_> {
             }
             self.leaf(leaf)?;
         }
-        for (b, c) in children {
-            self.path.push(b);
-            self.child(c)?;
-            self.path.pop();
-        }
-        self.path.truncate(at.len());
-        Ok(())
+        Ok(children)
     }
 
-    fn child(&mut self, c: Ptr) -> Result<(), String> {
-        if c.is_leaf() {
-            // SAFETY: read from the tree under the guard.
-            let leaf = unsafe { &*c.leaf() };
-            if !leaf.key.starts_with(&self.path) {
-                return Err(format!("leaf {:?} under path {:?}", leaf.key, self.path));
+    /// Walks the tree from `root` depth first with an explicit stack of
+    /// `(path length, children left)` (reversed, next last), so a tree of
+    /// any depth is checked on a small call stack.
+    fn walk(&mut self, root: &Header) -> Result<(), String> {
+        let mut children = self.node(root, true)?;
+        children.reverse();
+        let mut stack = vec![(self.path.len(), children)];
+        while let Some((depth, children)) = stack.last_mut() {
+            let depth = *depth;
+            let Some((b, c)) = children.pop() else {
+                stack.pop();
+                continue;
+            };
+            self.path.truncate(depth);
+            self.path.push(b);
+            if c.is_leaf() {
+                // SAFETY: read from the tree under the guard.
+                let leaf = unsafe { &*c.leaf() };
+                if !leaf.key.starts_with(&self.path) {
+                    return Err(format!("leaf {:?} under path {:?}", leaf.key, self.path));
+                }
+                self.leaf(leaf)?;
+            } else {
+                // SAFETY: read from the tree under the guard.
+                let mut children = self.node(unsafe { &*c.inner() }, false)?;
+                children.reverse();
+                stack.push((self.path.len(), children));
             }
-            self.leaf(leaf)
-        } else {
-            // SAFETY: read from the tree under the guard.
-            self.node(unsafe { &*c.inner() }, false)
         }
+        Ok(())
     }
 }
 
@@ -134,7 +151,7 @@ impl Art {
             nodes: 0,
         };
         // SAFETY: the root is never null; read under the guard.
-        c.node(unsafe { &*self.root_ptr() }, true)?;
+        c.walk(unsafe { &*self.root_ptr() })?;
         if c.leaves != self.len() {
             return Err(format!("len() is {} but {} leaves", self.len(), c.leaves));
         }

@@ -15,7 +15,7 @@
 //!   or the tree root) of a non-obsolete node; freed memory is reclaimed only
 //!   through crossbeam-epoch after it was unlinked.
 
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU16, AtomicU8, Ordering, WriteLock};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering, WriteLock};
 
 /// Node kinds, by capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,10 +68,92 @@ impl Kind {
     }
 }
 
-/// One version of a key; `value == None` is a tombstone.
+/// Values up to this many bytes live inside their [`Version`] (and so,
+/// for a key's first version, in the leaf's cache line).
+pub(crate) const INLINE_VALUE_BYTES: usize = 14;
+
+/// A version's value: a tombstone, a short value stored inline, or a
+/// longer one on the heap. 16 bytes, like the `Option<Box<[u8]>>` it
+/// replaced, so the leaf stays one cache line; a lookup of a short value
+/// then reads no memory beyond the leaf (measured: the separate value
+/// allocation was a cache miss on every lookup hit).
+pub(crate) enum Value {
+    Tombstone,
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_VALUE_BYTES],
+    },
+    /// A `Box<[u8]>` taken apart (thin pointer plus a 32-bit length) so
+    /// that the enum fits in 16 bytes. Owned; freed in `Drop`.
+    Heap {
+        len: u32,
+        ptr: std::ptr::NonNull<u8>,
+    },
+}
+
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
+
+// SAFETY: `Heap` owns its bytes exactly as a `Box<[u8]>` would and exposes
+// them only as `&[u8]`; a `Box<[u8]>` is `Send` and `Sync`.
+unsafe impl Send for Value {}
+// SAFETY: as above.
+unsafe impl Sync for Value {}
+
+impl Value {
+    pub(crate) fn new(value: Option<&[u8]>) -> Value {
+        match value {
+            None => Value::Tombstone,
+            Some(v) if v.len() <= INLINE_VALUE_BYTES => {
+                let mut bytes = [0; INLINE_VALUE_BYTES];
+                bytes[..v.len()].copy_from_slice(v);
+                Value::Inline {
+                    len: v.len() as u8,
+                    bytes,
+                }
+            }
+            Some(v) => {
+                let len = u32::try_from(v.len()).expect("a memtable value is below 4 GiB");
+                let boxed: Box<[u8]> = v.into();
+                let ptr = Box::into_raw(boxed).cast::<u8>();
+                Value::Heap {
+                    len,
+                    // SAFETY: `Box::into_raw` never returns null.
+                    ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr) },
+                }
+            }
+        }
+    }
+
+    /// The value's bytes; `None` for a tombstone.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&[u8]> {
+        match self {
+            Value::Tombstone => None,
+            Value::Inline { len, bytes } => Some(&bytes[..*len as usize]),
+            // SAFETY: `ptr` and `len` came from a live `Box<[u8]>` owned by
+            // `self`, freed only when `self` is dropped.
+            Value::Heap { len, ptr } => {
+                Some(unsafe { std::slice::from_raw_parts(ptr.as_ptr(), *len as usize) })
+            }
+        }
+    }
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        if let Value::Heap { len, ptr } = *self {
+            let raw = std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len as usize);
+            // SAFETY: `raw` is the `Box<[u8]>` taken apart in `Value::new`,
+            // owned by `self` and dropped exactly once here.
+            drop(unsafe { Box::from_raw(raw) });
+        }
+    }
+}
+
+/// One version of a key.
 pub(crate) struct Version {
     pub(crate) seqno: u64,
-    pub(crate) value: Option<Box<[u8]>>,
+    pub(crate) value: Value,
     /// The next older version; written before this version is linked, never
     /// changed after except to link a version inserted right after this one.
     pub(crate) next: AtomicPtr<Version>,
@@ -146,7 +228,7 @@ pub(crate) struct Leaf {
 }
 
 impl Leaf {
-    pub(crate) fn new(key: &[u8], seqno: u64, value: Option<Box<[u8]>>) -> Box<Leaf> {
+    pub(crate) fn new(key: &[u8], seqno: u64, value: Value) -> Box<Leaf> {
         let leaf = Box::new(Leaf {
             head: AtomicPtr::new(std::ptr::null_mut()),
             key: LeafKey::new(key),
@@ -166,7 +248,7 @@ impl Leaf {
     }
 
     /// Takes the creation version back out of a leaf that was never published.
-    pub(crate) fn into_first(self) -> (u64, Option<Box<[u8]>>) {
+    pub(crate) fn into_first(self) -> (u64, Value) {
         debug_assert!(self.first.next.load(Ordering::Relaxed).is_null());
         (self.first.seqno, self.first.value)
     }
@@ -229,14 +311,29 @@ pub(crate) struct Header {
     pub(crate) terminal: AtomicPtr<Leaf>,
 }
 
-/// Node4 and Node16: unsorted, append-only key bytes.
+/// Node4 and Node16: unsorted, append-only key bytes, with their sorted
+/// order cached in `order`.
 #[repr(C)]
 pub(crate) struct Small<const N: usize> {
     h: Header,
     /// Slots in use (filled at least once); never decreases.
     count: AtomicU8,
     keys: [AtomicU8; N],
+    /// The used slots in ascending key-byte order, one slot index per
+    /// nibble, lowest nibble first (16 nibbles: enough for Node16). Written
+    /// under the lock before `count` publishes a new slot, so a reader that
+    /// loaded `count == n` reads this order for `n` slots or a newer one,
+    /// and a newer one restricted to slots `< n` is the order for `n` (a
+    /// slot keeps its byte while the node lives). Scans read it instead of
+    /// sorting the keys on every visit.
+    order: AtomicU64,
     children: [AtomicPtr<()>; N],
+}
+
+/// Nibble `i` of an order word.
+#[inline]
+fn nibble(word: u64, i: usize) -> usize {
+    ((word >> (4 * i)) & 0xF) as usize
 }
 
 /// Node48: a 256-entry index of slot+1 (0 = absent) into 48 child slots,
@@ -255,6 +352,24 @@ pub(crate) struct Node256 {
     children: [AtomicPtr<()>; 256],
 }
 
+/// A scan's position among one node's children (see [`Header::open`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cursor {
+    /// No children to visit (any kind of node).
+    Empty,
+    /// Node4/16: the slots still to visit, in visiting order, one slot
+    /// index per nibble, next one lowest.
+    Small { slots: u64, left: u8 },
+    /// Node48/256: the next byte to look at, how many bytes are left, and
+    /// the child already read one step ahead (and prefetched), if any.
+    Big {
+        next: u8,
+        left: u16,
+        reverse: bool,
+        peeked: Option<(u8, Ptr)>,
+    },
+}
+
 /// Hints the CPU to load the target of `p` into cache.
 #[inline]
 fn prefetch(p: Ptr) {
@@ -271,6 +386,32 @@ fn prefetch(p: Ptr) {
     }
     #[cfg(not(all(target_arch = "x86_64", not(loom))))]
     let _ = p;
+}
+
+/// Prefetches the cache lines after the first of an inner node (a Node4/16
+/// keeps its key bytes in the first line and its children in the next two).
+#[inline]
+pub(crate) fn prefetch_inner_rest(p: Ptr) {
+    prefetch(Ptr(p.raw().wrapping_byte_add(64)));
+    prefetch(Ptr(p.raw().wrapping_byte_add(128)));
+}
+
+/// Prefetches, before its header is read, the lines a lookup for byte `b`
+/// will read in inner node `p` if its prefix is empty (the common case
+/// below the top levels of a tree of random keys), whatever its kind: a
+/// Node16's children (a Node4's are in its first lines anyway), a Node48's
+/// index entry for `b`, a Node256's slot for `b`. The header's line is
+/// loaded by the lookup itself; these misses overlap it instead of
+/// following it. Wrong guesses cost only memory bandwidth.
+#[inline]
+pub(crate) fn prefetch_for_lookup(p: Ptr, b: u8) {
+    let small = std::mem::offset_of!(Small<16>, children);
+    prefetch(Ptr(p.raw().wrapping_byte_add(small)));
+    prefetch(Ptr(p.raw().wrapping_byte_add(small + 64)));
+    let i48 = std::mem::offset_of!(Node48, index) + b as usize;
+    prefetch(Ptr(p.raw().wrapping_byte_add(i48)));
+    let c256 = std::mem::offset_of!(Node256, children) + 8 * b as usize;
+    prefetch(Ptr(p.raw().wrapping_byte_add(c256)));
 }
 
 fn null_slots<const N: usize>() -> [AtomicPtr<()>; N] {
@@ -328,10 +469,18 @@ pub(crate) fn build(
 }
 
 fn build_small<const N: usize>(h: Header, children: &[(u8, Ptr)]) -> *mut Header {
+    const { assert!(N <= 16, "one nibble per slot index") };
+    let mut sorted: Vec<usize> = (0..children.len()).collect();
+    sorted.sort_unstable_by_key(|&i| children[i].0);
+    let order = sorted
+        .iter()
+        .enumerate()
+        .fold(0u64, |w, (pos, &slot)| w | (slot as u64) << (4 * pos));
     let n = Box::new(Small::<N> {
         h,
         count: AtomicU8::new(children.len() as u8),
         keys: zero_bytes(),
+        order: AtomicU64::new(order),
         children: null_slots(),
     });
     for (i, (b, c)) in children.iter().enumerate() {
@@ -484,53 +633,112 @@ impl Header {
         self.live.store(live - 1, Ordering::Relaxed);
     }
 
-    /// Calls `f` on each live child in byte order (descending if `reverse`),
-    /// restricted to bytes in `lo..=hi`. Stops when `f` breaks.
-    pub(crate) fn for_each_child<F>(&self, lo: u8, hi: u8, reverse: bool, mut f: F) -> bool
-    where
-        F: FnMut(u8, Ptr) -> bool,
-    {
+    /// Opens a cursor over the children with bytes in `lo..=hi`, in byte
+    /// order (descending if `reverse`). The children themselves are read as
+    /// the cursor reaches them ([`Header::next_child`]); a Node4/16 fixes
+    /// which slots it will visit here and prefetches their children.
+    #[inline]
+    pub(crate) fn open(&self, lo: u8, hi: u8, reverse: bool) -> Cursor {
+        if lo > hi {
+            return Cursor::Empty;
+        }
         match self.kind {
-            Kind::N4 => self.small::<4>().for_each(lo, hi, reverse, f),
-            Kind::N16 => self.small::<16>().for_each(lo, hi, reverse, f),
-            Kind::N48 => {
-                let n = self.n48();
-                let mut visit = |b: u8| {
-                    let i = n.index[b as usize].load(Ordering::Acquire);
-                    if i == 0 {
-                        return true;
+            Kind::N4 => self.small::<4>().open(lo, hi, reverse),
+            Kind::N16 => self.small::<16>().open(lo, hi, reverse),
+            Kind::N48 | Kind::N256 => Cursor::Big {
+                next: if reverse { hi } else { lo },
+                left: u16::from(hi - lo) + 1,
+                reverse,
+                peeked: None,
+            },
+        }
+    }
+
+    /// The next live child of the cursor, or `None` when it is done.
+    #[inline]
+    pub(crate) fn next_child(&self, cursor: &mut Cursor) -> Option<(u8, Ptr)> {
+        match cursor {
+            Cursor::Empty => None,
+            Cursor::Small { slots, left } => {
+                debug_assert!(matches!(self.kind, Kind::N4 | Kind::N16));
+                let children = match self.kind {
+                    Kind::N4 => &self.small::<4>().children[..],
+                    _ => &self.small::<16>().children[..],
+                };
+                let keys = match self.kind {
+                    Kind::N4 => &self.small::<4>().keys[..],
+                    _ => &self.small::<16>().keys[..],
+                };
+                while *left > 0 {
+                    let slot = nibble(*slots, 0);
+                    *slots >>= 4;
+                    *left -= 1;
+                    let c = Ptr(children[slot].load(Ordering::Acquire));
+                    if !c.is_null() {
+                        return Some((keys[slot].load(Ordering::Relaxed), c));
                     }
-                    let c = Ptr(n.children[i as usize - 1].load(Ordering::Acquire));
-                    c.is_null() || f(b, c)
-                };
-                if reverse {
-                    (lo..=hi).rev().all(&mut visit)
-                } else {
-                    (lo..=hi).all(&mut visit)
                 }
+                None
             }
-            Kind::N256 => {
-                let n = self.n256();
-                let mut visit = |b: u8| {
-                    let c = Ptr(n.children[b as usize].load(Ordering::Acquire));
-                    c.is_null() || f(b, c)
+            Cursor::Big {
+                next,
+                left,
+                reverse,
+                peeked,
+            } => {
+                let out = match peeked.take() {
+                    Some(child) => child,
+                    None => self.big_advance(next, left, *reverse)?,
                 };
-                if reverse {
-                    (lo..=hi).rev().all(&mut visit)
-                } else {
-                    (lo..=hi).all(&mut visit)
+                // Look one child ahead and start loading it, so the next
+                // subtree's first cache misses overlap this one's visit.
+                *peeked = self.big_advance(next, left, *reverse);
+                if let Some((_, c)) = *peeked {
+                    prefetch(c);
+                    if !c.is_leaf() {
+                        prefetch_inner_rest(c);
+                    }
                 }
+                Some(out)
             }
         }
+    }
+
+    /// The next live child of a Node48/256 cursor's remaining bytes.
+    #[inline]
+    fn big_advance(&self, next: &mut u8, left: &mut u16, reverse: bool) -> Option<(u8, Ptr)> {
+        while *left > 0 {
+            let b = *next;
+            *left -= 1;
+            *next = if reverse {
+                b.wrapping_sub(1)
+            } else {
+                b.wrapping_add(1)
+            };
+            let c = match self.kind {
+                Kind::N48 => {
+                    let n = self.n48();
+                    match n.index[b as usize].load(Ordering::Acquire) {
+                        0 => Ptr::NULL,
+                        i => Ptr(n.children[i as usize - 1].load(Ordering::Acquire)),
+                    }
+                }
+                _ => Ptr(self.n256().children[b as usize].load(Ordering::Acquire)),
+            };
+            if !c.is_null() {
+                return Some((b, c));
+            }
+        }
+        None
     }
 
     /// The live children in byte order.
     pub(crate) fn children(&self) -> Vec<(u8, Ptr)> {
         let mut out = Vec::with_capacity(self.live.load(Ordering::Relaxed) as usize);
-        self.for_each_child(0, 255, false, |b, c| {
-            out.push((b, c));
-            true
-        });
+        let mut cursor = self.open(0, 255, false);
+        while let Some(child) = self.next_child(&mut cursor) {
+            out.push(child);
+        }
         out
     }
 
@@ -603,48 +811,57 @@ impl<const N: usize> Small<N> {
         if used == N {
             return false;
         }
+        // The new slot's place in the order: after every smaller byte.
+        let order = self.order.load(Ordering::Relaxed);
+        let rank = (0..used)
+            .filter(|&i| self.keys[i].load(Ordering::Relaxed) < b)
+            .count();
+        let low_mask = (1u64 << (4 * rank)) - 1;
+        let order = (order & low_mask)
+            | (used as u64) << (4 * rank)
+            | (order & !low_mask).checked_shl(4).unwrap_or(0);
         self.keys[used].store(b, Ordering::Relaxed);
         self.children[used].store(c.raw(), Ordering::Relaxed);
-        // Publishes the key byte and child together.
+        self.order.store(order, Ordering::Relaxed);
+        // Publishes the key byte, child and order together.
         self.count.store(used as u8 + 1, Ordering::Release);
         true
     }
 
-    fn for_each<F>(&self, lo: u8, hi: u8, reverse: bool, mut f: F) -> bool
-    where
-        F: FnMut(u8, Ptr) -> bool,
-    {
+    /// The cursor over slots with bytes in `lo..=hi`, from the cached order
+    /// (no sorting), prefetching their children.
+    #[inline]
+    fn open(&self, lo: u8, hi: u8, reverse: bool) -> Cursor {
         let used = (self.count.load(Ordering::Acquire) as usize).min(N);
-        let mut buf = [(0u8, Ptr::NULL); N];
-        let mut n = 0;
-        for i in 0..used {
-            let b = self.keys[i].load(Ordering::Relaxed);
+        // At least as new as `used` (see the field); slots >= `used` may
+        // appear in it and are skipped.
+        let order = self.order.load(Ordering::Relaxed);
+        let mut slots = 0u64;
+        let mut left = 0u8;
+        let mut seen = 0;
+        let mut pos = 0;
+        while seen < used && pos < N {
+            let slot = nibble(order, pos);
+            pos += 1;
+            if slot >= used {
+                continue;
+            }
+            seen += 1;
+            let b = self.keys[slot].load(Ordering::Relaxed);
             if b < lo || b > hi {
                 continue;
             }
-            let c = Ptr(self.children[i].load(Ordering::Acquire));
-            if c.is_null() {
-                continue;
+            // The caller visits every entry: start all their cache misses
+            // now so they overlap instead of following one another.
+            prefetch(Ptr(self.children[slot].load(Ordering::Relaxed)));
+            if reverse {
+                slots = slots << 4 | slot as u64;
+            } else {
+                slots |= (slot as u64) << (4 * left);
             }
-            // Insertion sort: at most 16 entries.
-            let mut j = n;
-            while j > 0 && buf[j - 1].0 > b {
-                buf[j] = buf[j - 1];
-                j -= 1;
-            }
-            buf[j] = (b, c);
-            n += 1;
+            left += 1;
         }
-        // The caller visits every entry: start all their cache misses now
-        // so they overlap instead of following one another.
-        for &(_, c) in &buf[..n] {
-            prefetch(c);
-        }
-        if reverse {
-            buf[..n].iter().rev().all(|&(b, c)| f(b, c))
-        } else {
-            buf[..n].iter().all(|&(b, c)| f(b, c))
-        }
+        Cursor::Small { slots, left }
     }
 
     fn check_keys(&self) -> Result<(), String> {
@@ -663,6 +880,15 @@ impl<const N: usize> Small<N> {
             if !self.children[i].load(Ordering::Relaxed).is_null() {
                 return Err(format!("node{N} unused slot {i} holds a child"));
             }
+        }
+        let order = self.order.load(Ordering::Relaxed);
+        let in_order: Vec<usize> = (0..used).map(|pos| nibble(order, pos)).collect();
+        let mut sorted: Vec<usize> = (0..used).collect();
+        sorted.sort_unstable_by_key(|&i| self.keys[i].load(Ordering::Relaxed));
+        if in_order != sorted {
+            return Err(format!(
+                "node{N} cached order {in_order:?}, sorted slots {sorted:?}"
+            ));
         }
         Ok(())
     }

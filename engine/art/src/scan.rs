@@ -1,7 +1,8 @@
 //! Ordered range scans.
 //!
-//! A scan walks the tree depth first under one epoch guard, taking a
-//! snapshot of each node's live children (sorted) as it reaches the node.
+//! A scan walks the tree depth first under one epoch guard, iteratively (an
+//! explicit stack of node cursors on the heap, so depth costs no call
+//! stack), reading each node's live children in byte order as it goes.
 //! It prunes with the bounds: a subtree whose path is entirely below the
 //! lower or above the upper bound is skipped, and only subtrees on a bound's
 //! edge compare leaf keys.
@@ -11,7 +12,7 @@ use std::ops::{Bound, ControlFlow};
 
 use crossbeam_epoch::{self as epoch, Guard};
 
-use crate::node::{Header, Ptr};
+use crate::node::{Cursor, Header, Leaf};
 use crate::sync::Ordering;
 use crate::tree::{versions_view, Art, Versions};
 
@@ -50,9 +51,20 @@ impl Art {
         visitor: &mut ScanVisitor<'_>,
     ) {
         let pinned = self.pin();
+        // Reused for keys with several versions; a key with one version
+        // (the common case) is passed in a one-element array, so a scan
+        // allocates nothing per key.
         let mut buf = Vec::new();
-        pinned.scan(lower, upper, reverse, |key, versions| {
+        pinned.scan(lower, upper, reverse, |key, mut versions| {
+            let Some(first) = versions.next() else {
+                return visitor(key, &[]);
+            };
+            let Some(second) = versions.next() else {
+                return visitor(key, &[(first.seqno, first.value)]);
+            };
             buf.clear();
+            buf.push((first.seqno, first.value));
+            buf.push((second.seqno, second.value));
             buf.extend(versions.map(|v| (v.seqno, v.value)));
             visitor(key, &buf)
         });
@@ -99,12 +111,34 @@ fn bound_key(b: Bound<&[u8]>) -> Option<&[u8]> {
     }
 }
 
+/// One node on the scan's explicit stack.
+struct Frame<'g> {
+    node: &'g Header,
+    /// The children still to visit.
+    cursor: Cursor,
+    /// Length of the path up to and including this node's prefix; kept
+    /// only while the node may straddle a bound (`self.path` is not
+    /// maintained below nodes wholly inside the bounds).
+    depth: usize,
+    /// The child byte that may straddle the lower / upper bound.
+    lo_straddle: Option<u8>,
+    hi_straddle: Option<u8>,
+    /// The terminal leaf (visited last in reverse scans), and whether its
+    /// key must be compared with the bounds.
+    terminal: *mut Leaf,
+    terminal_exact: bool,
+}
+
+/// An iterative depth-first walk: the stack is a heap `Vec` of frames, so
+/// a tree tens of thousands of levels deep (nested keys) needs no more
+/// than a few machine words of call stack.
 struct Walk<'b, 'g, F> {
     lower: Bound<&'b [u8]>,
     upper: Bound<&'b [u8]>,
     reverse: bool,
+    /// The path to the deepest node that may straddle a bound.
     path: Vec<u8>,
-    guard: &'g Guard,
+    stack: Vec<Frame<'g>>,
     f: F,
 }
 
@@ -126,27 +160,68 @@ where
         above && below
     }
 
-    fn leaf(&mut self, p: Ptr, exact: bool) -> ControlFlow<()> {
-        // SAFETY: read from the tree under `self.guard`; leaves are freed
-        // only after the guard is dropped.
-        let leaf = unsafe { &*p.leaf() };
+    #[inline]
+    fn leaf(&mut self, leaf: *mut Leaf, exact: bool) -> ControlFlow<()> {
+        // SAFETY: read from the tree under the scan's guard (the `'g` the
+        // walk was made with); leaves are freed only after it is dropped.
+        let leaf: &'g Leaf = unsafe { &*leaf };
         if exact && !self.in_range(&leaf.key) {
             return ControlFlow::Continue(());
         }
         (self.f)(&leaf.key, versions_view(leaf))
     }
 
-    /// Visits the subtree at `node`, whose path so far is `self.path`.
-    /// `lo_edge`/`hi_edge`: the subtree may straddle that bound.
-    fn node(&mut self, node: &'g Header, lo_edge: bool, hi_edge: bool) -> ControlFlow<()> {
-        let depth0 = self.path.len();
-        self.path.extend_from_slice(&node.prefix);
-        let r = self.node_inner(node, lo_edge, hi_edge);
-        self.path.truncate(depth0);
-        r
+    /// Reaches `node` (child byte `byte` of a parent whose path is
+    /// `self.path[..parent_depth]`; the root has no byte): visits its
+    /// terminal if the scan is forward and pushes its frame. `lo_edge` /
+    /// `hi_edge`: the subtree may straddle that bound.
+    fn enter(
+        &mut self,
+        node: &'g Header,
+        byte: Option<u8>,
+        parent_depth: usize,
+        lo_edge: bool,
+        hi_edge: bool,
+    ) -> ControlFlow<()> {
+        let terminal = node.terminal.load(Ordering::Acquire);
+        let frame = if lo_edge || hi_edge {
+            match self.edge_frame(node, byte, parent_depth, lo_edge, hi_edge, terminal) {
+                Some(frame) => frame,
+                None => return ControlFlow::Continue(()),
+            }
+        } else {
+            // Wholly inside both bounds: no path, no comparisons below.
+            Frame {
+                node,
+                cursor: node.open(0, 255, self.reverse),
+                depth: 0,
+                lo_straddle: None,
+                hi_straddle: None,
+                terminal,
+                terminal_exact: false,
+            }
+        };
+        if !self.reverse && !terminal.is_null() {
+            self.leaf(terminal, frame.terminal_exact)?;
+        }
+        self.stack.push(frame);
+        ControlFlow::Continue(())
     }
 
-    fn node_inner(&mut self, node: &'g Header, lo_edge: bool, hi_edge: bool) -> ControlFlow<()> {
+    /// The frame of a node that may straddle a bound, or `None` if the
+    /// node is wholly outside one.
+    fn edge_frame(
+        &mut self,
+        node: &'g Header,
+        byte: Option<u8>,
+        parent_depth: usize,
+        lo_edge: bool,
+        hi_edge: bool,
+        terminal: *mut Leaf,
+    ) -> Option<Frame<'g>> {
+        self.path.truncate(parent_depth);
+        self.path.extend(byte);
+        self.path.extend_from_slice(&node.prefix);
         let depth = self.path.len();
         let lo = match (lo_edge, bound_key(self.lower)) {
             (true, Some(l)) => lower_side(&self.path, l),
@@ -157,48 +232,59 @@ where
             _ => Side::Inside,
         };
         if lo == Side::Outside || hi == Side::Outside {
-            return ControlFlow::Continue(());
+            return None;
         }
-        // Children's byte range, and whether the edge bytes straddle.
-        let (byte_lo, lo_straddles) = match (lo, bound_key(self.lower)) {
-            (Side::Edge, Some(l)) if l.len() > depth => (l[depth], true),
-            _ => (0, false),
+        // Children's byte range, and which edge bytes straddle.
+        let (byte_lo, lo_straddle) = match (lo, bound_key(self.lower)) {
+            (Side::Edge, Some(l)) if l.len() > depth => (l[depth], Some(l[depth])),
+            _ => (0, None),
         };
-        let children = match (hi, bound_key(self.upper)) {
-            (Side::Edge, Some(u)) if u.len() > depth => Some((u[depth], true)),
+        let cursor = match (hi, bound_key(self.upper)) {
+            (Side::Edge, Some(u)) if u.len() > depth => node.open(byte_lo, u[depth], self.reverse),
             // The path equals the upper key: every child is above it.
-            (Side::Edge, Some(_)) => None,
-            _ => Some((255, false)),
+            (Side::Edge, Some(_)) => Cursor::Empty,
+            _ => node.open(byte_lo, 255, self.reverse),
         };
-        let terminal = node.terminal.load(Ordering::Acquire);
-        let exact = lo == Side::Edge || hi == Side::Edge;
-        if !self.reverse && !terminal.is_null() {
-            self.leaf(Ptr::from_leaf(terminal), exact)?;
-        }
-        if let Some((byte_hi, hi_straddles)) = children {
-            if byte_lo <= byte_hi {
-                let mut flow = ControlFlow::Continue(());
-                let reverse = self.reverse;
-                node.for_each_child(byte_lo, byte_hi, reverse, |b, c| {
-                    let lo_e = lo_straddles && b == byte_lo;
-                    let hi_e = hi_straddles && b == byte_hi;
-                    flow = if c.is_leaf() {
-                        self.leaf(c, lo_e || hi_e)
+        let hi_straddle = match (hi, bound_key(self.upper)) {
+            (Side::Edge, Some(u)) if u.len() > depth => Some(u[depth]),
+            _ => None,
+        };
+        Some(Frame {
+            node,
+            cursor,
+            depth,
+            lo_straddle,
+            hi_straddle,
+            terminal,
+            terminal_exact: lo == Side::Edge || hi == Side::Edge,
+        })
+    }
+
+    /// The walk from the root until the tree is done or the visitor breaks.
+    fn run(&mut self, root: &'g Header) -> ControlFlow<()> {
+        self.enter(root, None, 0, true, true)?;
+        while let Some(top) = self.stack.last_mut() {
+            match top.node.next_child(&mut top.cursor) {
+                Some((b, c)) => {
+                    let lo_e = top.lo_straddle == Some(b);
+                    let hi_e = top.hi_straddle == Some(b);
+                    if c.is_leaf() {
+                        self.leaf(c.leaf(), lo_e || hi_e)?;
                     } else {
-                        // SAFETY: read from the tree under `self.guard`.
-                        let child = unsafe { &*c.inner() };
-                        self.path.push(b);
-                        let r = self.node(child, lo_e, hi_e);
-                        self.path.pop();
-                        r
-                    };
-                    flow.is_continue()
-                });
-                flow?;
+                        let depth = top.depth;
+                        // SAFETY: read from the tree under the scan's guard.
+                        let child: &'g Header = unsafe { &*c.inner() };
+                        self.enter(child, Some(b), depth, lo_e, hi_e)?;
+                    }
+                }
+                None => {
+                    let (terminal, exact) = (top.terminal, top.terminal_exact);
+                    self.stack.pop();
+                    if self.reverse && !terminal.is_null() {
+                        self.leaf(terminal, exact)?;
+                    }
+                }
             }
-        }
-        if self.reverse && !terminal.is_null() {
-            self.leaf(Ptr::from_leaf(terminal), exact)?;
         }
         ControlFlow::Continue(())
     }
@@ -223,12 +309,12 @@ impl<'a> Pinned<'a> {
             upper,
             reverse,
             path: Vec::new(),
-            guard: &self.guard,
+            stack: Vec::with_capacity(16),
             f,
         };
-        // SAFETY: the root is never null; read under the pin's guard.
-        let root = unsafe { &*self.art.root_ptr() };
-        let _ = walk.guard;
-        let _ = walk.node(root, true, true);
+        // SAFETY: the root is never null; read under the pin's guard, which
+        // outlives `'g` (everything the walk hands out borrows from `self`).
+        let root: &'g Header = unsafe { &*self.art.root_ptr() };
+        let _ = walk.run(root);
     }
 }

@@ -17,7 +17,7 @@
 
 use crossbeam_epoch::{self as epoch, Guard};
 
-use crate::node::{self, free_leaf, free_node, Header, Kind, Leaf, Ptr, Version};
+use crate::node::{self, free_leaf, free_node, Header, Kind, Leaf, Ptr, Value, Version};
 use crate::sync::{backoff, AtomicPtr, AtomicUsize, Ordering, WriteLock};
 
 /// Bytes charged per node kind, leaf and version for `approximate_memory`.
@@ -86,7 +86,7 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
 /// What an insert carries down the tree: the new version, or the new leaf
 /// holding it once one had to be made.
 struct Pending {
-    version: Option<(u64, Option<Box<[u8]>>)>,
+    version: Option<(u64, Value)>,
     leaf: Option<Box<Leaf>>,
 }
 
@@ -162,10 +162,14 @@ impl Art {
         let mut depth = 0;
         loop {
             let prefix = &node.prefix[..];
-            if key.len() - depth < prefix.len() || key[depth..depth + prefix.len()] != *prefix {
-                return None;
+            // Most prefixes below the top levels are empty: skip the
+            // comparison (a library call) for them.
+            if !prefix.is_empty() {
+                if key.len() - depth < prefix.len() || key[depth..depth + prefix.len()] != *prefix {
+                    return None;
+                }
+                depth += prefix.len();
             }
-            depth += prefix.len();
             if depth == key.len() {
                 let t = node.terminal.load(Ordering::Acquire);
                 // SAFETY: read from the tree under `g`.
@@ -180,9 +184,12 @@ impl Art {
                 let leaf = unsafe { leaf_ref(c.leaf(), g) };
                 return (*leaf.key == *key).then_some(leaf);
             }
+            depth += 1;
+            if let Some(&b) = key.get(depth) {
+                node::prefetch_for_lookup(c, b);
+            }
             // SAFETY: read from the tree under `g`.
             node = unsafe { node_ref(c.inner(), g) };
-            depth += 1;
         }
     }
 
@@ -193,16 +200,20 @@ impl Art {
         let leaf = self.find_leaf(key, &g)?;
         let found = versions(leaf, &g)
             .find(|v| v.seqno <= at)
-            .map(|v| (v.seqno, v.value.as_deref().map(<[u8]>::to_vec)));
+            .map(|v| (v.seqno, v.value.get().map(<[u8]>::to_vec)));
         found
     }
 
     /// Inserts version `seqno` of `key` (`None`: a tombstone). Versions are
     /// kept newest first whatever the insertion order.
+    ///
+    /// # Panics
+    /// If the value is 4 GiB or longer (the engine's WAL bounds values far
+    /// below that).
     pub fn insert(&self, key: &[u8], seqno: u64, value: Option<&[u8]>) {
         let value_len = value.map_or(0, <[u8]>::len);
         let mut pending = Pending {
-            version: Some((seqno, value.map(Into::into))),
+            version: Some((seqno, Value::new(value))),
             leaf: None,
         };
         self.memory_bytes
@@ -352,7 +363,7 @@ impl Art {
         let p = leaf as *const Leaf as *mut Leaf;
         let mut bytes = LEAF_BYTES - VERSION_BYTES + leaf.key.heap_bytes();
         for v in versions(leaf, g) {
-            bytes += VERSION_BYTES + v.value.as_ref().map_or(0, |b| b.len());
+            bytes += VERSION_BYTES + v.value.get().map_or(0, <[u8]>::len);
         }
         self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
         #[cfg(not(loom))]
@@ -708,7 +719,7 @@ impl<'a> Iterator for Versions<'a> {
         self.cur = v.next.load(Ordering::Acquire);
         Some(VersionView {
             seqno: v.seqno,
-            value: v.value.as_deref(),
+            value: v.value.get(),
         })
     }
 }

@@ -595,16 +595,7 @@ mod tests {
     /// never lands below older data of an overlapping range.
     #[test]
     fn seeded_choices_keep_the_version_valid() {
-        struct SplitMix64(u64);
-        impl SplitMix64 {
-            fn next(&mut self) -> u64 {
-                self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = self.0;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^ (z >> 31)
-            }
-        }
+        use crate::testing::SplitMix64;
         let opts = small_opts();
         let (mut moves, mut merges) = (0u32, 0u32);
         for seed in 0..40u64 {
@@ -614,11 +605,11 @@ mod tests {
             let mut seq = 1u64;
             for _round in 0..60 {
                 // Flush one L0 file with a random key range.
-                let a = rng.next() % 1000;
-                let b = a + rng.next() % 200;
+                let a = rng.next_u64() % 1000;
+                let b = a + rng.next_u64() % 200;
                 let m = FileMeta {
                     number: next_number,
-                    file_bytes: 10 + rng.next() % 40,
+                    file_bytes: 10 + rng.next_u64() % 40,
                     smallest_key: format!("{a:04}").into_bytes(),
                     largest_key: format!("{b:04}").into_bytes(),
                     seqno_min: seq,

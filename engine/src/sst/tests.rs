@@ -15,25 +15,13 @@ use crate::types::{SeqNo, SEQNO_MAX};
 
 // ---------------------------------------------------------------- helpers
 
-/// SplitMix64: every random choice in these tests comes from a seed.
-struct Rng(u64);
+/// Every random choice in these tests comes from a seed.
+use crate::testing::SplitMix64 as Rng;
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-    fn bytes(&mut self, len: usize, alphabet: u8) -> Vec<u8> {
-        (0..len)
-            .map(|_| b'a' + self.below(u64::from(alphabet)) as u8)
-            .collect()
-    }
+fn random_bytes(rng: &mut Rng, len: usize, alphabet: u8) -> Vec<u8> {
+    (0..len)
+        .map(|_| b'a' + rng.below(u64::from(alphabet)) as u8)
+        .collect()
 }
 
 /// An in-memory file for tests.
@@ -98,9 +86,9 @@ fn gen_entries(seed: u64, n_keys: usize, big: bool) -> Vec<Entry> {
     let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
     for i in 0..n_keys {
         let len = 1 + rng.below(20) as usize;
-        let mut k = rng.bytes(len, 4);
+        let mut k = random_bytes(&mut rng, len, 4);
         if big && i % 97 == 5 {
-            k = rng.bytes(5000, 3);
+            k = random_bytes(&mut rng, 5000, 3);
         }
         keys.push(k);
     }
@@ -123,10 +111,10 @@ fn gen_entries(seed: u64, n_keys: usize, big: bool) -> Vec<Entry> {
             } else if roll < 30 {
                 Some(Vec::new())
             } else if big && roll < 33 {
-                Some(rng.bytes(10_000, 26))
+                Some(random_bytes(&mut rng, 10_000, 26))
             } else {
                 let len = rng.below(100) as usize;
-                Some(rng.bytes(len, 26))
+                Some(random_bytes(&mut rng, len, 26))
             };
             out.push((k.clone(), s, v));
         }
@@ -735,9 +723,9 @@ fn block_builder_estimate_bounds_the_finished_size() {
     let mut rng = Rng(9);
     let mut key = Vec::new();
     for i in 0..500u64 {
-        key.extend_from_slice(&rng.bytes(1, 26));
+        key.extend_from_slice(&random_bytes(&mut rng, 1, 26));
         let vlen = rng.below(50) as usize;
-        let v = rng.bytes(vlen, 26);
+        let v = random_bytes(&mut rng, vlen, 26);
         let before = b.estimated_bytes();
         b.add(&key, i, KIND_VALUE, &v);
         assert!(b.estimated_bytes() - before <= BlockBuilder::entry_bytes_max(&key, v.len()));

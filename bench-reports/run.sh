@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every Strata benchmark once (release), measures memtable bytes per
+# entry, and writes bench-reports/<date>-<machine>/REPORT.md with SVG plots.
+#
+#   bash bench-reports/run.sh [extra report arguments, e.g. --notes FILE]
+#
+# Environment: STRATA_BENCH_ENTRIES (memtable entries, default 1,000,000),
+# STRATA_BENCH_ENGINE_ENTRIES (engine entries, default 200,000),
+# STRATA_BENCH_DIR (where databases and the raw fsync file live; default the
+# system temp dir), CARGO_TARGET_DIR (criterion output goes to
+# $CARGO_TARGET_DIR/criterion).
+# The criterion directory is emptied first so every ratio comes from one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+crit="$target/criterion"
+rm -rf "$crit"
+mkdir -p "$crit"
+# The machine is shared: record how busy it was, for the report.
+{
+  echo "benchmarks ran at commit $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"
+  echo "load average before benches: $(cat /proc/loadavg) ($(nproc) CPUs), $(date -u +%FT%TZ)"
+} > "$crit/strata-run.txt.tmp"
+cargo bench -p strata-bench --benches
+cargo run --release -q -p strata-bench --bin memtable_space -- --out "$crit/strata-memory.json"
+echo "load average after benches: $(cat /proc/loadavg), $(date -u +%FT%TZ)" >> "$crit/strata-run.txt.tmp"
+mv "$crit/strata-run.txt.tmp" "$crit/strata-run.txt"
+env_desc=""
+for v in STRATA_BENCH_ENTRIES STRATA_BENCH_ENGINE_ENTRIES STRATA_BENCH_DIR; do
+  if [ -n "${!v:-}" ]; then env_desc="$env_desc$v=${!v} "; fi
+done
+cargo run --release -q -p strata-bench --bin report -- --criterion-dir "$crit" \
+  --bench-command "${env_desc}bash bench-reports/run.sh $*" "$@"

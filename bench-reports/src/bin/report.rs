@@ -1,0 +1,99 @@
+//! Writes `REPORT.md` and SVG plots from criterion's output.
+//!
+//! ```text
+//! cargo run -p strata-bench --bin report -- [--criterion-dir DIR] [--out DIR]
+//!     [--memory FILE] [--notes FILE] [--date YYYY-MM-DD] [--bench-command CMD]
+//! ```
+//! Defaults: `--criterion-dir target/criterion` (relative to the workspace
+//! root, or `$CARGO_TARGET_DIR/criterion`), `--out bench-reports/<date>-<machine>`,
+//! `--memory <criterion-dir>/strata-memory.json`. Run conditions recorded by
+//! `run.sh` in `<criterion-dir>/strata-run.txt` are quoted when present.
+
+use std::path::{Path, PathBuf};
+
+use strata_bench::machine::{git_commit, today_utc, MachineInfo};
+use strata_bench::report::{fmt_ratio, generate, ReportOptions};
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: report [--criterion-dir DIR] [--out DIR] [--memory FILE] [--notes FILE] \
+         [--date YYYY-MM-DD] [--bench-command CMD]"
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    // The workspace root: this crate lives in <root>/bench-reports.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let default_criterion = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("criterion");
+    let (mut criterion, mut out, mut memory, mut notes, mut date) = (None, None, None, None, None);
+    let mut bench_command = "bash bench-reports/run.sh".to_string();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = argv.iter();
+    while let Some(a) = args.next() {
+        let mut val = || args.next().cloned().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--criterion-dir" => criterion = Some(PathBuf::from(val())),
+            "--out" => out = Some(PathBuf::from(val())),
+            "--memory" => memory = Some(PathBuf::from(val())),
+            "--notes" => notes = Some(PathBuf::from(val())),
+            "--date" => date = Some(val()),
+            "--bench-command" => bench_command = val(),
+            "-h" | "--help" => usage(),
+            _ => usage(),
+        }
+    }
+    let criterion_dir = criterion.unwrap_or(default_criterion);
+    let date = date.unwrap_or_else(today_utc);
+    let machine = MachineInfo::probe(&std::env::temp_dir());
+    let out_dir = out.unwrap_or_else(|| {
+        root.join("bench-reports")
+            .join(format!("{date}-{}", machine.slug()))
+    });
+    let memory_json = Some(memory.unwrap_or_else(|| criterion_dir.join("strata-memory.json")));
+    let run_info = Some(criterion_dir.join("strata-run.txt"));
+    let mut report_command = "cargo run -p strata-bench --bin report --".to_string();
+    for a in &argv {
+        if a.contains(' ') {
+            report_command.push_str(&format!(" '{a}'"));
+        } else {
+            report_command.push_str(&format!(" {a}"));
+        }
+    }
+    let opts = ReportOptions {
+        criterion_dir,
+        out_dir,
+        memory_json,
+        notes,
+        run_info,
+        machine,
+        commit: git_commit(&root),
+        date,
+        bench_command,
+        report_command,
+    };
+    match generate(&opts) {
+        Ok(summary) => {
+            println!("wrote {}", summary.report.display());
+            for s in &summary.svgs {
+                println!("wrote {}", s.display());
+            }
+            for t in &summary.targets {
+                println!(
+                    "{:<70} {:>8}  {}",
+                    t.name,
+                    t.measured.map_or("-".into(), fmt_ratio),
+                    t.verdict().trim_matches('*')
+                );
+            }
+        }
+        Err(e) => {
+            eprintln!("report: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The two engines the engine benchmarks compare, behind one small trait,
+//! opened with comparable settings: the same memtable size, block cache size
+//! and block compression (LZ4), writes acknowledged once in the OS page cache
+//! (Strata `WriteOptions::BUFFERED`; fjall's default, which flushes its
+//! journal to the OS on every write) or synced (`DURABLE` / fjall's
+//! `persist(SyncData)`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strata::{BackgroundMode, Db, MemtableKind, Options, WriteOptions};
+
+/// Memtable size for both engines.
+pub const MEMTABLE_BYTES: usize = 8 * 1024 * 1024;
+/// Block cache size for both engines.
+pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The operations the engine benchmarks time.
+pub trait Engine: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// One write; `durable` syncs it before returning.
+    fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<(), BoxError>;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BoxError>;
+    /// Reads up to `count` pairs from `start` forward; returns how many.
+    fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError>;
+    /// Flushes the memtable and compacts until the tree is settled.
+    fn settle(&self) -> Result<(), BoxError>;
+}
+
+/// Strata with the ART memtable and a background thread.
+pub struct StrataEngine {
+    db: Db,
+}
+
+impl StrataEngine {
+    pub fn open(dir: &Path) -> Result<Self, BoxError> {
+        let opts = Options {
+            memtable: MemtableKind::Art,
+            memtable_bytes_max: MEMTABLE_BYTES,
+            block_cache_bytes: BLOCK_CACHE_BYTES,
+            background: BackgroundMode::Thread,
+            ..Options::default()
+        };
+        Ok(StrataEngine {
+            db: Db::open(dir, opts)?,
+        })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+impl Engine for StrataEngine {
+    fn name(&self) -> &'static str {
+        "strata"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<(), BoxError> {
+        let wo = if durable {
+            WriteOptions::DURABLE
+        } else {
+            WriteOptions::BUFFERED
+        };
+        self.db.put(key, value, wo)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(self.db.get(key)?)
+    }
+
+    fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError> {
+        let mut n = 0;
+        for item in self.db.range(start..)?.take(count) {
+            let (k, v) = item?;
+            std::hint::black_box((k, v));
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn settle(&self) -> Result<(), BoxError> {
+        self.db.flush()?;
+        self.db.compact()?;
+        Ok(())
+    }
+}
+
+/// fjall 3 with one keyspace.
+pub struct FjallEngine {
+    db: fjall::Database,
+    ks: fjall::Keyspace,
+}
+
+impl FjallEngine {
+    pub fn open(dir: &Path) -> Result<Self, BoxError> {
+        let db = fjall::Database::builder(dir)
+            .cache_size(BLOCK_CACHE_BYTES as u64)
+            .open()?;
+        let ks = db.keyspace("bench", || {
+            fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES as u64)
+        })?;
+        Ok(FjallEngine { db, ks })
+    }
+}
+
+impl Engine for FjallEngine {
+    fn name(&self) -> &'static str {
+        "fjall"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<(), BoxError> {
+        self.ks.insert(key, value)?;
+        if durable {
+            self.db.persist(fjall::PersistMode::SyncData)?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(self.ks.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError> {
+        let mut n = 0;
+        for guard in self.ks.range(start..).take(count) {
+            let (k, v) = guard.into_inner()?;
+            std::hint::black_box((k, v));
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn settle(&self) -> Result<(), BoxError> {
+        self.ks.rotate_memtable_and_wait()?;
+        self.ks.major_compact()?;
+        Ok(())
+    }
+}
+
+/// Opens the named engine (`"strata"` or `"fjall"`) in `dir`.
+pub fn open_engine(name: &str, dir: &Path) -> Result<Arc<dyn Engine>, BoxError> {
+    Ok(match name {
+        "strata" => Arc::new(StrataEngine::open(dir)?),
+        "fjall" => Arc::new(FjallEngine::open(dir)?),
+        other => return Err(format!("unknown engine {other:?}").into()),
+    })
+}
+
+/// The engines compared, subject first.
+pub const ENGINE_NAMES: [&str; 2] = ["strata", "fjall"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_engines_read_back_writes_and_scan_in_order() {
+        for name in ENGINE_NAMES {
+            let dir = tempfile::tempdir().unwrap();
+            let e = open_engine(name, dir.path()).unwrap();
+            for i in 0..300u32 {
+                e.put(&i.to_be_bytes(), &[i as u8; 20], i % 100 == 0)
+                    .unwrap();
+            }
+            e.settle().unwrap();
+            assert_eq!(e.get(&7u32.to_be_bytes()).unwrap(), Some(vec![7u8; 20]));
+            assert_eq!(e.get(&1000u32.to_be_bytes()).unwrap(), None);
+            assert_eq!(e.scan(&290u32.to_be_bytes(), 100).unwrap(), 10, "{name}");
+            assert_eq!(e.scan(&0u32.to_be_bytes(), 100).unwrap(), 100, "{name}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Strata's benchmarks and performance reports.
+//!
+//! - `benches/`: criterion benchmarks (memtable, engine, durability).
+//! - [`workload`]: seeded keys and the memtables under test.
+//! - [`engines`]: Strata and fjall behind one trait, comparable settings.
+//! - [`report`]: reads criterion's output and writes `REPORT.md` with SVG plots.
+//! - [`machine`]: what machine and commit a report was made on.
+
+pub mod engines;
+pub mod machine;
+pub mod report;
+pub mod workload;

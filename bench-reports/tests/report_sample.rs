@@ -1,0 +1,123 @@
+//! Runs the report generator on the checked-in sample of criterion output
+//! (`testdata/criterion-sample`, from a short real run) and checks that the
+//! report quotes the ratios computed independently from the same JSON, that
+//! every target has a verdict, and that the SVG plots exist.
+
+use std::path::{Path, PathBuf};
+
+use strata_bench::machine::MachineInfo;
+use strata_bench::report::{fmt_ratio, generate, ReportOptions};
+
+fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/criterion-sample")
+}
+
+/// Mean ns per iteration straight from a criterion estimates.json.
+fn mean_ns(rel: &str) -> f64 {
+    let path = sample_dir().join(rel).join("new/estimates.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["mean"]["point_estimate"].as_f64().unwrap()
+}
+
+fn options(out: &Path) -> ReportOptions {
+    ReportOptions {
+        criterion_dir: sample_dir(),
+        out_dir: out.to_path_buf(),
+        memory_json: Some(sample_dir().join("strata-memory.json")),
+        notes: None,
+        run_info: Some(sample_dir().join("strata-run.txt")),
+        machine: MachineInfo::probe(Path::new("/")),
+        commit: "0123456789abcdef".into(),
+        date: "2000-01-01".into(),
+        bench_command: "bash bench-reports/run.sh".into(),
+        report_command: "cargo run -p strata-bench --bin report -- --criterion-dir SAMPLE".into(),
+    }
+}
+
+#[test]
+fn report_from_sample_quotes_ratios_and_writes_svgs() {
+    let out = tempfile::tempdir().unwrap();
+    let summary = generate(&options(out.path())).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+
+    // Ratios recomputed here from the raw JSON appear in the report.
+    let expected = [
+        mean_ns("memtable_get_hit/btree/16") / mean_ns("memtable_get_hit/art/16"),
+        mean_ns("memtable_get_hit/skipmap/16") / mean_ns("memtable_get_hit/art/16"),
+        mean_ns("memtable_insert_random/btree/64") / mean_ns("memtable_insert_random/art/64"),
+        mean_ns("memtable_mixed/btree/2") / mean_ns("memtable_mixed/art/2"),
+        mean_ns("engine_read_random/fjall") / mean_ns("engine_read_random/strata"),
+        mean_ns("engine_fill_random/fjall") / mean_ns("engine_fill_random/strata"),
+    ];
+    for r in expected {
+        let s = fmt_ratio(r);
+        assert!(report.contains(&s), "report lacks ratio {s}:\n{report}");
+    }
+    // The 1 writer + 1 reader target quotes the mixed 2-thread ratio.
+    let mixed = summary
+        .targets
+        .iter()
+        .find(|t| t.name.contains("1 writer + 1 reader"))
+        .unwrap();
+    assert_eq!(mixed.measured, Some(expected[3]));
+
+    // Every target is listed with a verdict; missed ones are said plainly.
+    assert_eq!(summary.targets.len(), 10);
+    for t in &summary.targets {
+        let name = t.name.replace('<', "&lt;");
+        assert!(report.contains(&name), "missing target {name}");
+        assert!(t.measured.is_some(), "sample lacks data for {}", t.name);
+    }
+    let missed = summary
+        .targets
+        .iter()
+        .filter(|t| t.met() == Some(false))
+        .count();
+    if missed > 0 {
+        assert!(report.contains("**MISSED**"));
+        assert!(report.contains(&format!("{missed} of 10 targets were not met")));
+    } else {
+        assert!(report.contains("Every target was met"));
+    }
+
+    // Machine, commit and the regenerating command are stated.
+    assert!(report.contains("logical cores"));
+    assert!(report.contains("0123456789abcdef"));
+    assert!(report.contains("bash bench-reports/run.sh"));
+    assert!(report.contains("--bin report"));
+    assert!(report.contains("Bytes per entry"));
+    assert!(report.contains("**Run:** load average before benches"));
+
+    // The plots exist, are SVG, and are referenced from the report.
+    for svg in [
+        "memtable_ratios.svg",
+        "memtable_threads.svg",
+        "engine_ratios.svg",
+        "durability_threads.svg",
+        "latency_memtable.svg",
+        "latency_engine.svg",
+        "latency_durability.svg",
+    ] {
+        let path = out.path().join(svg);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{svg}: {e}"));
+        assert!(text.contains("<svg"), "{svg} is not SVG");
+        assert!(text.len() > 1000, "{svg} is nearly empty");
+        assert!(
+            report.contains(&format!("({svg})")),
+            "report does not show {svg}"
+        );
+        assert!(summary.svgs.contains(&path));
+    }
+}
+
+#[test]
+fn generator_fails_cleanly_without_results() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = options(out.path());
+    opts.criterion_dir = empty.path().to_path_buf();
+    let e = generate(&opts).unwrap_err();
+    assert!(e.0.contains("no benchmark results"), "{e}");
+    assert!(!out.path().join("REPORT.md").exists());
+}
