@@ -6,6 +6,8 @@
 //! To add a finding: minimise it (`cargo +nightly fuzz tmin TARGET FILE`),
 //! paste the bytes into a test named after the bug, with a one-line
 //! postmortem, calling the target's `run` (see `fuzz/README.md`).
+//! The model targets (`art_model`, `engine_model`) need `arbitrary` and
+//! `strata-sim`, so their replays live in `sim/tests/fuzz_replay.rs`.
 
 #[allow(dead_code)]
 #[path = "../../fuzz/src/harness/mod.rs"]

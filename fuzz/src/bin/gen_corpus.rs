@@ -115,6 +115,20 @@ fn main() {
         write(&dir, &format!("truncate-{sel}"), &[1, sel, 200, 0, 0, 0]);
         write(&dir, &format!("remove-{sel}"), &[2, sel]);
     }
+    // The model targets: PRNG inputs chosen for what their ops cover.
+    let art = strata_fuzz::model::art::seed_inputs();
+    for (name, bytes) in &art {
+        write(&out.join("art_model"), name, bytes);
+    }
+    let engine = strata_fuzz::model::engine::seed_inputs();
+    for (name, bytes) in &engine {
+        write(&out.join("engine_model"), name, bytes);
+    }
+    println!(
+        "model corpora: {} art_model, {} engine_model",
+        art.len(),
+        engine.len()
+    );
     println!(
         "corpus in {}: {wal} WAL segments, {sst} tables, {man} manifests, {} base files",
         out.display(),

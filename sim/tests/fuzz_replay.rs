@@ -1,0 +1,149 @@
+//! The `art_model` and `engine_model` fuzz targets on stable Rust: their
+//! seed corpora replayed, and their findings kept as named regressions.
+//!
+//! The targets' logic is the fuzz crate's `src/model` (it depends on
+//! `arbitrary`, `strata-art` and this crate), included here so an input
+//! replays through exactly what the fuzzer ran. To add a finding: minimise
+//! it (`cargo +nightly fuzz tmin TARGET FILE`), paste the bytes into a test
+//! named after the bug with a one-line postmortem (see `fuzz/README.md`).
+
+#[allow(dead_code)]
+#[path = "../../fuzz/src/model/mod.rs"]
+mod model;
+
+use std::path::Path;
+
+use strata_sim::SimOp;
+
+/// The files of `fuzz/corpus/TARGET`, sorted by name.
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn art_model_seed_corpus_passes() {
+    let files = corpus("art_model");
+    assert!(files.len() >= 12, "{} seeds", files.len());
+    let (mut ops_total, mut fan_max, mut keys_max) = (0, 0, 0);
+    for (_, data) in &files {
+        ops_total += model::art::decode(data).len();
+        let sum = model::art::run(data);
+        assert!(sum.inner_nodes >= 1);
+        fan_max = fan_max.max(sum.fan_max);
+        keys_max = keys_max.max(sum.keys_max);
+    }
+    assert!(ops_total >= 1000, "the seeds decode to {ops_total} ops");
+    assert!(fan_max > 48, "no node grew past 48 children ({fan_max})");
+    assert!(keys_max >= 100, "at most {keys_max} keys at once");
+}
+
+#[test]
+fn art_model_seed_corpus_is_what_the_generator_writes() {
+    // The committed corpus is `gen-corpus` output (fuzz/gen-corpus.sh).
+    let files = corpus("art_model");
+    for (name, data) in model::art::seed_inputs() {
+        assert!(files.contains(&(name.clone(), data)), "{name} differs");
+    }
+}
+
+#[test]
+fn engine_model_seed_corpus_passes_with_crashes_and_faults() {
+    let files = corpus("engine_model");
+    assert!(files.len() >= 12, "{} seeds", files.len());
+    let (mut power_losses, mut recoveries, mut flushes, mut reads) = (0, 0, 0, 0);
+    let mut faulted = false;
+    for (name, data) in &files {
+        let (ops, out) = model::engine::execute_input(data);
+        if let Some(f) = &out.failure {
+            panic!(
+                "{name}: failure at op {}: {}\n{}",
+                f.op_index,
+                f.message,
+                out.trace.join("\n")
+            );
+        }
+        assert!(ops.iter().any(|o| matches!(
+            o,
+            SimOp::PowerLoss { .. } | SimOp::ProcessCrash | SimOp::ProcessKill { .. }
+        )));
+        eprintln!(
+            "{name}: {} ops, {} writes acked, {} power losses, {} process crashes, {} kills, {} recoveries, {} flushes",
+            ops.len(),
+            out.stats.writes_acked,
+            out.stats.power_losses,
+            out.stats.process_crashes,
+            out.stats.process_kills,
+            out.stats.recoveries,
+            out.stats.flushes
+        );
+        power_losses += out.stats.power_losses;
+        recoveries += out.stats.recoveries;
+        flushes += out.stats.flushes;
+        reads += out.stats.reads_checked;
+        let s = &out.stats.sim;
+        faulted |= s.transient_errors + s.sync_failures + s.bit_flips + s.read_errors > 0;
+    }
+    assert!(
+        power_losses >= files.len() as u64,
+        "{power_losses} power losses"
+    );
+    assert!(recoveries >= 3, "{recoveries} recoveries");
+    assert!(flushes >= 3, "{flushes} flushes");
+    assert!(reads >= 20, "{reads} reads checked");
+    assert!(faulted, "no fault was injected");
+}
+
+#[test]
+fn engine_model_seed_corpus_is_what_the_generator_writes() {
+    let files = corpus("engine_model");
+    for (name, data) in model::engine::seed_inputs() {
+        assert!(files.contains(&(name.clone(), data)), "{name} differs");
+    }
+}
+
+#[test]
+fn engine_model_decoding_is_total_and_bounded() {
+    // Any bytes decode (short inputs to an empty run) and a run is
+    // deterministic: the same input gives the same trace digest.
+    let mut rng = model::SplitMix64(7);
+    for len in [0usize, 1, 5, 13, 64, 300, 5000] {
+        let data = rng.bytes(len);
+        let (_, cfg, ops) = model::engine::decode(&data);
+        assert!(ops.len() <= model::engine::OPS_MAX);
+        assert_eq!(cfg.ops, ops.len());
+        let (_, a) = model::engine::execute_input(&data);
+        let (_, b) = model::engine::execute_input(&data);
+        assert_eq!(a.digest, b.digest, "len {len}");
+        assert!(a.failure.is_none(), "len {len}: {:?}", a.failure);
+    }
+}
+
+#[test]
+fn engine_model_seeds_catch_a_lying_disk() {
+    // The oracle is live through the fuzz decoding: with syncs that persist
+    // nothing, the seeds' power losses must be caught.
+    let mut caught = 0;
+    for (_, data) in corpus("engine_model") {
+        let (seed, mut cfg, ops) = model::engine::decode(&data);
+        cfg.disk = strata_sim::DiskModel::LyingSync;
+        if strata_sim::execute(seed, &ops, &cfg, false)
+            .failure
+            .is_some()
+        {
+            caught += 1;
+        }
+    }
+    assert!(caught >= 3, "only {caught} seeds caught the lying disk");
+}
