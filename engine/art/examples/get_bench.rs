@@ -9,34 +9,15 @@
 //! 1,000 lookups so that load from other processes hits both alike; the
 //! report gives each round's ratio and the median.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::RwLock;
 use std::time::Instant;
 
-use strata_art::Art;
+mod common;
 
-/// SplitMix64: every key comes from a fixed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-type Versions = Vec<(u64, Option<Box<[u8]>>)>;
+use common::{Baseline, Rng};
 
 /// The baseline, read the way `BTreeMemtable::get` does it.
-fn btree_get(
-    map: &RwLock<BTreeMap<Box<[u8]>, Versions>>,
-    key: &[u8],
-    at: u64,
-) -> Option<(u64, Option<Vec<u8>>)> {
+fn btree_get(map: &Baseline, key: &[u8], at: u64) -> Option<(u64, Option<Vec<u8>>)> {
     let map = map.read().unwrap_or_else(|p| p.into_inner());
     let versions = map.get(key)?;
     versions
@@ -49,34 +30,9 @@ const GETS_PER_ROUND: usize = 1_000_000;
 const CHUNK: usize = 1_000;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let key_count: usize = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
-
+    let (key_count, rounds) = common::args();
     let mut rng = Rng(0x6E7B_E4C4);
-    let keys: Vec<[u8; 16]> = (0..key_count)
-        .map(|_| {
-            let mut k = [0u8; 16];
-            k[..8].copy_from_slice(&rng.next().to_be_bytes());
-            k[8..].copy_from_slice(&rng.next().to_be_bytes());
-            k
-        })
-        .collect();
-    let art = Art::new();
-    let btree: RwLock<BTreeMap<Box<[u8]>, Versions>> = RwLock::new(BTreeMap::new());
-    for (i, k) in keys.iter().enumerate() {
-        art.insert(k, i as u64, Some(&[1; 8]));
-        btree.write().unwrap().insert(
-            k[..].into(),
-            vec![(i as u64, Some(Box::from(&[1u8; 8][..])))],
-        );
-    }
-    let probes: Vec<[u8; 16]> = (0..GETS_PER_ROUND)
-        .map(|_| keys[(rng.next() % key_count as u64) as usize])
-        .collect();
+    let (art, btree, probes) = common::load(&mut rng, key_count, GETS_PER_ROUND);
 
     let mut ratios = Vec::new();
     for round in 0..rounds {
@@ -106,11 +62,5 @@ fn main() {
         );
         ratios.push(ratio);
     }
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "median speed-up btree/art over {rounds} rounds: {:.2}x (min {:.2}, max {:.2})",
-        ratios[ratios.len() / 2],
-        ratios[0],
-        ratios[ratios.len() - 1]
-    );
+    common::summarize("speed-up btree/art", ratios);
 }
