@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::{Bound, ControlFlow};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,10 +20,10 @@ use crate::compaction::{choose, CompactionChoice};
 use crate::db::{lock, DbInner, Frozen};
 use crate::error::{Error, Result};
 use crate::filename::{parse_file_name, table_file_name, FileKind};
-use crate::fs::OpenMode;
+use crate::fs::{FileSystem, OpenMode};
 use crate::gc::versions_to_keep;
 use crate::memtable::Memtable;
-use crate::sst::{TableBuilder, TableIter, TableSummary};
+use crate::sst::{TableBuilder, TableIter, TableOptions, TableSummary};
 use crate::types::{Direction, SeqNo};
 use crate::version::{FileMeta, Version, VersionEdit};
 
@@ -52,7 +53,7 @@ pub enum BackgroundStep {
     },
 }
 
-fn meta_from(number: u64, s: &TableSummary) -> FileMeta {
+pub(crate) fn meta_from(number: u64, s: &TableSummary) -> FileMeta {
     FileMeta {
         number,
         file_bytes: s.file_bytes,
@@ -62,6 +63,58 @@ fn meta_from(number: u64, s: &TableSummary) -> FileMeta {
         seqno_max: s.seqno_max,
         entries: s.entries,
     }
+}
+
+/// Creates table file `number` in `dir` and a builder writing it.
+fn new_table_builder(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    table: TableOptions,
+    number: u64,
+) -> Result<TableBuilder> {
+    let path = dir.join(table_file_name(number));
+    let file = fs
+        .open(&path, OpenMode::CreateNew)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(TableBuilder::new(file, path, table))
+}
+
+/// Writes `mem` as table `number` (synced), keeping every version a reader
+/// at one of `snapshots` (ascending) or at the latest state may need.
+/// Tombstones stay: older data may sit in the tables below.
+pub(crate) fn write_memtable(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    table: TableOptions,
+    mem: &dyn Memtable,
+    number: u64,
+    snapshots: &[SeqNo],
+) -> Result<TableSummary> {
+    let mut builder = new_table_builder(fs, dir, table, number)?;
+    let mut failure: Option<Error> = None;
+    mem.scan(
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Direction::Forward,
+        &mut |key, versions| {
+            let seqnos: Vec<SeqNo> = versions.iter().map(|v| v.seqno).collect();
+            let keep =
+                versions_to_keep(&seqnos, &|i| versions[i].value.is_none(), snapshots, false);
+            for (v, k) in versions.iter().zip(keep) {
+                if k {
+                    if let Err(e) = builder.add(key, v.seqno, v.value) {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        },
+    );
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    builder.finish()
 }
 
 impl DbInner {
@@ -149,12 +202,7 @@ impl DbInner {
     }
 
     fn new_table_builder(&self, number: u64) -> Result<TableBuilder> {
-        let path = self.dir.join(table_file_name(number));
-        let file = self
-            .fs
-            .open(&path, OpenMode::CreateNew)
-            .map_err(|e| Error::io(&path, e))?;
-        Ok(TableBuilder::new(file, path, self.opts.table))
+        new_table_builder(&*self.fs, &self.dir, self.opts.table, number)
     }
 
     fn sync_dir(&self) -> Result<()> {
@@ -200,33 +248,15 @@ impl DbInner {
 
     /// Writes every version some reader may need.
     fn write_memtable(&self, mem: &dyn Memtable, number: u64) -> Result<TableSummary> {
-        let mut builder = self.new_table_builder(number)?;
         let snapshots = self.snapshot_seqnos();
-        let mut failure: Option<Error> = None;
-        mem.scan(
-            Bound::Unbounded,
-            Bound::Unbounded,
-            Direction::Forward,
-            &mut |key, versions| {
-                let seqnos: Vec<SeqNo> = versions.iter().map(|v| v.seqno).collect();
-                // Tombstones stay: older data may sit in the tables below.
-                let keep =
-                    versions_to_keep(&seqnos, &|i| versions[i].value.is_none(), &snapshots, false);
-                for (v, k) in versions.iter().zip(keep) {
-                    if k {
-                        if let Err(e) = builder.add(key, v.seqno, v.value) {
-                            failure = Some(e);
-                            return ControlFlow::Break(());
-                        }
-                    }
-                }
-                ControlFlow::Continue(())
-            },
-        );
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        builder.finish()
+        write_memtable(
+            &*self.fs,
+            &self.dir,
+            self.opts.table,
+            mem,
+            number,
+            &snapshots,
+        )
     }
 
     fn trivial_move(

@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::background;
 use crate::batch::{BatchOp, WriteBatch};
 use crate::commit::{CommitQueue, Member};
 use crate::compaction::{write_pressure, WritePressure};
@@ -508,34 +509,49 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         &*recovered,
     )?;
 
-    // A fresh manifest holding the recovered version, then a fresh segment.
+    // Numbers for the new manifest and the new WAL segment.
     let manifest_number = next_file;
     let wal_number = next_file + 1;
     next_file += 2;
+    // Re-persist what replay recovered as a level-0 table BEFORE the new
+    // segment exists, and retire every replayed segment in the same manifest
+    // that adds the table. The replayed bytes may sit in the page cache
+    // without being durable (a tail never synced, or a failed fsync, after
+    // which a later fsync may report success without writing them:
+    // "fsyncgate"), so syncing the old segment again proves nothing. Were
+    // the new segment created first, a power loss before the table is
+    // durable would leave a damaged tail in a segment that is no longer the
+    // last, which recovery must call corruption. This keeps the invariant
+    // rotation keeps: a segment is created only when every older segment
+    // is durable or retired. (A table written before a crash and not yet
+    // named by a manifest is deleted as obsolete by the next open.)
+    let mut version = version;
+    let mut recovery_table_bytes = 0;
+    if !recovered.is_empty() {
+        let number = next_file;
+        next_file += 1;
+        let summary = background::write_memtable(&*fs, &dir, opts.table, &*recovered, number, &[])?;
+        fs.sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        recovery_table_bytes = summary.file_bytes;
+        let edit = VersionEdit {
+            added: vec![(0, background::meta_from(number, &summary))],
+            ..VersionEdit::default()
+        };
+        version = version.apply(&edit)?;
+    }
+    drop(recovered);
+    // The fresh manifest: the recovered version (with the recovery table),
+    // every existing segment retired. An old segment left referenced could
+    // also carry state of a failed earlier recovery attempt, e.g. a
+    // truncation whose sync failed. Only then the fresh segment.
+    let log_number = wal_number;
     let mut snapshot = version.snapshot_edit();
-    // If replay found nothing, no segment holds unflushed data: retire them
-    // all now. (Otherwise the flush below retires them.) An old segment left
-    // referenced could carry state of a failed earlier recovery attempt, e.g.
-    // a truncation whose sync failed.
-    let log_number = if recovered.is_empty() {
-        wal_number
-    } else {
-        log_number
-    };
     snapshot.log_number = Some(log_number);
     snapshot.next_file_number = Some(next_file);
-    snapshot.last_seqno = Some(manifest_last_seqno);
+    snapshot.last_seqno = Some(last_seqno);
     let manifest_writer = ManifestWriter::create(&*fs, &dir, manifest_number, &snapshot)?;
     let writer = WalWriter::create(&*fs, &dir, wal_number)?;
 
-    let mut frozen = Vec::new();
-    if !recovered.is_empty() {
-        frozen.push(Frozen {
-            mem: recovered,
-            next_log: wal_number,
-            seqno_max: last_seqno,
-        });
-    }
     let version = Arc::new(version);
     let blocks = Arc::new(BlockCache::new(opts.block_cache_bytes));
     let inner = DbInner {
@@ -543,12 +559,12 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         versions: Mutex::new(vec![Arc::downgrade(&version)]),
         state: RwLock::new(State {
             active: new_memtable(opts.memtable),
-            frozen,
+            frozen: Vec::new(),
             version,
         }),
         manifest: Mutex::new(ManifestState {
             writer: manifest_writer,
-            last_seqno: manifest_last_seqno,
+            last_seqno,
             log_number,
         }),
         dir,
@@ -572,14 +588,12 @@ fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         stats: StatsCounters::default(),
         opts,
     };
-    // Re-persist what replay recovered as a level-0 table before accepting
-    // writes. The replayed WAL bytes may be in the page cache without being
-    // durable (after a failed fsync, a later fsync may report success
-    // without writing them: "fsyncgate"), and a newer durable write must
-    // never outlive an older replayed one. The flush retires the replayed
-    // segments.
-    if !inner.read_state().frozen.is_empty() {
-        inner.flush_step()?;
+    if recovery_table_bytes > 0 {
+        inner.stats.flushes.store(1, Ordering::Relaxed);
+        inner
+            .stats
+            .table_bytes_written
+            .store(recovery_table_bytes, Ordering::Relaxed);
     }
     // Files no version references (a crash's leftovers, older manifests,
     // flushed WAL segments) go now that the new manifest is durable.

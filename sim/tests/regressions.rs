@@ -261,3 +261,247 @@ fn sim_regression_seed_511_unsynced_truncation_of_a_retired_segment() {
         out.trace.join("\n")
     );
 }
+
+/// Postmortem: `close()`'s final WAL sync hit a transient error, so the
+/// segment's tail stayed unsynced; the next open replayed it, then created
+/// and synced a new segment before its recovery flush made the replayed data
+/// durable. A power loss during that flush left a hole in the old segment's
+/// tail with a newer segment after it, and every later open refused
+/// ("a valid record follows"). Fixed: open writes the recovery table and a
+/// manifest retiring the replayed segments before it creates a new segment.
+#[test]
+fn sim_regression_seed_1077227_new_segment_before_recovery_flush() {
+    let ops = vec![
+        SimOp::Put {
+            key: b"\xb1\xe2\x11\xfd".to_vec(),
+            value: Val {
+                len: 136,
+                tag: 3222744214,
+            },
+            durable: true,
+        },
+        SimOp::Reopen,
+        SimOp::Put {
+            key: b"E{\xc0\xdd$6".to_vec(),
+            value: Val {
+                len: 8557,
+                tag: 3643672601,
+            },
+            durable: false,
+        },
+        SimOp::Batch {
+            ops: vec![
+                (
+                    b"B\x124".to_vec(),
+                    Some(Val {
+                        len: 86,
+                        tag: 3311411493,
+                    }),
+                ),
+                (
+                    b"\xb1\xe2\x11\xfd".to_vec(),
+                    Some(Val {
+                        len: 14,
+                        tag: 1090954732,
+                    }),
+                ),
+                (
+                    b"E{\xc0\xdd$6".to_vec(),
+                    Some(Val {
+                        len: 1873,
+                        tag: 3652154363,
+                    }),
+                ),
+                (
+                    b"\xb1\xe2\x11\xfd".to_vec(),
+                    Some(Val {
+                        len: 3,
+                        tag: 1298319066,
+                    }),
+                ),
+            ],
+            durable: false,
+        },
+        SimOp::PowerLoss { after_io: 82 },
+        SimOp::Snapshot,
+        SimOp::Put {
+            key: b"E{\xc0\xdd$6".to_vec(),
+            value: Val {
+                len: 253,
+                tag: 1482567844,
+            },
+            durable: false,
+        },
+        SimOp::Delete {
+            key: b"user:00E".to_vec(),
+            durable: false,
+        },
+        SimOp::Put {
+            key: b"user:0046".to_vec(),
+            value: Val {
+                len: 7041,
+                tag: 3993323937,
+            },
+            durable: false,
+        },
+        SimOp::Put {
+            key: b"user:0046".to_vec(),
+            value: Val {
+                len: 9,
+                tag: 3757224870,
+            },
+            durable: true,
+        },
+        SimOp::Batch {
+            ops: vec![(
+                b"user:0020".to_vec(),
+                Some(Val {
+                    len: 235,
+                    tag: 529272254,
+                }),
+            )],
+            durable: false,
+        },
+        SimOp::Put {
+            key: b"user:0046".to_vec(),
+            value: Val {
+                len: 132,
+                tag: 1609458673,
+            },
+            durable: false,
+        },
+        SimOp::Put {
+            key: b"user:0047".to_vec(),
+            value: Val {
+                len: 0,
+                tag: 2010540361,
+            },
+            durable: false,
+        },
+        SimOp::Put {
+            key: b"user:0016".to_vec(),
+            value: Val {
+                len: 16,
+                tag: 3888083189,
+            },
+            durable: true,
+        },
+        SimOp::Put {
+            key: b"k".to_vec(),
+            value: Val {
+                len: 1401,
+                tag: 3989051580,
+            },
+            durable: true,
+        },
+        SimOp::Put {
+            key: b"k".to_vec(),
+            value: Val {
+                len: 0,
+                tag: 2586974447,
+            },
+            durable: false,
+        },
+        SimOp::Step { n: 4 },
+        SimOp::Batch {
+            ops: vec![
+                (
+                    b"user:0046".to_vec(),
+                    Some(Val {
+                        len: 186,
+                        tag: 2525517329,
+                    }),
+                ),
+                (
+                    b"user:007".to_vec(),
+                    Some(Val {
+                        len: 5850,
+                        tag: 940737946,
+                    }),
+                ),
+                (
+                    b"abcdefg".to_vec(),
+                    Some(Val {
+                        len: 14,
+                        tag: 3507172694,
+                    }),
+                ),
+                (b"abc".to_vec(), None),
+                (
+                    b"E{\xc0\xdd$6".to_vec(),
+                    Some(Val {
+                        len: 5,
+                        tag: 3944088801,
+                    }),
+                ),
+                (
+                    b"user:0046".to_vec(),
+                    Some(Val {
+                        len: 4,
+                        tag: 865262279,
+                    }),
+                ),
+            ],
+            durable: false,
+        },
+        SimOp::LockProbe,
+        SimOp::Reopen,
+    ];
+    let cfg = RunConfig {
+        ops: ops.len(),
+        memtable: MemtableChoice::Art,
+        faults: FaultMode::All,
+        disk: DiskModel::Full,
+    };
+    let out = execute(1077227, &ops, &cfg, true);
+    assert!(
+        out.failure.is_none(),
+        "{:?}\n{}",
+        out.failure,
+        out.trace.join("\n")
+    );
+}
+
+/// Postmortem: the same window as seed 1077227, found by a 20,000-op seed:
+/// a power loss during the recovery flush cut a replayed segment's unsynced
+/// tail mid-record after open had already created the next segment
+/// ("later WAL segments follow"). Same fix.
+#[test]
+fn sim_regression_seed_5000352_torn_replayed_segment_not_last() {
+    let ops = vec![
+        SimOp::Put { key: b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqr\xe1z\xa1\xb0Ks#\xfa0\x88\x07\xcb\x88\xe3\x9e\xc3\xf5\x98#V\x96`N>\xd4c\xbb%\x0c\x0d".to_vec(), value: Val { len: 1998, tag: 3579983742 }, durable: false },
+        SimOp::Batch { ops: vec![(b"user:0037".to_vec(), Some(Val { len: 11, tag: 2331887107 })), (b"user:0055".to_vec(), Some(Val { len: 4, tag: 2240316955 }))], durable: false },
+        SimOp::Batch { ops: vec![(b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqr>mP(Zk\x15\xbb\x00\xe2\xfe\x16\xc2\x18}\xc1=\xcc8\xa0".to_vec(), Some(Val { len: 13, tag: 297301986 }))], durable: false },
+        SimOp::Batch { ops: vec![(b"user:0048".to_vec(), Some(Val { len: 9, tag: 1322115168 })), (b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqr>mP(Zk\x15\xbb\x00\xe2\xfe\x16\xc2\x18}\xc1=\xcc8\xa0".to_vec(), Some(Val { len: 12, tag: 1560586813 }))], durable: true },
+        SimOp::Put { key: b"user:0029".to_vec(), value: Val { len: 993, tag: 4010898364 }, durable: true },
+        SimOp::Put { key: b"k\x00\x00".to_vec(), value: Val { len: 13, tag: 541560137 }, durable: false },
+        SimOp::Delete { key: b"\xa8\xe0\x8c\xe5\x86/\x83\x91".to_vec(), durable: false },
+        SimOp::Put { key: b"".to_vec(), value: Val { len: 169, tag: 1157748977 }, durable: false },
+        SimOp::Put { key: b"\xff\xff".to_vec(), value: Val { len: 11, tag: 1754835301 }, durable: false },
+        SimOp::Batch { ops: vec![(b"ab".to_vec(), Some(Val { len: 0, tag: 3287956967 })), (b"user:0009".to_vec(), Some(Val { len: 0, tag: 3417950990 })), (b"k\x00\x00".to_vec(), None), (b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqr>mP(Zk\x15\xbb\x00\xe2\xfe\x16\xc2\x18}\xc1=\xcc8\xa0".to_vec(), Some(Val { len: 13, tag: 873567200 }))], durable: false },
+        SimOp::Put { key: b"user:0048".to_vec(), value: Val { len: 223, tag: 1331208513 }, durable: true },
+        SimOp::PowerLoss { after_io: 56 },
+        SimOp::Put { key: b"user:0048".to_vec(), value: Val { len: 37, tag: 684058445 }, durable: true },
+        SimOp::Put { key: b"user:0037".to_vec(), value: Val { len: 105, tag: 622774289 }, durable: false },
+        SimOp::Batch { ops: vec![(b"user:0037".to_vec(), None), (b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqr>mP(Zk\x15\xbb\x00\xe2\xfe\x16\xc2\x18}\xc1=\xcc8\xa0".to_vec(), Some(Val { len: 127, tag: 3510045441 })), (b"user:0036".to_vec(), Some(Val { len: 16, tag: 2996410341 })), (b"abcde".to_vec(), None), (b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqr\xe1z\xa1\xb0Ks#\xfa0\x88\x07\xcb\x88\xe3\x9e\xc3\xf5\x98#V\x96`N>\xd4c\xbb%\x0c\x0d".to_vec(), None), (b"user:0055".to_vec(), None)], durable: true },
+        SimOp::Batch { ops: vec![(b"user:00\x15".to_vec(), None), (b"user:0048".to_vec(), Some(Val { len: 1912, tag: 3411317342 })), (b"user:0055".to_vec(), Some(Val { len: 3, tag: 977325039 })), (b"user:0052".to_vec(), Some(Val { len: 6752, tag: 2227355865 })), (b"\x83{W%\x92".to_vec(), Some(Val { len: 4, tag: 1762727451 }))], durable: true },
+        SimOp::Put { key: b"".to_vec(), value: Val { len: 0, tag: 2916769536 }, durable: false },
+        SimOp::Delete { key: b"user:0029".to_vec(), durable: false },
+        SimOp::Put { key: b"abcde".to_vec(), value: Val { len: 1131, tag: 1631272594 }, durable: false },
+        SimOp::Put { key: b"user:0029".to_vec(), value: Val { len: 1534, tag: 2675291221 }, durable: false },
+        SimOp::Reopen,
+    ];
+    let cfg = RunConfig {
+        ops: ops.len(),
+        memtable: MemtableChoice::Art,
+        faults: FaultMode::All,
+        disk: DiskModel::Full,
+    };
+    let out = execute(5000352, &ops, &cfg, true);
+    assert!(
+        out.failure.is_none(),
+        "{:?}\n{}",
+        out.failure,
+        out.trace.join("\n")
+    );
+}
