@@ -20,6 +20,17 @@ pub enum FileKind {
     Lock,
 }
 
+impl FileKind {
+    /// The number of a WAL segment, table or manifest; `None` for the
+    /// other files.
+    pub fn number(&self) -> Option<u64> {
+        match self {
+            FileKind::Wal(n) | FileKind::Table(n) | FileKind::Manifest(n) => Some(*n),
+            FileKind::Current | FileKind::CurrentTemp | FileKind::Lock => None,
+        }
+    }
+}
+
 /// The lock file's name.
 pub const LOCK_FILE: &str = "LOCK";
 /// The name of the file naming the live manifest.
@@ -47,7 +58,10 @@ fn number_between(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    let n: u64 = digits.parse().ok()?;
+    // Only the canonical spelling (at least six digits, no extra leading
+    // zeros), so one number has one name.
+    (digits.len() == format!("{n:06}").len()).then_some(n)
 }
 
 /// Classifies a directory entry; `None` for files Strata does not own.
@@ -88,6 +102,10 @@ mod tests {
         assert_eq!(parse_file_name("LOCK"), Some(FileKind::Lock));
         assert_eq!(parse_file_name("wal-.log"), None);
         assert_eq!(parse_file_name("wal-12x.log"), None);
+        // One number, one name: other spellings are not ours.
+        assert_eq!(parse_file_name("wal-1.log"), None);
+        assert_eq!(parse_file_name("MANIFEST-0000001"), None);
+        assert_eq!(parse_file_name("table-00000012.sst"), None);
         assert_eq!(parse_file_name("notes.txt"), None);
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! See `engine/DESIGN.md` for the on-disk formats and the protocols.
 
-mod background;
 pub mod batch;
+mod coding;
 mod commit;
 pub mod compaction;
 mod db;
 pub mod error;
 pub mod filename;
+mod flush;
 pub mod fs;
 mod gc;
 mod iter;
@@ -16,6 +17,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod options;
 pub mod sst;
+mod sync;
 mod table_cache;
 #[doc(hidden)]
 pub mod testing;

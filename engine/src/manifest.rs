@@ -34,7 +34,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::coding::{
+    decode_varint, get_u32, put_length_prefixed, put_varint, varint_len, VarintError,
+};
 use crate::error::{Error, Result};
+use crate::filename::{
+    manifest_file_name, parse_file_name, FileKind, CURRENT_FILE, CURRENT_TEMP_FILE,
+};
 use crate::fs::{FileSystem, FsFile, OpenMode};
 use crate::types::SeqNo;
 use crate::version::{FileMeta, Version, VersionBuilder, VersionEdit, LEVELS};
@@ -65,27 +71,6 @@ pub const TAG_REMOVED_FILE: u8 = 0x04;
 /// Edit field: an added file (see the doc for its layout).
 pub const TAG_ADDED_FILE: u8 = 0x05;
 
-/// Longest LEB128 encoding of a u64.
-const VARINT_BYTES_MAX: usize = 10;
-
-const CURRENT_FILE: &str = "CURRENT";
-const CURRENT_TEMP_FILE: &str = "CURRENT.tmp";
-
-/// The file name of manifest `number` (`MANIFEST-NNNNNN`).
-pub fn manifest_file_name(number: u64) -> String {
-    format!("MANIFEST-{number:06}")
-}
-
-fn parse_manifest_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("MANIFEST-")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    // Only the canonical spelling, so one number has one name.
-    (manifest_file_name(n) == name).then_some(n)
-}
-
 /// Masks a CRC so that checksumming data that itself holds CRCs stays
 /// effective: rotate right by 15 bits, then add [`CRC_MASK_DELTA`].
 pub fn mask_crc(crc: u32) -> u32 {
@@ -94,19 +79,6 @@ pub fn mask_crc(crc: u32) -> u32 {
 
 // ---------------------------------------------------------------------------
 // Edit encoding.
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
 
 /// Encodes an edit as a record payload. Field order is fixed (scalars, then
 /// removals, then additions) so equal edits encode to equal bytes.
@@ -132,8 +104,8 @@ pub fn encode_edit(edit: &VersionEdit) -> Vec<u8> {
         put_varint(&mut out, *level as u64);
         put_varint(&mut out, f.number);
         put_varint(&mut out, f.file_bytes);
-        put_bytes(&mut out, &f.smallest_key);
-        put_bytes(&mut out, &f.largest_key);
+        put_length_prefixed(&mut out, &f.smallest_key);
+        put_length_prefixed(&mut out, &f.largest_key);
         put_varint(&mut out, f.seqno_min);
         put_varint(&mut out, f.seqno_max);
         put_varint(&mut out, f.entries);
@@ -165,21 +137,16 @@ impl<'a> Reader<'a> {
 
     fn varint(&mut self) -> Result<u64> {
         let start = self.pos;
-        let mut v = 0u64;
-        for i in 0..VARINT_BYTES_MAX {
-            let b = self.byte()?;
-            if i == VARINT_BYTES_MAX - 1 && b > 1 {
-                return Err(self.err(start, "varint overflows u64"));
+        match decode_varint(self.buf, &mut self.pos) {
+            Ok(v) if self.pos - start > varint_len(v) => {
+                Err(self.err(start, "varint is not in its shortest form"))
             }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if b == 0 && i > 0 {
-                    return Err(self.err(start, "varint is not in its shortest form"));
-                }
-                return Ok(v);
+            Ok(v) => Ok(v),
+            Err(VarintError::Truncated) => {
+                Err(self.err(self.buf.len(), "edit ends inside a field"))
             }
+            Err(VarintError::Overflow) => Err(self.err(start, "varint overflows u64")),
         }
-        Err(self.err(start, "varint longer than 10 bytes"))
     }
 
     fn level(&mut self) -> Result<usize> {
@@ -294,8 +261,9 @@ fn frame(payload: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The u32 at `at`; the caller checked the bytes are there.
 fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    get_u32(b, at).expect("the caller checked the length")
 }
 
 /// What lies at one offset of the record area.
@@ -552,7 +520,10 @@ pub fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<u64>> {
     };
     let name = std::str::from_utf8(body)
         .ok()
-        .and_then(parse_manifest_name)
+        .and_then(|name| match parse_file_name(name) {
+            Some(FileKind::Manifest(n)) => Some(n),
+            _ => None,
+        })
         .ok_or_else(|| {
             Error::corruption(&path, 0, "CURRENT does not hold one manifest file name")
         })?;

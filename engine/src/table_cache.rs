@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::filename::table_file_name;
 use crate::fs::{FileSystem, OpenMode};
 use crate::sst::{BlockCache, Table, TableStats};
+use crate::sync::lock;
 
 /// Keeps each live table open once; evicted when the file is deleted.
 #[derive(Debug)]
@@ -30,7 +31,7 @@ impl TableCache {
 
     /// The open table `number`, opening it on first use.
     pub fn get(&self, number: u64) -> Result<Arc<Table>> {
-        if let Some(t) = self.lock().get(&number) {
+        if let Some(t) = self.open_tables().get(&number) {
             return Ok(t.clone());
         }
         let path = self.dir.join(table_file_name(number));
@@ -39,13 +40,13 @@ impl TableCache {
             .open(&path, OpenMode::Read)
             .map_err(|e| Error::io(&path, e))?;
         let table = Arc::new(Table::open(file, path, number, self.blocks.clone())?);
-        Ok(self.lock().entry(number).or_insert(table).clone())
+        Ok(self.open_tables().entry(number).or_insert(table).clone())
     }
 
     /// Read counters summed over the tables open now.
     pub fn read_stats(&self) -> TableStats {
         let mut sum = TableStats::default();
-        for t in self.lock().values() {
+        for t in self.open_tables().values() {
             let s = t.stats();
             sum.data_block_reads_disk += s.data_block_reads_disk;
             sum.data_block_reads_cache += s.data_block_reads_cache;
@@ -57,10 +58,10 @@ impl TableCache {
 
     /// Forgets table `number` (its file is being deleted).
     pub fn evict(&self, number: u64) {
-        self.lock().remove(&number);
+        self.open_tables().remove(&number);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Table>>> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    fn open_tables(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Table>>> {
+        lock(&self.open)
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::BatchOp;
+use crate::coding::{get_u32, get_u64};
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, FsFile, OpenMode};
 use crate::types::SeqNo;
@@ -146,12 +147,12 @@ pub fn encode_record(buf: &mut Vec<u8>, seqno_first: SeqNo, ops: &[BatchOp], syn
 }
 
 /// A cursor over a payload that refuses to read past its end.
-struct Cursor<'a> {
+struct PayloadReader<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Cursor<'a> {
+impl<'a> PayloadReader<'a> {
     fn take(&mut self, n: usize, what: &str) -> std::result::Result<&'a [u8], String> {
         if self.data.len() - self.pos < n {
             return Err(format!(
@@ -168,11 +169,11 @@ impl<'a> Cursor<'a> {
     }
     fn u32(&mut self, what: &str) -> std::result::Result<usize, String> {
         let b = self.take(4, what)?;
-        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+        Ok(get_u32(b, 0).expect("took 4 bytes") as usize)
     }
     fn u64(&mut self, what: &str) -> std::result::Result<u64, String> {
         let b = self.take(8, what)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        Ok(get_u64(b, 0).expect("took 8 bytes"))
     }
     fn sized(
         &mut self,
@@ -194,7 +195,7 @@ pub fn decode_payload(
     payload: &[u8],
     limits: &WalLimits,
 ) -> std::result::Result<WalRecord, String> {
-    let mut c = Cursor {
+    let mut c = PayloadReader {
         data: payload,
         pos: 0,
     };
@@ -278,10 +279,11 @@ fn frame_at(data: &[u8], pos: usize, limits: &WalLimits) -> std::result::Result<
     if rest < RECORD_HEADER_BYTES {
         return Err(format!("incomplete record header ({rest} bytes)"));
     }
-    let crc = u32::from_le_bytes(data[pos..pos + 4].try_into().expect("4 bytes"));
-    let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+    let header = "checked: a whole header remains";
+    let crc = get_u32(data, pos).expect(header);
+    let len = get_u32(data, pos + 4).expect(header) as usize;
     let kind = data[pos + 8];
-    let synced_bytes = u64::from_le_bytes(data[pos + 9..pos + 17].try_into().expect("8 bytes"));
+    let synced_bytes = get_u64(data, pos + 9).expect(header);
     if len > limits.record_bytes_max {
         return Err(format!(
             "record length {len} exceeds the maximum {}",

@@ -1,7 +1,9 @@
 //! Compaction: deciding what to compact ([`strategy`], a pure function of
 //! the current [`Version`](crate::version::Version) and the options) is kept
-//! apart from carrying it out (the executor, which does the I/O).
+//! apart from carrying it out ([`executor`], which does the I/O and returns
+//! the version edit for the caller to install).
 
+pub(crate) mod executor;
 pub mod strategy;
 
 pub use strategy::{

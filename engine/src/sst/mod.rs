@@ -27,7 +27,7 @@ mod block;
 mod bloom;
 mod builder;
 mod cache;
-mod coding;
+use crate::coding;
 mod iter;
 mod table;
 

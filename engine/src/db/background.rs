@@ -1,0 +1,237 @@
+//! Background work: flush, compaction and obsolete-file deletion, one unit
+//! per [`DbInner::step`], so the simulator can drive it step by step and
+//! crash inside it. All units run under `bg_work`, so the version changes
+//! one edit at a time. What a flush writes is `crate::flush`'s; how a
+//! compaction merges is `crate::compaction::executor`'s; this file decides
+//! what runs and installs the results.
+//!
+//! Durability order of a flush: write the table, sync it, sync the
+//! directory, append the version edit to the manifest (synced), install it,
+//! and only then delete the WAL segments it covered. A compaction writes and
+//! syncs its outputs and the directory before its edit, and deletes its
+//! inputs only after the edit is durable and no live version references
+//! them.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::state::{DbInner, Frozen};
+use super::stats::StatsCounters;
+use crate::compaction::executor::{self, Merge};
+use crate::compaction::{choose, CompactionChoice};
+use crate::error::Result;
+use crate::flush::{self, TableFiles};
+use crate::sync::{lock, wait};
+use crate::version::{Version, VersionEdit};
+
+/// What one background step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackgroundStep {
+    /// Nothing to do.
+    Idle,
+    /// A frozen memtable became table `file_number` at level 0 (`None` if
+    /// it was empty and only the WAL was retired).
+    Flushed {
+        /// The new table.
+        file_number: Option<u64>,
+        /// Entries written to it.
+        entries: u64,
+    },
+    /// A file changed level without being rewritten.
+    Moved {
+        /// The table moved.
+        file_number: u64,
+        /// Its old level.
+        from_level: usize,
+        /// Its new level.
+        to_level: usize,
+    },
+    /// Files were merged into new files at `output_level`.
+    Compacted {
+        /// The level compacted.
+        level: usize,
+        /// Where the outputs went (`level + 1`).
+        output_level: usize,
+        /// Input tables, from both levels.
+        inputs: usize,
+        /// Output tables.
+        outputs: usize,
+    },
+}
+
+impl DbInner {
+    /// Where flushes and compactions create tables.
+    fn table_files(&self) -> TableFiles<'_> {
+        TableFiles {
+            fs: &*self.fs,
+            dir: &self.dir,
+            options: self.opts.table,
+            next_file_number: &self.next_file_number,
+        }
+    }
+
+    /// The background thread: runs steps while there is work, sleeps on the
+    /// signal otherwise.
+    pub(super) fn background_loop(self: Arc<Self>) {
+        loop {
+            {
+                let mut flags = lock(&self.bg_signal.flags);
+                while !flags.pending && !flags.shutdown {
+                    flags = wait(&self.bg_signal.wake, flags);
+                }
+                if flags.shutdown {
+                    return;
+                }
+                flags.pending = false;
+            }
+            loop {
+                if lock(&self.bg_signal.flags).shutdown {
+                    return;
+                }
+                match self.step() {
+                    Ok(BackgroundStep::Idle) => break,
+                    Ok(_) => self.bg_signal.wake.notify_all(),
+                    // `step` poisoned the database; writers see it.
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    /// Asks the background thread to exit (the caller joins it).
+    pub(super) fn shut_down_background(&self) {
+        lock(&self.bg_signal.flags).shutdown = true;
+        self.bg_signal.wake.notify_all();
+    }
+
+    /// One unit of work: flush the oldest frozen memtable, else one
+    /// compaction, else nothing. A failure poisons the database.
+    pub(super) fn step(&self) -> Result<BackgroundStep> {
+        let _work = lock(&self.bg_work);
+        let result = self.step_locked();
+        if let Err(e) = &result {
+            self.poison(e);
+        }
+        result
+    }
+
+    /// Flushes one frozen memtable if any (and nothing else).
+    pub(super) fn flush_step(&self) -> Result<BackgroundStep> {
+        let _work = lock(&self.bg_work);
+        self.check_writable()?;
+        let result = match self.read_state().frozen.first().cloned() {
+            Some(f) => self.flush_one(&f),
+            None => Ok(BackgroundStep::Idle),
+        };
+        if let Err(e) = &result {
+            self.poison(e);
+        }
+        result
+    }
+
+    fn step_locked(&self) -> Result<BackgroundStep> {
+        self.check_writable()?;
+        let st = self.read_state();
+        if let Some(f) = st.frozen.first().cloned() {
+            return self.flush_one(&f);
+        }
+        if self.compactions_paused.load(Ordering::SeqCst) > 0 {
+            return Ok(BackgroundStep::Idle);
+        }
+        match choose(&st.version, &self.opts.compaction) {
+            CompactionChoice::Nothing => Ok(BackgroundStep::Idle),
+            CompactionChoice::TrivialMove {
+                level,
+                file_number,
+                to_level,
+            } => self.trivial_move(&st.version, level, file_number, to_level),
+            CompactionChoice::Merge {
+                level,
+                inputs,
+                lower_inputs,
+                output_level,
+                ..
+            } => self.merge(&st.version, level, &inputs, &lower_inputs, output_level),
+        }
+    }
+
+    /// Writes `frozen` as a level-0 table and retires the WAL it covered.
+    fn flush_one(&self, frozen: &Frozen) -> Result<BackgroundStep> {
+        let mut meta = None;
+        let mut entries = 0;
+        if !frozen.mem.is_empty() {
+            let files = self.table_files();
+            let m = flush::write_memtable(&files, &*frozen.mem, &self.snapshot_seqnos())?;
+            files.sync_dir()?;
+            StatsCounters::add(&self.stats.table_bytes_written, m.file_bytes);
+            entries = m.entries;
+            meta = Some(m);
+        }
+        let file_number = meta.as_ref().map(|m| m.number);
+        let edit = VersionEdit {
+            added: meta.into_iter().map(|m| (0, m)).collect(),
+            removed: Vec::new(),
+            log_number: Some(frozen.next_log),
+            next_file_number: Some(self.next_file_number.load(Ordering::SeqCst)),
+            last_seqno: Some(frozen.seqno_max),
+        };
+        let mem = frozen.mem.clone();
+        self.log_and_apply(&edit, &mut |st| {
+            let first = st.frozen.remove(0);
+            debug_assert!(Arc::ptr_eq(&first.mem, &mem));
+        })?;
+        StatsCounters::add(&self.stats.flushes, 1);
+        self.delete_obsolete_files();
+        Ok(BackgroundStep::Flushed {
+            file_number,
+            entries,
+        })
+    }
+
+    fn trivial_move(
+        &self,
+        version: &Version,
+        level: usize,
+        file_number: u64,
+        to_level: usize,
+    ) -> Result<BackgroundStep> {
+        let edit = executor::trivial_move(version, level, file_number, to_level)?;
+        self.log_and_apply(&edit, &mut |_| {})?;
+        StatsCounters::add(&self.stats.trivial_moves, 1);
+        Ok(BackgroundStep::Moved {
+            file_number,
+            from_level: level,
+            to_level,
+        })
+    }
+
+    fn merge(
+        &self,
+        version: &Arc<Version>,
+        level: usize,
+        inputs: &[u64],
+        lower_inputs: &[u64],
+        output_level: usize,
+    ) -> Result<BackgroundStep> {
+        let snapshots = self.snapshot_seqnos();
+        let merge = Merge {
+            version,
+            tables: &self.tables,
+            files: self.table_files(),
+            snapshots: &snapshots,
+            target_file_bytes: self.opts.compaction.target_file_bytes,
+        };
+        let done = merge.run(level, inputs, lower_inputs, output_level)?;
+        StatsCounters::add(&self.stats.compaction_bytes_read, done.bytes_read);
+        StatsCounters::add(&self.stats.table_bytes_written, done.bytes_written);
+        self.log_and_apply(&done.edit, &mut |_| {})?;
+        StatsCounters::add(&self.stats.compactions, 1);
+        self.delete_obsolete_files();
+        Ok(BackgroundStep::Compacted {
+            level,
+            output_level,
+            inputs: done.inputs,
+            outputs: done.outputs,
+        })
+    }
+}

@@ -1,0 +1,255 @@
+//! The database handle and its files, one per flow:
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | the public [`Db`], [`Snapshot`] and [`CompactionPause`] |
+//! | `state.rs` | `DbInner`: the shared state, its lock table, poisoning, the snapshot registry |
+//! | `open.rs` | option validation, the directory lock, manifest recovery, WAL replay, the recovery table |
+//! | `write.rs` | the write path: validation, throttle, the commit group, memtable rotation |
+//! | `read.rs` | point lookups and range iterators at a sequence number |
+//! | `versions.rs` | installing version edits through the manifest |
+//! | `background.rs` | which background step runs next: flush, trivial move or merge |
+//! | `obsolete.rs` | deleting files nothing references |
+//! | `stats.rs` | the work counters |
+
+mod background;
+mod obsolete;
+mod open;
+mod read;
+mod state;
+mod stats;
+mod versions;
+mod write;
+
+use std::ops::RangeBounds;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::batch::WriteBatch;
+use crate::compaction::{write_pressure, WritePressure};
+use crate::error::{Error, Result};
+use crate::iter::DbIter;
+use crate::options::{BackgroundMode, Options, WriteOptions};
+use crate::types::SeqNo;
+use state::DbInner;
+
+pub use background::BackgroundStep;
+pub use stats::{LevelStats, Stats};
+
+/// An open Strata database. `Db` is `Send + Sync`: share it with `Arc`.
+#[derive(Debug)]
+pub struct Db {
+    inner: Arc<DbInner>,
+    bg_thread: Option<JoinHandle<()>>,
+}
+
+impl Db {
+    /// Opens (or creates) the database in `path`: recovers the version from
+    /// the manifest, replays the unflushed WAL segments into a new level-0
+    /// table, and starts a new manifest and a new WAL segment.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let inner = Arc::new(open::open_inner(path.as_ref(), opts)?);
+        let bg_thread = match inner.opts.background {
+            BackgroundMode::Manual => None,
+            BackgroundMode::Thread => {
+                let worker = inner.clone();
+                let handle = std::thread::Builder::new()
+                    .name("strata-background".into())
+                    .spawn(move || worker.background_loop())
+                    .map_err(|e| Error::io(&inner.dir, e))?;
+                inner.signal_background();
+                Some(handle)
+            }
+        };
+        Ok(Db { inner, bg_thread })
+    }
+
+    /// Sets `key` to `value`. Returns the write's sequence number.
+    pub fn put(&self, key: &[u8], value: &[u8], wo: WriteOptions) -> Result<SeqNo> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(b, wo)
+    }
+
+    /// Deletes `key`. Returns the write's sequence number.
+    pub fn delete(&self, key: &[u8], wo: WriteOptions) -> Result<SeqNo> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(b, wo)
+    }
+
+    /// Applies `batch` atomically. Returns the sequence number of its last
+    /// operation (an empty batch writes nothing and returns the current
+    /// visible sequence number).
+    pub fn write(&self, batch: WriteBatch, wo: WriteOptions) -> Result<SeqNo> {
+        self.inner.write(batch, wo)
+    }
+
+    /// The newest value of `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.check_open()?;
+        self.inner.get_at(key, self.last_seqno())
+    }
+
+    /// An ordered iterator over the keys in `range`, usable from both ends.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIter> {
+        self.inner.check_open()?;
+        self.inner.range_at(&range, self.last_seqno())
+    }
+
+    /// Pins the current state: reads through the snapshot see exactly the
+    /// writes with sequence numbers up to its own, until it is dropped.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            seqno: self.inner.register_snapshot(),
+            db: self.inner.clone(),
+        }
+    }
+
+    /// Highest sequence number visible to readers (after open: the last
+    /// recovered one).
+    pub fn last_seqno(&self) -> SeqNo {
+        self.inner.visible_seqno.load(Ordering::Acquire)
+    }
+
+    /// Freezes the active memtable and writes every frozen memtable to a
+    /// level-0 table, on the calling thread.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.freeze_active()?;
+        loop {
+            let step = self.inner.flush_step()?;
+            if step == BackgroundStep::Idle {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Performs one unit of background work (a flush, a compaction, or the
+    /// deletion of obsolete files) and says what it did. This is how the
+    /// simulator drives `BackgroundMode::Manual`; in `Thread` mode it may
+    /// also be called, and is serialized with the thread.
+    pub fn step_background(&self) -> Result<BackgroundStep> {
+        self.inner.check_open()?;
+        self.inner.step()
+    }
+
+    /// Runs background steps until there is nothing left to do.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.check_open()?;
+        // Bounded: every step either flushes a memtable, moves or merges
+        // files towards their target, or reports Idle.
+        for _ in 0..100_000 {
+            if self.inner.step()? == BackgroundStep::Idle {
+                return Ok(());
+            }
+        }
+        Err(Error::InvalidArgument(
+            "compaction did not settle after 100000 steps".into(),
+        ))
+    }
+
+    /// Work counters and the shape of the tree.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// The current throttle on writers from the level-0 file count.
+    pub fn write_pressure(&self) -> WritePressure {
+        let st = self.inner.read_state();
+        write_pressure(&st.version, &self.inner.opts.compaction)
+    }
+
+    /// Closes the database: stops background work, syncs the WAL so
+    /// buffered writes are durable, and releases the lock. Dropping a `Db`
+    /// without `close` behaves like a process crash.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_background();
+        let result = if self.inner.is_poisoned() {
+            Err(self.inner.poison_error())
+        } else {
+            self.inner.sync_wal()
+        };
+        self.inner.close_handle();
+        result
+    }
+
+    /// Holds compactions (flushes go on) until the returned guard drops:
+    /// for taking consistent file copies, and for tests of write stalls.
+    pub fn pause_compactions(&self) -> CompactionPause<'_> {
+        self.inner.compactions_paused.fetch_add(1, Ordering::SeqCst);
+        CompactionPause { db: self }
+    }
+
+    /// The directory the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    fn stop_background(&mut self) {
+        if let Some(handle) = self.bg_thread.take() {
+            self.inner.shut_down_background();
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Compactions resume when this drops.
+#[derive(Debug)]
+pub struct CompactionPause<'a> {
+    db: &'a Db,
+}
+
+impl Drop for CompactionPause<'_> {
+    fn drop(&mut self) {
+        self.db
+            .inner
+            .compactions_paused
+            .fetch_sub(1, Ordering::SeqCst);
+        self.db.inner.signal_background();
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.stop_background();
+        // Snapshots may keep the state alive; the handle is gone, so reads
+        // through them end and the directory is free for the next opener.
+        self.inner.close_handle();
+    }
+}
+
+/// A pinned read view. Dropping it releases what it pins.
+#[derive(Debug)]
+pub struct Snapshot {
+    db: Arc<DbInner>,
+    seqno: SeqNo,
+}
+
+impl Snapshot {
+    /// The snapshot's sequence number: it sees writes with sequence numbers
+    /// up to and including this.
+    pub fn seqno(&self) -> SeqNo {
+        self.seqno
+    }
+
+    /// The value of `key` as of the snapshot.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.check_open()?;
+        self.db.get_at(key, self.seqno)
+    }
+
+    /// An ordered iterator over `range` as of the snapshot.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIter> {
+        self.db.check_open()?;
+        self.db.range_at(&range, self.seqno)
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.db.release_snapshot(self.seqno);
+    }
+}

@@ -1,0 +1,285 @@
+//! The shared state behind a [`Db`](super::Db) handle, and its lock table.
+//!
+//! State and who may change it:
+//! - `wal` (mutex): the commit leader appends; memtable rotation happens
+//!   under it, so a frozen memtable covers exactly the WAL segments before
+//!   the one that replaced it (`write.rs`).
+//! - `state` (rwlock): the active memtable, the frozen ones and the current
+//!   version. Readers clone the `Arc`s and release the lock at once. Flush
+//!   installs its new version and drops its frozen memtable in one write, so
+//!   a reader sees the data in one place or the other, never neither.
+//! - `manifest` (mutex): appending a version edit and swapping the version
+//!   in happen under it, one edit at a time (`versions.rs`).
+//! - `bg_work` (mutex): held for every flush, compaction and obsolete-file
+//!   deletion, so versions change one edit at a time (`background.rs`).
+//!
+//! Lock order, where two are held: `bg_work`, then `wal`, then `manifest`,
+//! then `state`; `snapshots`, `versions`, `poison_cause` and the
+//! background signal are leaves (nothing else is taken while they are held).
+//!
+//! Fields are visible to the `db` module's files; the ones only this file
+//! changes (poisoning, closing, the snapshot registry and the directory
+//! lock) are private and reached through methods.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+
+use super::stats::StatsCounters;
+use crate::commit::CommitQueue;
+use crate::error::{Error, Result};
+use crate::fs::{FileLock, FileSystem};
+use crate::manifest::ManifestWriter;
+use crate::memtable::{ArtMemtable, BTreeMemtable, Memtable};
+use crate::options::{BackgroundMode, MemtableKind, Options};
+use crate::sync::{lock, read};
+use crate::table_cache::TableCache;
+use crate::types::SeqNo;
+use crate::version::Version;
+use crate::wal::WalWriter;
+
+/// A memtable waiting for flush.
+#[derive(Debug, Clone)]
+pub(crate) struct Frozen {
+    pub mem: Arc<dyn Memtable>,
+    /// The first WAL segment NOT covered by this memtable: once it is
+    /// flushed, segments below this number are obsolete.
+    pub next_log: u64,
+    /// Highest sequence number in it (or before it, if it is empty).
+    pub seqno_max: SeqNo,
+}
+
+/// What readers need, swapped as a whole.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    /// The memtable writes go to.
+    pub active: Arc<dyn Memtable>,
+    /// Frozen memtables, oldest first.
+    pub frozen: Vec<Frozen>,
+    /// The current set of tables.
+    pub version: Arc<Version>,
+}
+
+/// The WAL side of the write path, under the `wal` mutex.
+#[derive(Debug)]
+pub(crate) struct WalState {
+    /// The segment being appended to.
+    pub writer: WalWriter,
+    /// Next sequence number to assign.
+    pub next_seqno: SeqNo,
+    /// Reused encoding buffer.
+    pub buf: Vec<u8>,
+}
+
+/// The manifest side of version changes, under the `manifest` mutex.
+#[derive(Debug)]
+pub(crate) struct ManifestState {
+    /// The manifest being appended to.
+    pub writer: ManifestWriter,
+    /// Last sequence number recorded in the manifest (flushed data).
+    pub last_seqno: SeqNo,
+    /// WAL segments below this are flushed.
+    pub log_number: u64,
+}
+
+/// Signals between writers and the background thread.
+#[derive(Debug, Default)]
+pub(crate) struct BgSignal {
+    /// What the background thread should do next.
+    pub flags: Mutex<BgFlags>,
+    /// Notified when work is pending, on shutdown, and after every finished
+    /// background step (stalled writers wait on it).
+    pub wake: Condvar,
+}
+
+/// The background thread's instructions.
+#[derive(Debug, Default)]
+pub(crate) struct BgFlags {
+    /// Work may be waiting.
+    pub pending: bool,
+    /// The thread must exit.
+    pub shutdown: bool,
+}
+
+/// Everything one open database shares between its handle, its snapshots,
+/// its iterators and its background thread.
+#[derive(Debug)]
+pub(crate) struct DbInner {
+    pub(super) dir: PathBuf,
+    pub(super) opts: Options,
+    pub(super) fs: Arc<dyn FileSystem>,
+    /// The directory lock; released by `close` and by dropping the `Db`,
+    /// even while snapshots still reference this state.
+    dir_lock: Mutex<Option<Box<dyn FileLock>>>,
+    pub(super) queue: CommitQueue,
+    pub(super) wal: Mutex<WalState>,
+    pub(super) state: RwLock<State>,
+    pub(super) manifest: Mutex<ManifestState>,
+    pub(super) bg_work: Mutex<()>,
+    pub(super) bg_signal: BgSignal,
+    pub(super) tables: Arc<TableCache>,
+    /// Every version ever installed that may still be referenced.
+    pub(super) versions: Mutex<Vec<Weak<Version>>>,
+    pub(super) next_file_number: AtomicU64,
+    /// While non-zero, background steps flush but do not compact.
+    pub(super) compactions_paused: AtomicU64,
+    /// Highest sequence number readers may see.
+    pub(super) visible_seqno: AtomicU64,
+    /// Set once a write, sync or background step fails; writes are refused
+    /// until reopen.
+    poisoned: AtomicBool,
+    poison_cause: Mutex<Option<String>>,
+    closed: AtomicBool,
+    /// Live snapshots: sequence number -> count.
+    snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    pub(super) stats: StatsCounters,
+}
+
+/// The parts of a [`DbInner`] that recovery produces.
+pub(super) struct Recovered {
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub dir_lock: Box<dyn FileLock>,
+    pub version: Arc<Version>,
+    pub manifest: ManifestState,
+    pub wal: WalWriter,
+    /// The last sequence number recovered.
+    pub last_seqno: SeqNo,
+    pub next_file_number: u64,
+    pub tables: Arc<TableCache>,
+    pub stats: StatsCounters,
+}
+
+/// A new, empty memtable of `kind`.
+pub(crate) fn new_memtable(kind: MemtableKind) -> Arc<dyn Memtable> {
+    match kind {
+        MemtableKind::BTree => Arc::new(BTreeMemtable::new()),
+        MemtableKind::Art => Arc::new(ArtMemtable::new()),
+    }
+}
+
+impl DbInner {
+    /// The state of a freshly recovered database.
+    pub(super) fn new(r: Recovered) -> DbInner {
+        DbInner {
+            fs: r.opts.fs.clone(),
+            versions: Mutex::new(vec![Arc::downgrade(&r.version)]),
+            state: RwLock::new(State {
+                active: new_memtable(r.opts.memtable),
+                frozen: Vec::new(),
+                version: r.version,
+            }),
+            manifest: Mutex::new(r.manifest),
+            dir: r.dir,
+            dir_lock: Mutex::new(Some(r.dir_lock)),
+            queue: CommitQueue::default(),
+            wal: Mutex::new(WalState {
+                writer: r.wal,
+                next_seqno: r.last_seqno + 1,
+                buf: Vec::new(),
+            }),
+            bg_work: Mutex::new(()),
+            bg_signal: BgSignal::default(),
+            tables: r.tables,
+            next_file_number: AtomicU64::new(r.next_file_number),
+            compactions_paused: AtomicU64::new(0),
+            visible_seqno: AtomicU64::new(r.last_seqno),
+            poisoned: AtomicBool::new(false),
+            poison_cause: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            snapshots: Mutex::new(BTreeMap::new()),
+            stats: r.stats,
+            opts: r.opts,
+        }
+    }
+
+    /// `Closed` once the handle was closed or dropped.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// `Closed`, or `Poisoned` after a failed write, sync or background step.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.is_poisoned() {
+            return Err(self.poison_error());
+        }
+        Ok(())
+    }
+
+    /// Whether a failure has made the database refuse writes.
+    pub(super) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// The error writes get once the database is poisoned.
+    pub(crate) fn poison_error(&self) -> Error {
+        Error::Poisoned {
+            cause: lock(&self.poison_cause)
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+        }
+    }
+
+    /// Refuses every later write, remembering the first cause.
+    pub(crate) fn poison(&self, e: &Error) {
+        let mut cause = lock(&self.poison_cause);
+        if cause.is_none() {
+            *cause = Some(e.to_string());
+        }
+        self.poisoned.store(true, Ordering::Release);
+        drop(cause);
+        // Wake writers waiting on a stall so they see it.
+        self.bg_signal.wake.notify_all();
+    }
+
+    /// Marks the handle closed and releases the directory lock. Snapshots
+    /// may keep this state alive; reads through them end.
+    pub(super) fn close_handle(&self) {
+        self.closed.store(true, Ordering::Release);
+        lock(&self.dir_lock).take();
+    }
+
+    /// The readers' view, cloned out of the lock.
+    pub(crate) fn read_state(&self) -> State {
+        read(&self.state).clone()
+    }
+
+    /// Registers a snapshot at the current visible sequence number and
+    /// returns it. The sequence number is read under the registry's lock,
+    /// so a compaction listing snapshots cannot miss this one.
+    pub(super) fn register_snapshot(&self) -> SeqNo {
+        let mut snaps = lock(&self.snapshots);
+        let seqno = self.visible_seqno.load(Ordering::Acquire);
+        *snaps.entry(seqno).or_insert(0) += 1;
+        seqno
+    }
+
+    /// Forgets one snapshot at `seqno`.
+    pub(super) fn release_snapshot(&self, seqno: SeqNo) {
+        let mut snaps = lock(&self.snapshots);
+        if let Some(n) = snaps.get_mut(&seqno) {
+            *n -= 1;
+            if *n == 0 {
+                snaps.remove(&seqno);
+            }
+        }
+    }
+
+    /// Live snapshot sequence numbers, ascending.
+    pub(crate) fn snapshot_seqnos(&self) -> Vec<SeqNo> {
+        lock(&self.snapshots).keys().copied().collect()
+    }
+
+    /// Wakes the background thread, if there is one.
+    pub(crate) fn signal_background(&self) {
+        if self.opts.background == BackgroundMode::Thread {
+            lock(&self.bg_signal.flags).pending = true;
+            self.bg_signal.wake.notify_all();
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Installing version edits: each is checked, made durable in the manifest,
+//! then swapped in; the manifest is rewritten as one snapshot once it grows
+//! past `manifest_bytes_max`. Every installed version is remembered (weakly)
+//! so obsolete-file deletion knows which tables some reader still pins.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::state::{DbInner, ManifestState, State};
+use crate::error::Result;
+use crate::manifest::ManifestWriter;
+use crate::sync::{lock, write};
+use crate::version::{Version, VersionEdit};
+
+impl DbInner {
+    /// Installs `edit`: checks it applies, makes it durable in the manifest,
+    /// then swaps the new version in and lets `update` adjust the state in
+    /// the same critical section. A manifest failure poisons the database.
+    pub(super) fn log_and_apply(
+        &self,
+        edit: &VersionEdit,
+        update: &mut dyn FnMut(&mut State),
+    ) -> Result<()> {
+        let mut m = lock(&self.manifest);
+        let current = self.read_state().version;
+        let next = Arc::new(current.apply(edit)?);
+        if let Err(e) = m.writer.append(edit) {
+            self.poison(&e);
+            return Err(e);
+        }
+        if let Some(s) = edit.last_seqno {
+            m.last_seqno = m.last_seqno.max(s);
+        }
+        if let Some(l) = edit.log_number {
+            m.log_number = m.log_number.max(l);
+        }
+        {
+            let mut st = write(&self.state);
+            st.version = next.clone();
+            update(&mut st);
+        }
+        {
+            let mut vs = lock(&self.versions);
+            vs.retain(|w| w.strong_count() > 0);
+            vs.push(Arc::downgrade(&next));
+        }
+        if m.writer.file_bytes() > self.opts.manifest_bytes_max {
+            if let Err(e) = self.rewrite_manifest(&mut m, &next) {
+                self.poison(&e);
+                return Err(e);
+            }
+        }
+        self.bg_signal.wake.notify_all();
+        Ok(())
+    }
+
+    /// Starts a fresh manifest holding one snapshot of `current`.
+    fn rewrite_manifest(&self, m: &mut ManifestState, current: &Version) -> Result<()> {
+        let number = self.next_file_number.fetch_add(1, Ordering::SeqCst);
+        let mut snap = current.snapshot_edit();
+        snap.log_number = Some(m.log_number);
+        snap.next_file_number = Some(self.next_file_number.load(Ordering::SeqCst));
+        snap.last_seqno = Some(m.last_seqno);
+        let w = ManifestWriter::create(&*self.fs, &self.dir, number, &snap)?;
+        let old = std::mem::replace(&mut m.writer, w);
+        // Best effort: an old manifest left behind is deleted at the next
+        // open.
+        let _ = self.fs.remove_file(old.path());
+        Ok(())
+    }
+
+    /// Table numbers some live version (the current one, or one pinned by
+    /// an iterator) references.
+    pub(super) fn live_table_numbers(&self) -> std::collections::BTreeSet<u64> {
+        let mut live = std::collections::BTreeSet::new();
+        let mut vs = lock(&self.versions);
+        vs.retain(|w| w.strong_count() > 0);
+        for v in vs.iter().filter_map(|w| w.upgrade()) {
+            live.extend(v.live_file_numbers());
+        }
+        live
+    }
+}

@@ -1,0 +1,208 @@
+//! The write path: validation, the write throttle, the commit group's WAL
+//! append and sync, memtable insertion, and memtable rotation
+//! (protocol in `engine/DESIGN.md`, "Group commit").
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::state::{new_memtable, DbInner, Frozen, WalState};
+use super::stats::StatsCounters;
+use crate::batch::{BatchOp, WriteBatch};
+use crate::commit::Member;
+use crate::compaction::{write_pressure, WritePressure};
+use crate::error::{Error, Result};
+use crate::memtable::Memtable;
+use crate::options::{BackgroundMode, SyncMode, WriteOptions};
+use crate::sync::{lock, read, wait_timeout, write};
+use crate::types::{SeqNo, SEQNO_MAX};
+use crate::wal::{self, WalWriter};
+
+impl DbInner {
+    /// Commits `batch` through the group-commit queue.
+    pub(super) fn write(&self, batch: WriteBatch, wo: WriteOptions) -> Result<SeqNo> {
+        self.check_writable()?;
+        if batch.is_empty() {
+            return Ok(self.visible_seqno.load(Ordering::Acquire));
+        }
+        let record_bytes = self.validate_batch(&batch)?;
+        self.throttle()?;
+        StatsCounters::add(&self.stats.user_bytes_written, batch.payload_bytes() as u64);
+        self.queue.submit(batch, wo.sync, record_bytes, &|group| {
+            self.commit_group(group)
+        })
+    }
+
+    /// Checks every key, value and the encoded size against the limits;
+    /// returns the batch's encoded WAL record size.
+    fn validate_batch(&self, batch: &WriteBatch) -> Result<usize> {
+        for op in batch.ops() {
+            if op.key().len() > self.opts.key_bytes_max {
+                return Err(Error::InvalidArgument(format!(
+                    "key of {} bytes exceeds key_bytes_max {}",
+                    op.key().len(),
+                    self.opts.key_bytes_max
+                )));
+            }
+            if let Some(v) = op.value() {
+                if v.len() > self.opts.value_bytes_max {
+                    return Err(Error::InvalidArgument(format!(
+                        "value of {} bytes exceeds value_bytes_max {}",
+                        v.len(),
+                        self.opts.value_bytes_max
+                    )));
+                }
+            }
+        }
+        let record_bytes = wal::encoded_record_bytes(batch.ops());
+        if record_bytes - wal::RECORD_HEADER_BYTES > self.opts.batch_bytes_max {
+            return Err(Error::InvalidArgument(format!(
+                "batch of {record_bytes} encoded bytes exceeds batch_bytes_max {}",
+                self.opts.batch_bytes_max
+            )));
+        }
+        Ok(record_bytes)
+    }
+
+    /// Slows writers while level 0 backs up and stops them while too many
+    /// memtables or level-0 files wait. Only with a background thread: in
+    /// manual mode the caller decides when work happens.
+    fn throttle(&self) -> Result<()> {
+        if self.opts.background == BackgroundMode::Manual {
+            return Ok(());
+        }
+        let mut slowed = false;
+        loop {
+            self.check_writable()?;
+            let (frozen, pressure) = {
+                let st = read(&self.state);
+                (
+                    st.frozen.len(),
+                    write_pressure(&st.version, &self.opts.compaction),
+                )
+            };
+            if frozen >= self.opts.frozen_memtables_max || pressure == WritePressure::Stop {
+                StatsCounters::add(&self.stats.write_stops, 1);
+                self.signal_background();
+                let flags = lock(&self.bg_signal.flags);
+                // Woken by every finished background step; the timeout only
+                // re-checks for robustness.
+                drop(wait_timeout(
+                    &self.bg_signal.wake,
+                    flags,
+                    Duration::from_millis(10),
+                ));
+                continue;
+            }
+            if pressure == WritePressure::Slowdown && !slowed {
+                StatsCounters::add(&self.stats.write_slowdowns, 1);
+                slowed = true;
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            return Ok(());
+        }
+    }
+
+    /// The leader's work for one group (see DESIGN.md, "Group commit"):
+    /// one WAL append, one sync if any member asked for it, then the
+    /// memtable inserts and the new visible sequence number.
+    fn commit_group(&self, group: &[Arc<Member>]) -> Result<Vec<SeqNo>> {
+        self.check_writable()?;
+        let mut wal = lock(&self.wal);
+        let wal = &mut *wal;
+        let active = self.active_with_room(wal)?;
+        let first = wal.next_seqno;
+        let total_ops: u64 = group.iter().map(|m| m.batch.len() as u64).sum();
+        if first + total_ops - 1 > SEQNO_MAX {
+            return Err(Error::InvalidArgument("sequence numbers exhausted".into()));
+        }
+        wal.buf.clear();
+        let mut seqnos = Vec::with_capacity(group.len());
+        let mut seq = first;
+        for m in group {
+            let synced = wal.writer.synced_bytes();
+            wal::encode_record(&mut wal.buf, seq, m.batch.ops(), synced);
+            seq += m.batch.len() as u64;
+            seqnos.push(seq - 1);
+        }
+        if let Err(e) = wal.writer.append(&wal.buf) {
+            self.poison(&e);
+            return Err(e);
+        }
+        StatsCounters::add(&self.stats.wal_bytes_written, wal.buf.len() as u64);
+        StatsCounters::add(&self.stats.commit_groups, 1);
+        if group.iter().any(|m| m.sync == SyncMode::Durable) {
+            if let Err(e) = wal.writer.sync() {
+                // Never retried: the unsynced bytes must be treated as lost.
+                self.poison(&e);
+                return Err(e);
+            }
+            StatsCounters::add(&self.stats.wal_syncs, 1);
+        }
+        let mut seq = first;
+        for m in group {
+            for op in m.batch.ops() {
+                match op {
+                    BatchOp::Put { key, value } => active.insert(key, seq, Some(value)),
+                    BatchOp::Delete { key } => active.insert(key, seq, None),
+                }
+                seq += 1;
+            }
+        }
+        wal.next_seqno = seq;
+        self.visible_seqno.store(seq - 1, Ordering::Release);
+        Ok(seqnos)
+    }
+
+    /// The active memtable, rotated first if it is full. Caller holds the
+    /// WAL lock.
+    fn active_with_room(&self, wal: &mut WalState) -> Result<Arc<dyn Memtable>> {
+        let active = read(&self.state).active.clone();
+        if active.approximate_memory() < self.opts.memtable_bytes_max {
+            return Ok(active);
+        }
+        self.rotate(wal)?;
+        Ok(self.read_state().active)
+    }
+
+    /// Freezes the active memtable behind a new WAL segment. The old segment
+    /// is synced first, so a later segment's synced records never outlive
+    /// an earlier segment's unsynced ones. Caller holds the WAL lock.
+    fn rotate(&self, wal: &mut WalState) -> Result<()> {
+        let result = (|| {
+            wal.writer.sync()?;
+            let number = self.next_file_number.fetch_add(1, Ordering::SeqCst);
+            let writer = WalWriter::create(&*self.fs, &self.dir, number)?;
+            wal.writer = writer;
+            let mut st = write(&self.state);
+            let old = std::mem::replace(&mut st.active, new_memtable(self.opts.memtable));
+            st.frozen.push(Frozen {
+                mem: old,
+                next_log: number,
+                seqno_max: wal.next_seqno - 1,
+            });
+            Ok(())
+        })();
+        if let Err(e) = &result {
+            self.poison(e);
+        }
+        self.signal_background();
+        result
+    }
+
+    /// Freezes the active memtable if it holds anything.
+    pub(super) fn freeze_active(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut wal = lock(&self.wal);
+        if self.read_state().active.is_empty() {
+            return Ok(());
+        }
+        self.rotate(&mut wal)
+    }
+
+    /// Syncs the WAL at close: every buffered write becomes durable.
+    pub(super) fn sync_wal(&self) -> Result<()> {
+        lock(&self.wal).writer.sync()
+    }
+}
