@@ -7,12 +7,13 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::options::SyncMode;
+use crate::sync::{lock, wait};
 use crate::types::SeqNo;
 
 /// One writer waiting in the queue.
@@ -46,10 +47,6 @@ pub const GROUP_GATHER_MAX: Duration = Duration::from_micros(100);
 /// record is always taken, whatever its size).
 pub const GROUP_BYTES_MAX: usize = 4 << 20;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl CommitQueue {
     /// Commits `batch`: waits to be led, or leads a group through `commit`.
     /// `commit` gets the group in queue order and returns, on success, the
@@ -76,7 +73,7 @@ impl CommitQueue {
             if Arc::ptr_eq(q.front().expect("we are queued"), &me) {
                 break;
             }
-            q = self.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+            q = wait(&self.wake, q);
         }
         // Leader. A synced group pays one fsync however large it is; writers
         // released by the previous synced group are usually about to queue
@@ -180,14 +177,103 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+    /// Writers queued now, the running group's members included.
+    fn queued(q: &CommitQueue) -> usize {
+        lock(&q.queue).len()
+    }
+
+    fn batch(key: &str) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        b.put(key, "v");
+        b
+    }
+
+    /// Runs a leader whose commit function holds it until `followers`
+    /// writers have queued behind it, then those followers, whose commit
+    /// function is `commit`. Returns the followers' results and the sizes of
+    /// the groups their commit function saw.
+    fn held_leader_then_followers(
+        followers: usize,
+        commit: fn(&[Arc<Member>]) -> Result<Vec<SeqNo>>,
+    ) -> (Vec<Result<SeqNo>>, Vec<usize>) {
+        let q = Arc::new(CommitQueue::default());
+        let groups = Arc::new(Mutex::new(Vec::new()));
+        let entered = Arc::new(AtomicUsize::new(0));
+        let leader = {
+            let (q, entered) = (q.clone(), entered.clone());
+            std::thread::spawn(move || {
+                q.submit(batch("leader"), SyncMode::Buffered, 10, &|g| {
+                    assert_eq!(g.len(), 1);
+                    entered.store(1, Ordering::SeqCst);
+                    // Hold the group open until every follower waits.
+                    while queued(&q) < 1 + followers {
+                        std::thread::yield_now();
+                    }
+                    Ok(vec![0])
+                })
+            })
+        };
+        while entered.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let threads: Vec<_> = (0..followers)
+            .map(|t| {
+                let (q, groups) = (q.clone(), groups.clone());
+                std::thread::spawn(move || {
+                    q.submit(batch(&format!("f{t}")), SyncMode::Buffered, 10, &|g| {
+                        lock(&groups).push(g.len());
+                        commit(g)
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(leader.join().unwrap().unwrap(), 0);
+        let results = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let groups = lock(&groups).clone();
+        (results, groups)
+    }
+
+    /// The writers that queued behind a busy leader commit as one group,
+    /// and each gets its own result.
     #[test]
-    fn concurrent_writers_form_groups_and_each_gets_its_own_result() {
+    fn writers_queued_behind_a_leader_form_one_group_with_one_result_each() {
+        const FOLLOWERS: usize = 6;
+        let (results, groups) = held_leader_then_followers(FOLLOWERS, |g| {
+            Ok((1..=g.len() as u64).map(|i| 100 + i).collect())
+        });
+        assert_eq!(groups, vec![FOLLOWERS], "one group holding every follower");
+        let mut got: Vec<SeqNo> = results.into_iter().map(|r| r.unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, (101..=100 + FOLLOWERS as u64).collect::<Vec<_>>());
+    }
+
+    /// A failure of the group's commit reaches every member, not only the
+    /// leader.
+    #[test]
+    fn a_failed_group_fails_every_member() {
+        const FOLLOWERS: usize = 5;
+        let (results, groups) = held_leader_then_followers(FOLLOWERS, |_| {
+            Err(Error::Poisoned {
+                cause: "sync failed".into(),
+            })
+        });
+        assert_eq!(groups, vec![FOLLOWERS]);
+        assert_eq!(results.len(), FOLLOWERS);
+        for r in results {
+            assert!(
+                matches!(&r, Err(Error::Poisoned { cause }) if cause == "sync failed"),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_each_get_their_own_result() {
         let q = Arc::new(CommitQueue::default());
         let next = Arc::new(AtomicU64::new(1));
-        let groups = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..8)
             .map(|t| {
-                let (q, next, groups) = (q.clone(), next.clone(), groups.clone());
+                let (q, next) = (q.clone(), next.clone());
                 std::thread::spawn(move || {
                     let mut mine = Vec::new();
                     for i in 0..200u32 {
@@ -195,7 +281,6 @@ mod tests {
                         b.put(format!("{t}-{i}"), "v");
                         let s = q
                             .submit(b, SyncMode::Buffered, 10, &|g| {
-                                groups.fetch_add(1, Ordering::Relaxed);
                                 // Slow leader so followers pile up.
                                 std::thread::yield_now();
                                 Ok(g.iter()
@@ -216,19 +301,5 @@ mod tests {
         all.sort_unstable();
         // Every writer got a distinct result: exactly 1..=1600.
         assert_eq!(all, (1..=1600).collect::<Vec<_>>());
-        assert!(groups.load(Ordering::Relaxed) <= 1600);
-    }
-
-    #[test]
-    fn a_failed_group_fails_every_member() {
-        let q = CommitQueue::default();
-        let err = q
-            .submit(WriteBatch::new(), SyncMode::Durable, 1, &|_| {
-                Err(Error::Poisoned {
-                    cause: "sync failed".into(),
-                })
-            })
-            .unwrap_err();
-        assert!(matches!(err, Error::Poisoned { .. }));
     }
 }
