@@ -37,14 +37,14 @@ use crate::workload::{generate, FaultMode, KeyBound, Scan, SimOp, Val, SNAPSHOTS
 pub const DB_DIR: &str = "/db";
 
 /// Which memtable the engine uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemtableChoice {
     Btree,
     Art,
 }
 
 /// What the simulated disk may do at a power loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DiskModel {
     /// Unsynced writes lost entirely, as a suffix, or as an arbitrary subset.
     #[default]
@@ -58,18 +58,24 @@ pub enum DiskModel {
 /// What one run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunConfig {
+    /// Operations in the generated workload.
     pub ops: usize,
+    /// The memtable the engine uses.
     pub memtable: MemtableChoice,
+    /// What the run injects.
     pub faults: FaultMode,
+    /// What a power loss may do to unsynced writes.
     pub disk: DiskModel,
 }
 
 impl Default for RunConfig {
+    /// The `strata-sim` command line's defaults, which are taken from here:
+    /// 1000 ops on the ART memtable, every fault, the full disk model.
     fn default() -> Self {
         RunConfig {
             ops: 1000,
-            memtable: MemtableChoice::Btree,
-            faults: FaultMode::Crash,
+            memtable: MemtableChoice::Art,
+            faults: FaultMode::All,
             disk: DiskModel::Full,
         }
     }

@@ -16,7 +16,7 @@ use std::ops::Bound;
 use crate::rng::Rng;
 
 /// How much the run injects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FaultMode {
     /// No crashes, no faults: clean reopens only.
     None,
