@@ -1,6 +1,7 @@
 //! `SimFs`: an in-memory file system with power-loss and fault injection.
 //!
-//! Model (BRIEF §2), and the invariants the code keeps:
+//! The disk model (each behaviour and how `SimFs` produces it: the table in
+//! `sim/README.md`, "The simulated disk"), and the invariants the code keeps:
 //! - A file is an inode (`FileId`) with a **durable image** (what survives a
 //!   power loss) and a **volatile image** (what reads see). Every mutation
 //!   since the last successful sync is kept, in order, in `pending`; applying
