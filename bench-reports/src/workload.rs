@@ -1,5 +1,5 @@
 //! Workload pieces shared by the benchmarks and the space measurement:
-//! a seeded PRNG, deterministic key generation, and one small trait over
+//! the seeded PRNG, deterministic key generation, and one small trait over
 //! every memtable under test.
 //!
 //! Keys are built from a 64-bit id written big-endian in the first 8 bytes,
@@ -14,36 +14,9 @@ use crossbeam_skiplist::SkipMap;
 use strata::memtable::Memtable;
 use strata::types::{Direction, SeqNo};
 
-/// SplitMix64: a tiny seeded PRNG. Every random choice in the benchmarks
-/// comes from one of these with an explicit seed.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix64(self.state)
-    }
-
-    /// A value in `0..n` (`n > 0`); the modulo bias is irrelevant here.
-    pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "below(0)");
-        self.next_u64() % n
-    }
-}
-
-/// The SplitMix64 finaliser: a bijection on u64.
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// Every random choice in the benchmarks comes from one of these with an
+/// explicit seed: the workspace's one seeded generator.
+pub use strata::testing::SplitMix64;
 
 /// How entry indexes map to keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +36,7 @@ pub fn key_into(out: &mut Vec<u8>, index: u64, key_bytes: usize, pattern: KeyPat
     out.clear();
     let id = match pattern {
         KeyPattern::Sequential => index,
-        KeyPattern::Random => mix64(index),
+        KeyPattern::Random => SplitMix64::mix(index),
     };
     out.extend_from_slice(&id.to_be_bytes());
     let mut filler = SplitMix64::new(id);
@@ -306,17 +279,5 @@ mod tests {
             // Near the end the scan runs out of keys.
             assert_eq!(map.scan(&all[495], 100).0, 5, "{}", kind.name);
         }
-    }
-
-    #[test]
-    fn prng_is_seeded() {
-        let a: Vec<u64> = {
-            let mut r = SplitMix64::new(42);
-            (0..4).map(|_| r.next_u64()).collect()
-        };
-        let mut r = SplitMix64::new(42);
-        assert_eq!(a, (0..4).map(|_| r.next_u64()).collect::<Vec<_>>());
-        assert_ne!(a[0], SplitMix64::new(43).next_u64());
-        assert!((0..100).all(|_| r.below(7) < 7));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Every engine component (WAL, SSTables, manifest, lock file) does its I/O
 //! through [`FileSystem`] and [`FsFile`]. [`StdFs`] is the real implementation
-//! and the only code in the engine that calls `std::fs`; the simulator
+//! and the only code in the engine that calls `std::fs`; [`MemFs`] is an
+//! in-memory, fault-free one for tests, fuzz targets and tools; the simulator
 //! (`strata-sim`) provides an in-memory implementation with crash and fault
 //! injection.
 //!
@@ -24,6 +25,10 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+
+mod memfs;
+
+pub use memfs::{MemFile, MemFs};
 
 /// How to open a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

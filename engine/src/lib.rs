@@ -1,6 +1,54 @@
 //! Strata: a verification-first embedded LSM key-value engine.
 //!
-//! See `engine/DESIGN.md` for the on-disk formats and the protocols.
+//! The on-disk formats are documented byte by byte in `engine/docs/FORMATS.md`
+//! and the documents it lists; the protocols (group commit, recovery, flush,
+//! compaction, reads) in `engine/DESIGN.md`.
+//!
+//! # Example
+//!
+//! Open a database in a directory, write, read, scan and pin a snapshot.
+//! Every call returns `strata::Result`. This is the example of the
+//! repository README's "Use it as a library" section; a hidden part of this
+//! doctest checks that the two copies are equal.
+//!
+//! ```rust
+//! use strata::{Db, Options, WriteBatch, WriteOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path(), Options::default())?;
+//! db.put(b"apple", b"red", WriteOptions::DURABLE)?; // synced before it returns
+//! db.put(b"fig", b"purple", WriteOptions::BUFFERED)?; // survives a process crash
+//! let mut batch = WriteBatch::new();
+//! batch.put("cherry", "dark red").delete("fig");
+//! db.write(batch, WriteOptions::DURABLE)?; // all or nothing
+//!
+//! let snap = db.snapshot(); // reads as of now, until dropped
+//! db.put(b"apple", b"green", WriteOptions::DURABLE)?;
+//! assert_eq!(db.get(b"apple")?, Some(b"green".to_vec()));
+//! assert_eq!(snap.get(b"apple")?, Some(b"red".to_vec()));
+//! assert_eq!(db.get(b"fig")?, None);
+//!
+//! for kv in db.range("a".."d")? {
+//!     let (key, value) = kv?; // ascending; `.rev()` for descending
+//!     println!("{} = {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
+//! }
+//! drop(snap);
+//! db.close()?; // syncs buffered writes; dropping a Db instead acts as a crash
+//! # // The README shows the visible lines above: keep the two copies equal.
+//! # fn visible(block: &str) -> Vec<&str> {
+//! #     block.lines().filter(|l| *l != "#" && !l.starts_with("# ")).collect()
+//! # }
+//! # let lib = include_str!("lib.rs");
+//! # let lib: String = lib.lines().skip_while(|l| *l != "//! ```rust").skip(1)
+//! #     .take_while(|l| *l != "//! ```")
+//! #     .map(|l| l.strip_prefix("//! ").unwrap_or(l.strip_prefix("//!").unwrap_or(l)))
+//! #     .collect::<Vec<_>>().join("\n");
+//! # let readme = include_str!("../../README.md");
+//! # let readme = readme.split("\n```rust\n").nth(1).expect("README has a rust example");
+//! # let readme = readme.split("\n```\n").next().unwrap();
+//! # assert_eq!(visible(&lib), visible(readme), "README example differs from lib.rs");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod batch;
 mod coding;

@@ -1,6 +1,6 @@
 //! The write-ahead log: segment files of length-framed, CRC32C-checked
-//! records. The byte layout is documented in `engine/DESIGN.md` ("WAL
-//! format"); `tests::design_doc_matches_constants` checks the two agree.
+//! records. The byte layout is documented in `engine/docs/wal.md`;
+//! `tests::design_doc_matches_constants` checks the two agree.
 //!
 //! Invariants this module relies on and keeps:
 //! - records in a segment, and segments in number order, carry contiguous
@@ -688,16 +688,16 @@ mod tests {
 
     #[test]
     fn design_doc_matches_constants() {
-        let doc = include_str!("../DESIGN.md");
+        let doc = include_str!("../docs/wal.md");
         let section = doc
             .split("<!-- wal-constants -->")
             .nth(1)
-            .expect("DESIGN.md has a wal-constants table");
+            .expect("docs/wal.md has a wal-constants table");
         let value = |name: &str| -> u64 {
             let line = section
                 .lines()
                 .find(|l| l.starts_with(&format!("| `{name}`")))
-                .unwrap_or_else(|| panic!("DESIGN.md documents {name}"));
+                .unwrap_or_else(|| panic!("docs/wal.md documents {name}"));
             let cell = line.split('|').nth(2).unwrap().trim().trim_matches('`');
             match cell.strip_prefix("0x") {
                 Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).unwrap(),

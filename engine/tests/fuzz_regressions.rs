@@ -1,21 +1,18 @@
 //! Fuzz findings kept as regression tests, and the seed corpora replayed.
 //!
-//! The harness is the fuzz crate's own code (`fuzz/src/harness`, which
-//! depends only on this crate, `crc32c` and `lz4_flex`), included here so a
-//! crash input replays through exactly what the fuzzer ran, on stable Rust.
+//! The fuzz targets' logic is the `strata-fuzz-harness` crate, the very code
+//! the cargo-fuzz targets call, so a crash input replays here exactly as
+//! the fuzzer ran it, on stable Rust.
 //! To add a finding: minimise it (`cargo +nightly fuzz tmin TARGET FILE`),
 //! paste the bytes into a test named after the bug, with a one-line
 //! postmortem, calling the target's `run` (see `fuzz/README.md`).
-//! The model targets (`art_model`, `engine_model`) need `arbitrary` and
-//! `strata-sim`, so their replays live in `sim/tests/fuzz_replay.rs`.
-
-#[allow(dead_code)]
-#[path = "../../fuzz/src/harness/mod.rs"]
-mod harness;
+//! The model targets' replays (`art_model`, `engine_model`, which run on
+//! `strata-sim`) live in `sim/tests/fuzz_replay.rs`.
 
 use std::path::Path;
 
-use harness::db::{build_base, check_clean, BASE_SEED};
+use strata_fuzz_harness::open_corrupted::{self, build_base, check_clean, BASE_SEED};
+use strata_fuzz_harness::{manifest_decode, table_decode, wal_decode};
 
 /// Replays every file of `fuzz/corpus/TARGET` (if generated) through `run`.
 fn replay_corpus(target: &str, run: &dyn Fn(&[u8])) -> usize {
@@ -52,11 +49,11 @@ fn base_image_opens_to_its_final_state() {
 #[test]
 fn seed_corpora_pass() {
     // The seed corpora are committed (regenerate with fuzz/gen-corpus.sh).
-    assert!(replay_corpus("wal_decode", &harness::wal::run) >= 3);
-    assert!(replay_corpus("table_decode", &harness::table::run) >= 2);
-    assert!(replay_corpus("manifest_decode", &harness::manifest::run) >= 1);
+    assert!(replay_corpus("wal_decode", &wal_decode::run) >= 3);
+    assert!(replay_corpus("table_decode", &table_decode::run) >= 2);
+    assert!(replay_corpus("manifest_decode", &manifest_decode::run) >= 1);
     let base = build_base(BASE_SEED);
-    assert!(replay_corpus("open_corrupted", &|d| harness::db::run(&base, d)) >= 1);
+    assert!(replay_corpus("open_corrupted", &|d| open_corrupted::run(&base, d)) >= 1);
 }
 
 #[test]
@@ -65,10 +62,10 @@ fn every_single_mutation_of_each_file_is_survived() {
     let base = build_base(BASE_SEED);
     for sel in 0..base.image.len() as u8 {
         for off in [0u8, 13, 40, 200] {
-            harness::db::run(&base, &[0, sel, off, 0, 0, 0, 0x10]);
-            harness::db::run(&base, &[1, sel, off, 0, 0, 0]);
+            open_corrupted::run(&base, &[0, sel, off, 0, 0, 0, 0x10]);
+            open_corrupted::run(&base, &[1, sel, off, 0, 0, 0]);
         }
-        harness::db::run(&base, &[2, sel]);
+        open_corrupted::run(&base, &[2, sel]);
     }
 }
 
@@ -91,10 +88,10 @@ fn checksum_fixups_make_mutations_reach_decoders() {
     let last = seg.len() - 1;
     seg[last] ^= 1;
     let (kind, payload) = (seg[16 + 8], &seg[16 + strata::wal::RECORD_HEADER_BYTES..]);
-    let decoded = strata::wal::decode_payload(kind, payload, &harness::wal::LIMITS).unwrap();
+    let decoded = strata::wal::decode_payload(kind, payload, &wal_decode::LIMITS).unwrap();
     assert_eq!(decoded.ops[0].value(), Some(&b"w"[..]));
     let before = seg.clone();
-    harness::wal::fix_checksums(&mut seg);
+    wal_decode::fix_checksums(&mut seg);
     assert_ne!(seg, before, "the CRC was rewritten");
-    harness::wal::run(&seg);
+    wal_decode::run(&seg);
 }

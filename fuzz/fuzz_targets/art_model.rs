@@ -1,7 +1,7 @@
-//! ART operation sequences against a `BTreeMap` model (see `strata_fuzz::model::art`).
+//! ART operation sequences against a `BTreeMap` model (see `strata_fuzz_harness::art_model`).
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    strata_fuzz::model::art::run(data);
+    strata_fuzz_harness::art_model::run(data);
     // Let crossbeam-epoch free what this input's trees retired: libFuzzer
     // runs a full LeakSanitizer scan after every input whose mallocs and
     // frees do not balance, which deferred frees otherwise always cause

@@ -1,8 +1,8 @@
 //! `Db` operation sequences on the simulated disk, with crashes and faults,
-//! checked by the crash oracle (see `strata_fuzz::model::engine`).
+//! checked by the crash oracle (see `strata_fuzz_harness::engine_model`).
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    strata_fuzz::model::engine::run(data);
+    strata_fuzz_harness::engine_model::run(data);
     // Let crossbeam-epoch free what this input's trees retired: libFuzzer
     // runs a full LeakSanitizer scan after every input whose mallocs and
     // frees do not balance, which deferred frees otherwise always cause

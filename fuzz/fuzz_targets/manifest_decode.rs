@@ -1,3 +1,3 @@
-//! Manifest decoders on arbitrary bytes (see `strata_fuzz::harness::manifest`).
+//! Manifest decoders on arbitrary bytes (see `strata_fuzz_harness::manifest_decode`).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::harness::manifest::run(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz_harness::manifest_decode::run(data));

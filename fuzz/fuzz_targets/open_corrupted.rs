@@ -1,9 +1,9 @@
-//! A damaged database directory, opened and read (see `strata_fuzz::harness::db`).
+//! A damaged database directory, opened and read (see `strata_fuzz_harness::open_corrupted`).
 #![no_main]
 
 use std::sync::OnceLock;
 
-use strata_fuzz::harness::db::{build_base, run, Base, BASE_SEED};
+use strata_fuzz_harness::open_corrupted::{build_base, run, Base, BASE_SEED};
 
 static BASE: OnceLock<Base> = OnceLock::new();
 

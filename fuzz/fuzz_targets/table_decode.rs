@@ -1,3 +1,3 @@
-//! SSTable reader on arbitrary bytes (see `strata_fuzz::harness::table`).
+//! SSTable reader on arbitrary bytes (see `strata_fuzz_harness::table_decode`).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::harness::table::run(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz_harness::table_decode::run(data));

@@ -9,6 +9,8 @@
 //!   boundary.
 //! - The model is independent of the engine: it shares no code with `strata`.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Bound;
@@ -22,8 +24,18 @@ pub type SeqNo = u64;
 /// One operation in a write.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
-    Put { key: Vec<u8>, value: Vec<u8> },
-    Delete { key: Vec<u8> },
+    /// Sets `key` to `value`.
+    Put {
+        /// The key written.
+        key: Vec<u8>,
+        /// Its new value.
+        value: Vec<u8>,
+    },
+    /// Deletes `key` (a tombstone version).
+    Delete {
+        /// The key deleted.
+        key: Vec<u8>,
+    },
 }
 
 impl Op {
@@ -45,7 +57,9 @@ impl Op {
 /// One atomic write: a single op or a batch. Op `i` has seqno `first + i`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
+    /// The seqno of the first op.
     pub first: SeqNo,
+    /// The ops, in the order they were applied (not empty).
     pub ops: Vec<Op>,
 }
 
@@ -59,7 +73,9 @@ impl Write {
 /// Scan direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dir {
+    /// Ascending key order.
     Forward,
+    /// Descending key order.
     Reverse,
 }
 

@@ -36,8 +36,10 @@ pub struct Divergence {
     pub found: Option<Vec<u8>>,
     /// The prefix the report compares against.
     pub candidate: SeqNo,
-    /// The seqno range of prefixes that were considered acceptable ends.
+    /// The seqno range of prefixes that were considered acceptable ends:
+    /// from `seqno_lo`...
     pub seqno_lo: SeqNo,
+    /// ... to `seqno_hi`, inclusive.
     pub seqno_hi: SeqNo,
     /// What went wrong, in words.
     pub reason: String,

@@ -3,6 +3,15 @@
 //! - [`simfs`]: the simulated disk (`SimFs`), with power loss, torn writes,
 //!   volatile directory entries, sticky fsync failures and media faults.
 //! - [`rng`]: the SplitMix64 PRNG and the trace digest.
+//! - [`workload`]: the seeded workload generator.
+//! - [`runner`]: runs a workload against `strata::Db` on a `SimFs` and checks
+//!   every answer and every recovery.
+//! - [`shrink`]: reduces a failing workload to a regression test.
+//!
+//! The `strata-sim` binary (default feature `cli`) runs campaigns; the
+//! library itself needs neither clap nor indicatif.
+
+#![warn(missing_docs)]
 
 pub mod rng;
 pub mod simfs;

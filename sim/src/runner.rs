@@ -2,7 +2,8 @@
 //! result against the reference model and every recovery against the crash
 //! oracle.
 //!
-//! Rules the runner enforces (BRIEF §2):
+//! Rules the runner enforces (the oracle section of `sim/README.md` gives
+//! the reasons):
 //! - a write that returns `Ok(s)` must return exactly the model's next seqno;
 //! - a read that returns `Ok` must match the model (current state, or the
 //!   snapshot's seqno); an `Err` is accepted only when a fault was injected;
@@ -16,8 +17,15 @@
 //! it) is applied to the model's history anyway: the oracle then accepts the
 //! state with or without it, and the model is cut back to the recovered
 //! prefix, so the next seqno agrees with the engine's.
+//!
+//! This file drives the `Db` one op at a time; `runner/judge.rs` compares its
+//! answers with the model, `runner/recovery.rs` handles deaths, reopens and
+//! recoveries, and `runner/stats.rs` counts.
 
-use std::collections::BTreeMap;
+mod judge;
+mod recovery;
+mod stats;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
@@ -27,24 +35,29 @@ use strata::{
     BackgroundMode, BackgroundStep, CompactionOptions, Db, DbIter, Error, MemtableKind, Options,
     Snapshot, TableOptions, WriteBatch, WriteOptions,
 };
-use strata_models::{CrashOracle, Dir, KvModel, Op, SeqNo, State};
+use strata_models::{KvModel, Op, SeqNo};
 
 use crate::rng::{Digest, Rng};
-use crate::simfs::{FaultRates, SimFs, SimStats};
-use crate::workload::{generate, FaultMode, KeyBound, Scan, SimOp, Val, SNAPSHOTS_MAX};
+use crate::simfs::{FaultRates, SimFs};
+use crate::workload::{generate, FaultMode, Scan, SimOp, Val, SNAPSHOTS_MAX};
+
+use judge::RangeRead;
+pub use stats::RunStats;
 
 /// The database directory inside the simulated disk.
 pub const DB_DIR: &str = "/db";
 
 /// Which memtable the engine uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemtableChoice {
+    /// `strata::MemtableKind::BTree`: a B-tree map behind a lock.
     Btree,
+    /// `strata::MemtableKind::Art`: the concurrent adaptive radix tree.
     Art,
 }
 
 /// What the simulated disk may do at a power loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DiskModel {
     /// Unsynced writes lost entirely, as a suffix, or as an arbitrary subset.
     #[default]
@@ -58,18 +71,24 @@ pub enum DiskModel {
 /// What one run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunConfig {
+    /// Operations in the generated workload.
     pub ops: usize,
+    /// The memtable the engine uses.
     pub memtable: MemtableChoice,
+    /// What the run injects.
     pub faults: FaultMode,
+    /// What a power loss may do to unsynced writes.
     pub disk: DiskModel,
 }
 
 impl Default for RunConfig {
+    /// The `strata-sim` command line's defaults, which are taken from here:
+    /// 1000 ops on the ART memtable, every fault, the full disk model.
     fn default() -> Self {
         RunConfig {
             ops: 1000,
-            memtable: MemtableChoice::Btree,
-            faults: FaultMode::Crash,
+            memtable: MemtableChoice::Art,
+            faults: FaultMode::All,
             disk: DiskModel::Full,
         }
     }
@@ -83,76 +102,25 @@ pub const FAULT_RATES_ALL: FaultRates = FaultRates {
     read_error_per_million: 5_000,
 };
 
-/// Counters of one run (or, added up, a campaign).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunStats {
-    pub seeds: u64,
-    pub ops: u64,
-    pub writes_acked: u64,
-    pub write_errors: u64,
-    pub reads_checked: u64,
-    pub read_errors: u64,
-    pub power_losses: u64,
-    pub process_crashes: u64,
-    /// Processes killed inside a call (page cache kept).
-    pub process_kills: u64,
-    pub clean_reopens: u64,
-    pub recoveries: u64,
-    pub open_retries: u64,
-    pub lock_probes: u64,
-    pub flushes: u64,
-    pub background_steps: u64,
-    pub compactions: u64,
-    pub background_errors: u64,
-    /// `db call:file class` -> count.
-    pub crash_sites: BTreeMap<String, u64>,
-    pub sim: SimStats,
-    pub divergences: u64,
-}
-
-impl RunStats {
-    /// Adds another run's counters.
-    pub fn add(&mut self, o: &RunStats) {
-        self.seeds += o.seeds;
-        self.ops += o.ops;
-        self.writes_acked += o.writes_acked;
-        self.write_errors += o.write_errors;
-        self.reads_checked += o.reads_checked;
-        self.read_errors += o.read_errors;
-        self.power_losses += o.power_losses;
-        self.process_crashes += o.process_crashes;
-        self.process_kills += o.process_kills;
-        self.clean_reopens += o.clean_reopens;
-        self.recoveries += o.recoveries;
-        self.open_retries += o.open_retries;
-        self.lock_probes += o.lock_probes;
-        self.flushes += o.flushes;
-        self.background_steps += o.background_steps;
-        self.compactions += o.compactions;
-        self.background_errors += o.background_errors;
-        for (k, v) in &o.crash_sites {
-            *self.crash_sites.entry(k.clone()).or_insert(0) += v;
-        }
-        self.sim.add(&o.sim);
-        self.divergences += o.divergences;
-    }
-}
-
 /// The first thing that went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     /// Index of the op being executed (== ops.len() for the final check).
     pub op_index: usize,
+    /// What went wrong, with the values that disagreed.
     pub message: String,
 }
 
 /// What a run produced.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
+    /// The seed the run's faults and crashes came from.
     pub seed: u64,
     /// Digest of the whole trace: equal for equal runs.
     pub digest: u64,
+    /// What the run did.
     pub stats: RunStats,
+    /// The first failure, if any; the run stops there.
     pub failure: Option<Failure>,
     /// The trace lines, if asked for.
     pub trace: Vec<String>,
@@ -359,76 +327,22 @@ impl Exec {
             } => self.write(vec![(key.clone(), Some(*value))], *durable),
             SimOp::Delete { key, durable } => self.write(vec![(key.clone(), None)], *durable),
             SimOp::Batch { ops, durable } => self.write(ops.clone(), *durable),
-            SimOp::Get { key } => {
-                self.call = "get";
-                let r = self.db()?.get(key);
-                if let Some(got) = self.read_result(r)? {
-                    let want = self.model.get(key).map(<[u8]>::to_vec);
-                    self.compare_get(key, &want, &got, "get")?;
-                }
-                Ok(())
-            }
+            SimOp::Get { key } => self.get(key),
             SimOp::Range {
                 lo,
                 hi,
                 scan,
                 limit,
-            } => {
-                self.call = "range";
-                let at = self.model.last_seqno();
-                let r = self
-                    .db()?
-                    .range((lo.to_bound(), hi.to_bound()))
-                    .and_then(|it| collect_scan(it, *scan, *limit));
-                self.check_scan(r, lo, hi, *scan, *limit, at, "range")
-            }
-            SimOp::Snapshot => {
-                let snap = self.db()?.snapshot();
-                let want = self.model.last_seqno();
-                if snap.seqno() != want {
-                    return Err(format!(
-                        "snapshot seqno {} but the model is at {want}",
-                        snap.seqno()
-                    ));
-                }
-                self.snapshots.push((snap, want));
-                if self.snapshots.len() > SNAPSHOTS_MAX {
-                    self.snapshots.remove(0);
-                }
-                self.line(format!("  snapshot at {want}"));
-                Ok(())
-            }
-            SimOp::SnapshotGet { slot, key } => {
-                let Some(i) = self.slot(*slot) else {
-                    return Ok(());
-                };
-                self.call = "snapshot.get";
-                let at = self.snapshots[i].1;
-                let r = self.snapshots[i].0.get(key);
-                if let Some(got) = self.read_result(r)? {
-                    let want = self.model.get_at(key, at).map(<[u8]>::to_vec);
-                    self.compare_get(key, &want, &got, "snapshot get")?;
-                }
-                Ok(())
-            }
+            } => self.range(RangeRead::new(lo, hi, *scan, *limit)),
+            SimOp::Snapshot => self.take_snapshot(),
+            SimOp::SnapshotGet { slot, key } => self.snapshot_get(*slot, key),
             SimOp::SnapshotRange {
                 slot,
                 lo,
                 hi,
                 scan,
                 limit,
-            } => {
-                let Some(i) = self.slot(*slot) else {
-                    return Ok(());
-                };
-                self.call = "snapshot.range";
-                let at = self.snapshots[i].1;
-                let r = self.snapshots[i]
-                    .0
-                    .range((lo.to_bound(), hi.to_bound()))
-                    .and_then(|it| collect_scan(it, *scan, *limit));
-                self.check_scan(r, lo, hi, *scan, *limit, at, "snapshot range")
-            }
+            } => self.snapshot_range(*slot, RangeRead::new(lo, hi, *scan, *limit)),
             SimOp::DropSnapshot { slot } => {
                 if let Some(i) = self.slot(*slot) {
                     self.snapshots.remove(i);
@@ -436,26 +350,8 @@ impl Exec {
                 Ok(())
             }
             SimOp::Reopen => self.reopen(),
-            SimOp::ProcessCrash => {
-                self.kill_kind = KillKind::Power;
-                self.stats.process_crashes += 1;
-                self.snapshots.clear();
-                self.db = None;
-                self.fs.restart_process();
-                self.line("  process crash (page cache kept)".into());
-                self.recover(self.acked, false)
-            }
-            SimOp::PowerLoss { after_io } => {
-                self.kill_kind = KillKind::Power;
-                if *after_io == 0 {
-                    self.call = "idle";
-                    self.fs.kill();
-                    self.power_loss()
-                } else {
-                    self.fs.crash_after(u64::from(*after_io));
-                    Ok(())
-                }
-            }
+            SimOp::ProcessCrash => self.process_crash(),
+            SimOp::PowerLoss { after_io } => self.power_loss_after(*after_io),
             SimOp::ProcessKill { after_io } => {
                 self.kill_kind = KillKind::Process;
                 self.fs.crash_after(u64::from(*after_io).max(1));
@@ -467,55 +363,125 @@ impl Exec {
                 self.stats.flushes += 1;
                 self.background(r.map(|()| "flushed".to_string()))
             }
-            SimOp::Step { n } => {
-                self.call = "step";
-                let mut r = Ok(String::new());
-                for _ in 0..*n {
-                    match self.db()?.step_background() {
-                        Ok(BackgroundStep::Idle) => break,
-                        Ok(s) => {
-                            self.stats.background_steps += 1;
-                            if let Ok(t) = &mut r {
-                                t.push_str(&format!("{s:?} "));
-                            }
-                        }
-                        Err(e) => {
-                            r = Err(e);
-                            break;
-                        }
-                    }
-                }
-                self.background(r)
-            }
+            SimOp::Step { n } => self.step_background(*n),
             SimOp::Compact => {
                 self.call = "compact";
                 let r = self.db()?.compact();
                 self.stats.compactions += 1;
                 self.background(r.map(|()| "compacted".to_string()))
             }
-            SimOp::LockProbe => {
-                self.stats.lock_probes += 1;
-                self.call = "open";
-                let opts = self.options()?;
-                match Db::open(DB_DIR, opts) {
-                    Ok(_) => Err("a second open of a locked directory succeeded".into()),
-                    Err(Error::Locked { .. }) => Ok(()),
-                    Err(e) => {
-                        if self.fs.is_dead() {
-                            self.power_loss()
-                        } else if self.cfg.faults == FaultMode::All {
-                            Ok(())
-                        } else {
-                            Err(format!("second open failed with {e}, expected Locked"))
-                        }
-                    }
-                }
-            }
+            SimOp::LockProbe => self.lock_probe(),
         }
+    }
+
+    fn get(&mut self, key: &[u8]) -> Step {
+        self.call = "get";
+        let r = self.db()?.get(key);
+        if let Some(got) = self.read_result(r)? {
+            let want = self.model.get(key).map(<[u8]>::to_vec);
+            self.compare_get(key, &want, &got, "get")?;
+        }
+        Ok(())
+    }
+
+    fn range(&mut self, read: RangeRead<'_>) -> Step {
+        self.call = "range";
+        let at = self.model.last_seqno();
+        let r = self
+            .db()?
+            .range((read.lo.to_bound(), read.hi.to_bound()))
+            .and_then(|it| collect_scan(it, read.scan, read.limit));
+        self.check_scan(r, read, at, "range")
+    }
+
+    fn take_snapshot(&mut self) -> Step {
+        let snap = self.db()?.snapshot();
+        let want = self.model.last_seqno();
+        if snap.seqno() != want {
+            return Err(format!(
+                "snapshot seqno {} but the model is at {want}",
+                snap.seqno()
+            ));
+        }
+        self.snapshots.push((snap, want));
+        if self.snapshots.len() > SNAPSHOTS_MAX {
+            self.snapshots.remove(0);
+        }
+        self.line(format!("  snapshot at {want}"));
+        Ok(())
+    }
+
+    fn snapshot_get(&mut self, slot: u8, key: &[u8]) -> Step {
+        let Some(i) = self.slot(slot) else {
+            return Ok(());
+        };
+        self.call = "snapshot.get";
+        let at = self.snapshots[i].1;
+        let r = self.snapshots[i].0.get(key);
+        if let Some(got) = self.read_result(r)? {
+            let want = self.model.get_at(key, at).map(<[u8]>::to_vec);
+            self.compare_get(key, &want, &got, "snapshot get")?;
+        }
+        Ok(())
+    }
+
+    fn snapshot_range(&mut self, slot: u8, read: RangeRead<'_>) -> Step {
+        let Some(i) = self.slot(slot) else {
+            return Ok(());
+        };
+        self.call = "snapshot.range";
+        let at = self.snapshots[i].1;
+        let r = self.snapshots[i]
+            .0
+            .range((read.lo.to_bound(), read.hi.to_bound()))
+            .and_then(|it| collect_scan(it, read.scan, read.limit));
+        self.check_scan(r, read, at, "snapshot range")
     }
 
     fn slot(&self, slot: u8) -> Option<usize> {
         (!self.snapshots.is_empty()).then(|| slot as usize % self.snapshots.len())
+    }
+
+    /// Up to `n` background steps, stopping early when the Db is idle.
+    fn step_background(&mut self, n: u8) -> Step {
+        self.call = "step";
+        let mut r = Ok(String::new());
+        for _ in 0..n {
+            match self.db()?.step_background() {
+                Ok(BackgroundStep::Idle) => break,
+                Ok(s) => {
+                    self.stats.background_steps += 1;
+                    if let Ok(t) = &mut r {
+                        t.push_str(&format!("{s:?} "));
+                    }
+                }
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            }
+        }
+        self.background(r)
+    }
+
+    /// A second open of the locked directory, which must fail with `Locked`.
+    fn lock_probe(&mut self) -> Step {
+        self.stats.lock_probes += 1;
+        self.call = "open";
+        let opts = self.options()?;
+        match Db::open(DB_DIR, opts) {
+            Ok(_) => Err("a second open of a locked directory succeeded".into()),
+            Err(Error::Locked { .. }) => Ok(()),
+            Err(e) => {
+                if self.fs.is_dead() {
+                    self.power_loss()
+                } else if self.cfg.faults == FaultMode::All {
+                    Ok(())
+                } else {
+                    Err(format!("second open failed with {e}, expected Locked"))
+                }
+            }
+        }
     }
 
     fn write(&mut self, ops: Vec<(Vec<u8>, Option<Val>)>, durable: bool) -> Step {
@@ -550,12 +516,7 @@ impl Exec {
         };
         match res {
             Ok(s) => {
-                let want = self.model.last_seqno() + n;
-                if s != want {
-                    return Err(format!(
-                        "write returned seqno {s}, the model expected {want}"
-                    ));
-                }
+                self.check_write_seqno(s, n)?;
                 self.model.apply(mops);
                 self.acked = s;
                 if durable {
@@ -565,37 +526,28 @@ impl Exec {
                 self.line(format!("  ok seqno {s}"));
                 Ok(())
             }
-            Err(e) => {
-                self.stats.write_errors += 1;
-                self.line(format!("  write error: {e}"));
-                if matches!(e, Error::InvalidArgument(_) | Error::Closed) {
-                    return Err(format!("write refused: {e}"));
-                }
-                // Outcome unknown: the oracle accepts it present or absent.
-                self.model.apply(mops);
-                if self.fs.is_dead() {
-                    return self.power_loss();
-                }
-                if self.cfg.faults != FaultMode::All {
-                    return Err(format!("write failed with no fault injected: {e}"));
-                }
-                match self.db()?.put(b"probe", b"", WriteOptions::BUFFERED) {
-                    Ok(s) => {
-                        return Err(format!(
-                            "a write was accepted (seqno {s}) after a failed write; \
-                             the Db must refuse writes until reopened"
-                        ))
-                    }
-                    Err(Error::Poisoned { .. }) => {}
-                    Err(e) => {
-                        return Err(format!(
-                            "after a failed write, a write failed with {e}, expected Poisoned"
-                        ))
-                    }
-                }
-                self.restart()
-            }
+            Err(e) => self.write_failed(e, mops),
         }
+    }
+
+    /// A write failed: its outcome is unknown, and the Db must refuse writes
+    /// until it is reopened.
+    fn write_failed(&mut self, e: Error, mops: Vec<Op>) -> Step {
+        self.stats.write_errors += 1;
+        self.line(format!("  write error: {e}"));
+        if matches!(e, Error::InvalidArgument(_) | Error::Closed) {
+            return Err(format!("write refused: {e}"));
+        }
+        // Outcome unknown: the oracle accepts it present or absent.
+        self.model.apply(mops);
+        if self.fs.is_dead() {
+            return self.power_loss();
+        }
+        if self.cfg.faults != FaultMode::All {
+            return Err(format!("write failed with no fault injected: {e}"));
+        }
+        self.check_poisoned()?;
+        self.restart()
     }
 
     /// Checks a flush or background step; afterwards every read must still
@@ -621,309 +573,6 @@ impl Exec {
                 }
             }
         }
-    }
-
-    /// Maps a read result: `Ok(None)` when the error is acceptable.
-    fn read_result<T>(&mut self, r: strata::Result<T>) -> Result<Option<T>, String> {
-        match r {
-            Ok(v) => {
-                self.stats.reads_checked += 1;
-                Ok(Some(v))
-            }
-            Err(e) => {
-                self.line(format!("  read error: {e}"));
-                if self.fs.is_dead() {
-                    self.power_loss()?;
-                    Ok(None)
-                } else if self.cfg.faults == FaultMode::All && (e.is_io() || e.is_corruption()) {
-                    self.stats.read_errors += 1;
-                    Ok(None)
-                } else {
-                    Err(format!("read failed with no fault injected: {e}"))
-                }
-            }
-        }
-    }
-
-    fn compare_get(
-        &mut self,
-        key: &[u8],
-        want: &Option<Vec<u8>>,
-        got: &Option<Vec<u8>>,
-        what: &str,
-    ) -> Step {
-        if want != got {
-            let show = |v: &Option<Vec<u8>>| {
-                v.as_ref().map_or("<absent>".to_string(), |v| {
-                    strata_models::Show(v).to_string()
-                })
-            };
-            return Err(format!(
-                "{what} {}: expected {}, found {}",
-                strata_models::Show(key),
-                show(want),
-                show(got)
-            ));
-        }
-        self.line(format!(
-            "  = {}",
-            got.as_ref().map_or(-1, |v| v.len() as i64)
-        ));
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn check_scan(
-        &mut self,
-        r: strata::Result<Vec<(Vec<u8>, Vec<u8>)>>,
-        lo: &KeyBound,
-        hi: &KeyBound,
-        scan: Scan,
-        limit: u32,
-        at: SeqNo,
-        what: &str,
-    ) -> Step {
-        let Some(got) = self.read_result(r)? else {
-            return Ok(());
-        };
-        let want = expected_scan(&self.model, lo, hi, scan, limit, at);
-        if got != want {
-            let i = got
-                .iter()
-                .zip(&want)
-                .position(|(a, b)| a != b)
-                .unwrap_or(got.len().min(want.len()));
-            let show = |v: Option<&(Vec<u8>, Vec<u8>)>| {
-                v.map_or("<end>".to_string(), |(k, v)| {
-                    format!("{}={}", strata_models::Show(k), strata_models::Show(v))
-                })
-            };
-            return Err(format!(
-                "{what} {lo:?}..{hi:?} {scan:?} at seqno {at}: item {i} expected {}, found {} \
-                 ({} items expected, {} found)",
-                show(want.get(i)),
-                show(got.get(i)),
-                want.len(),
-                got.len()
-            ));
-        }
-        self.line(format!("  {} items", got.len()));
-        Ok(())
-    }
-
-    fn reopen(&mut self) -> Step {
-        self.stats.clean_reopens += 1;
-        self.snapshots.clear();
-        let db = self.db.take().ok_or("no open database")?;
-        self.call = "close";
-        match db.close() {
-            Ok(()) => {
-                // A clean close syncs: everything acknowledged is durable.
-                self.durable_mark = self.acked;
-                self.line("  closed".into());
-            }
-            Err(e) => {
-                self.line(format!("  close error: {e}"));
-                if self.fs.is_dead() {
-                    return self.power_loss();
-                }
-                if self.cfg.faults != FaultMode::All {
-                    return Err(format!("close failed with no fault injected: {e}"));
-                }
-            }
-        }
-        self.recover(self.acked, false)
-    }
-
-    fn restart(&mut self) -> Step {
-        self.kill_kind = KillKind::Power;
-        self.snapshots.clear();
-        self.db = None;
-        self.fs.restart_process();
-        self.line("  restart after error".into());
-        self.recover(self.acked, false)
-    }
-
-    fn note_crash_site(&mut self) {
-        if let Some(site) = self.fs.crash_site() {
-            let key = format!("{}:{:?}", self.call, site.class);
-            *self.stats.crash_sites.entry(key).or_insert(0) += 1;
-            self.line(format!(
-                "  DEATH at I/O call {} ({} {}) during {}",
-                site.io_call,
-                site.call,
-                site.path.display(),
-                self.call
-            ));
-        }
-    }
-
-    /// The process died (the armed crash fired, or `kill`): a power loss,
-    /// or a process crash that keeps the page cache, as armed.
-    fn power_loss(&mut self) -> Step {
-        self.note_crash_site();
-        self.snapshots.clear();
-        self.db = None;
-        if std::mem::replace(&mut self.kill_kind, KillKind::Power) == KillKind::Process {
-            self.stats.process_kills += 1;
-            self.fs.restart_process();
-            self.line("  process killed mid-call (page cache kept)".into());
-            return self.recover(self.acked, false);
-        }
-        self.stats.power_losses += 1;
-        let rep = self.fs.crash(&mut self.crash_rng);
-        self.line(format!("  crash: {rep:?}"));
-        self.recover(self.durable_mark, true)
-    }
-
-    /// The armed death landed inside `open`.
-    fn die_in_recovery(&mut self, mark: &mut SeqNo, after_power_loss: &mut bool) {
-        self.note_crash_site();
-        if std::mem::replace(&mut self.kill_kind, KillKind::Power) == KillKind::Process {
-            self.stats.process_kills += 1;
-            self.fs.restart_process();
-            self.line("  process killed during recovery".into());
-            return;
-        }
-        self.stats.power_losses += 1;
-        let rep = self.fs.crash(&mut self.crash_rng);
-        self.line(format!("  crash during recovery: {rep:?}"));
-        *mark = self.durable_mark;
-        *after_power_loss = true;
-    }
-
-    /// Opens the database again and checks the recovered state with the
-    /// oracle; `mark` is the highest seqno that must have survived.
-    fn recover(&mut self, mut mark: SeqNo, mut after_power_loss: bool) -> Step {
-        const OPEN_ATTEMPTS_MAX: usize = 6;
-        self.call = "open";
-        // Media faults during recovery would make a damaged record look like
-        // a torn tail; recovery sees transient errors and sync failures only.
-        let faulty = self.cfg.faults == FaultMode::All;
-        self.fs.set_faults(FaultRates {
-            bit_flip_per_million: 0,
-            read_error_per_million: 0,
-            ..self.rates
-        });
-        self.fs.set_faults_enabled(faulty);
-        let mut db = None;
-        let mut last_err = String::new();
-        for attempt in 0..OPEN_ATTEMPTS_MAX {
-            if attempt == OPEN_ATTEMPTS_MAX - 1 {
-                self.fs.set_faults_enabled(false);
-            }
-            match Db::open(DB_DIR, self.options()?) {
-                Ok(d) if self.fs.is_dead() => {
-                    // Open swallowed the error of the call that died; the
-                    // process is dead all the same.
-                    drop(d);
-                    self.line("  open returned Ok on a dead disk".into());
-                    self.die_in_recovery(&mut mark, &mut after_power_loss);
-                }
-                Ok(d) => {
-                    db = Some(d);
-                    break;
-                }
-                Err(e) if self.fs.is_dead() => {
-                    // The armed crash landed inside recovery: recover again.
-                    self.line(format!("  open error: {e}"));
-                    self.die_in_recovery(&mut mark, &mut after_power_loss);
-                }
-                Err(e) => {
-                    self.line(format!("  open error: {e}"));
-                    if !faulty || e.is_corruption() && attempt == OPEN_ATTEMPTS_MAX - 1 {
-                        return Err(format!("recovery failed: {e}"));
-                    }
-                    last_err = e.to_string();
-                    self.stats.open_retries += 1;
-                    self.fs.restart_process();
-                }
-            }
-        }
-        let db = db.ok_or_else(|| format!("recovery failed after retries: {last_err}"))?;
-        self.fs.set_faults_enabled(false);
-        self.fs.crash_at_io(None);
-        let scanned: strata::Result<Vec<(Vec<u8>, Vec<u8>)>> =
-            db.range::<Vec<u8>, _>(..).and_then(|it| it.collect());
-        let state: State = scanned
-            .map_err(|e| format!("full scan after recovery failed: {e}"))?
-            .into_iter()
-            .collect();
-        let last = db.last_seqno();
-        let acc = CrashOracle::new(self.model.history())
-            .check(mark, &state, Some(last))
-            .map_err(|d| {
-                format!(
-                    "crash oracle ({}): {d}",
-                    if after_power_loss {
-                        "after power loss"
-                    } else {
-                        "after process restart"
-                    }
-                )
-            })?;
-        if !self.model.truncate_to(acc.prefix_last) {
-            return Err(format!("model cannot cut back to {}", acc.prefix_last));
-        }
-        self.acked = acc.prefix_last;
-        if after_power_loss {
-            // What was read back from the post-crash disk is on the disk.
-            self.durable_mark = acc.prefix_last;
-        }
-        self.durable_mark = self.durable_mark.min(self.acked);
-        self.stats.recoveries += 1;
-        self.line(format!(
-            "  recovered: last seqno {last}, {} keys, durable mark was {mark}",
-            state.len()
-        ));
-        self.fs.set_faults(self.rates);
-        self.fs.set_faults_enabled(faulty);
-        self.db = Some(db);
-        Ok(())
-    }
-
-    fn final_check(&mut self) -> Step {
-        self.fs.set_faults_enabled(false);
-        self.fs.crash_at_io(None);
-        if self.fs.is_dead() {
-            return self.power_loss();
-        }
-        let db = self.db()?;
-        let got: State = db
-            .range::<Vec<u8>, _>(..)
-            .and_then(|it| it.collect::<strata::Result<Vec<_>>>())
-            .map_err(|e| format!("final scan failed: {e}"))?
-            .into_iter()
-            .collect();
-        let want = self.model.state();
-        if got != want {
-            let k = want
-                .keys()
-                .chain(got.keys())
-                .filter(|k| want.get(*k) != got.get(*k))
-                .min()
-                .cloned()
-                .unwrap_or_default();
-            return Err(format!(
-                "final state differs from the model at key {}: expected {:?}, found {:?}",
-                strata_models::Show(&k),
-                want.get(&k).map(|v| v.len()),
-                got.get(&k).map(|v| v.len())
-            ));
-        }
-        if db.last_seqno() != self.model.last_seqno() {
-            return Err(format!(
-                "final last seqno {} but the model is at {}",
-                db.last_seqno(),
-                self.model.last_seqno()
-            ));
-        }
-        self.line(format!(
-            "end: {} keys, seqno {}",
-            got.len(),
-            db.last_seqno()
-        ));
-        Ok(())
     }
 }
 
@@ -952,39 +601,6 @@ fn collect_scan(mut it: DbIter, scan: Scan, limit: u32) -> strata::Result<Vec<(V
                 front = !front;
             }
             Ok(out)
-        }
-    }
-}
-
-fn expected_scan(
-    m: &KvModel,
-    lo: &KeyBound,
-    hi: &KeyBound,
-    scan: Scan,
-    limit: u32,
-    at: SeqNo,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let limit = limit as usize;
-    let (l, h) = (lo.as_bound(), hi.as_bound());
-    match scan {
-        Scan::Forward => m.range_at(l, h, Dir::Forward, at, limit),
-        Scan::Reverse => m.range_at(l, h, Dir::Reverse, at, limit),
-        Scan::ZigZag => {
-            let all = m.range_at(l, h, Dir::Forward, at, usize::MAX);
-            let (mut i, mut j) = (0usize, all.len());
-            let mut out = Vec::new();
-            let mut front = true;
-            while out.len() < limit && i < j {
-                if front {
-                    out.push(all[i].clone());
-                    i += 1;
-                } else {
-                    j -= 1;
-                    out.push(all[j].clone());
-                }
-                front = !front;
-            }
-            out
         }
     }
 }

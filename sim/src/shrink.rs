@@ -7,7 +7,9 @@ use crate::workload::SimOp;
 /// The result of shrinking.
 #[derive(Clone, Debug)]
 pub struct Shrunk {
+    /// The smaller op list; it still fails.
     pub ops: Vec<SimOp>,
+    /// Its failure message.
     pub message: String,
     /// Runs spent.
     pub runs: usize,

@@ -1,6 +1,7 @@
 //! `SimFs`: an in-memory file system with power-loss and fault injection.
 //!
-//! Model (BRIEF §2), and the invariants the code keeps:
+//! The disk model (each behaviour and how `SimFs` produces it: the table in
+//! `sim/README.md`, "The simulated disk"), and the invariants the code keeps:
 //! - A file is an inode (`FileId`) with a **durable image** (what survives a
 //!   power loss) and a **volatile image** (what reads see). Every mutation
 //!   since the last successful sync is kept, in order, in `pending`; applying
@@ -51,20 +52,35 @@ pub struct FaultRates {
 /// Counters of everything the simulated disk did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimStats {
+    /// File system calls made (each one I/O call).
     pub io_calls: u64,
+    /// Power losses (`crash`).
     pub power_losses: u64,
+    /// Process restarts: the page cache survived.
     pub process_restarts: u64,
+    /// Unsynced file mutations (writes, `set_len`) a power loss dropped.
     pub writes_lost: u64,
+    /// Unsynced file mutations a power loss kept.
     pub writes_kept: u64,
+    /// Kept writes that landed torn.
     pub torn_writes: u64,
+    /// Sectors of torn writes left holding the old bytes.
     pub torn_sectors_old: u64,
+    /// Sectors of torn writes left holding zeros.
     pub torn_sectors_zero: u64,
+    /// Sectors of torn writes left holding garbage.
     pub torn_sectors_garbage: u64,
+    /// Unsynced directory operations a power loss dropped.
     pub dir_ops_lost: u64,
+    /// Unsynced directory operations a power loss kept.
     pub dir_ops_kept: u64,
+    /// Calls failed with an injected transient error.
     pub transient_errors: u64,
+    /// Injected fsync failures (file or directory).
     pub sync_failures: u64,
+    /// Reads that returned one flipped bit.
     pub bit_flips: u64,
+    /// Reads failed with an injected media error.
     pub read_errors: u64,
 }
 
@@ -131,17 +147,24 @@ pub struct CrashSite {
     pub io_call: u64,
     /// The call (`write_at`, `sync_data`, `rename`, ...).
     pub call: &'static str,
+    /// The path the call was on.
     pub path: PathBuf,
+    /// The kind of file that path is.
     pub class: FileClass,
 }
 
 /// What one `crash` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CrashReport {
+    /// Unsynced file mutations (writes, `set_len`) dropped.
     pub writes_lost: u64,
+    /// Unsynced file mutations kept.
     pub writes_kept: u64,
+    /// Kept writes that landed torn.
     pub torn_writes: u64,
+    /// Unsynced directory operations dropped.
     pub dir_ops_lost: u64,
+    /// Unsynced directory operations kept.
     pub dir_ops_kept: u64,
 }
 

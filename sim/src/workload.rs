@@ -16,7 +16,7 @@ use std::ops::Bound;
 use crate::rng::Rng;
 
 /// How much the run injects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FaultMode {
     /// No crashes, no faults: clean reopens only.
     None,
@@ -29,7 +29,9 @@ pub enum FaultMode {
 /// A value, materialized on demand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Val {
+    /// Length in bytes.
     pub len: u32,
+    /// Picks the bytes: values of equal length and tag are equal.
     pub tag: u32,
 }
 
@@ -45,8 +47,11 @@ impl Val {
 /// One bound of a range.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KeyBound {
+    /// No bound.
     Unbounded,
+    /// The key itself is in the range.
     Included(Vec<u8>),
+    /// The key itself is not in the range.
     Excluded(Vec<u8>),
 }
 
@@ -72,7 +77,9 @@ impl KeyBound {
 /// How a range is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scan {
+    /// `next` only: ascending keys.
     Forward,
+    /// `next_back` only: descending keys.
     Reverse,
     /// Alternating `next` and `next_back` on one iterator.
     ZigZag,
@@ -81,43 +88,70 @@ pub enum Scan {
 /// One simulated operation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SimOp {
+    /// `Db::put`.
     Put {
+        /// The key written.
         key: Vec<u8>,
+        /// Its new value.
         value: Val,
+        /// Synced before it returns (`WriteOptions::DURABLE`), or buffered.
         durable: bool,
     },
+    /// `Db::delete`.
     Delete {
+        /// The key deleted.
         key: Vec<u8>,
+        /// Synced before it returns, or buffered.
         durable: bool,
     },
-    /// `None` = delete.
+    /// `Db::write` of a batch, applied all or nothing.
     Batch {
+        /// Puts and deletes (`None` = delete), in order.
         ops: Vec<(Vec<u8>, Option<Val>)>,
+        /// Synced before it returns, or buffered.
         durable: bool,
     },
+    /// `Db::get`, compared with the model's current state.
     Get {
+        /// The key read.
         key: Vec<u8>,
     },
+    /// `Db::range`, compared with the model's current state.
     Range {
+        /// Lower bound.
         lo: KeyBound,
+        /// Upper bound.
         hi: KeyBound,
+        /// How the iterator is driven.
         scan: Scan,
+        /// Items read at most.
         limit: u32,
     },
     /// Takes a snapshot (at most [`SNAPSHOTS_MAX`] live; the oldest goes).
     Snapshot,
+    /// `Snapshot::get`, compared with the model at the snapshot's seqno.
     SnapshotGet {
+        /// Which live snapshot (modulo their number; no-op when none).
         slot: u8,
+        /// The key read.
         key: Vec<u8>,
     },
+    /// `Snapshot::range`, compared with the model at the snapshot's seqno.
     SnapshotRange {
+        /// Which live snapshot (modulo their number; no-op when none).
         slot: u8,
+        /// Lower bound.
         lo: KeyBound,
+        /// Upper bound.
         hi: KeyBound,
+        /// How the iterator is driven.
         scan: Scan,
+        /// Items read at most.
         limit: u32,
     },
+    /// Drops a live snapshot.
     DropSnapshot {
+        /// Which live snapshot (modulo their number; no-op when none).
         slot: u8,
     },
     /// Clean `close` then `open`.
@@ -126,11 +160,13 @@ pub enum SimOp {
     ProcessCrash,
     /// Power loss `after_io` I/O calls from now (0 = now, while idle).
     PowerLoss {
+        /// I/O calls from now until the one that dies.
         after_io: u32,
     },
     /// The process dies inside the I/O call `after_io` calls from now; the
     /// page cache survives.
     ProcessKill {
+        /// I/O calls from now until the one that dies (0 counts as 1).
         after_io: u32,
     },
     /// Tries a second open of the same directory: must be `Locked`.
@@ -139,6 +175,7 @@ pub enum SimOp {
     Flush,
     /// Up to `n` calls of `Db::step_background` (stops at `Idle`).
     Step {
+        /// Steps at most.
         n: u8,
     },
     /// `Db::compact`: background steps until idle.

@@ -1,18 +1,16 @@
 //! The `art_model` and `engine_model` fuzz targets on stable Rust: their
 //! seed corpora replayed, and their findings kept as named regressions.
 //!
-//! The targets' logic is the fuzz crate's `src/model` (it depends on
-//! `arbitrary`, `strata-art` and this crate), included here so an input
-//! replays through exactly what the fuzzer ran. To add a finding: minimise
-//! it (`cargo +nightly fuzz tmin TARGET FILE`), paste the bytes into a test
-//! named after the bug with a one-line postmortem (see `fuzz/README.md`).
-
-#[allow(dead_code)]
-#[path = "../../fuzz/src/model/mod.rs"]
-mod model;
+//! The targets' logic is the `strata-fuzz-harness` crate, the very code the
+//! cargo-fuzz targets call, so an input replays here exactly as the fuzzer
+//! ran it. To add a finding: minimise it (`cargo +nightly fuzz tmin TARGET
+//! FILE`), paste the bytes into a test named after the bug with a one-line
+//! postmortem (see `fuzz/README.md`).
 
 use std::path::Path;
 
+use strata::testing::SplitMix64;
+use strata_fuzz_harness::{art_model, engine_model, prng_bytes};
 use strata_sim::SimOp;
 
 /// The files of `fuzz/corpus/TARGET`, sorted by name.
@@ -38,8 +36,8 @@ fn art_model_seed_corpus_passes() {
     assert!(files.len() >= 12, "{} seeds", files.len());
     let (mut ops_total, mut fan_max, mut keys_max) = (0, 0, 0);
     for (_, data) in &files {
-        ops_total += model::art::decode(data).len();
-        let sum = model::art::run(data);
+        ops_total += art_model::decode(data).len();
+        let sum = art_model::run(data);
         assert!(sum.inner_nodes >= 1);
         fan_max = fan_max.max(sum.fan_max);
         keys_max = keys_max.max(sum.keys_max);
@@ -53,7 +51,7 @@ fn art_model_seed_corpus_passes() {
 fn art_model_seed_corpus_is_what_the_generator_writes() {
     // The committed corpus is `gen-corpus` output (fuzz/gen-corpus.sh).
     let files = corpus("art_model");
-    for (name, data) in model::art::seed_inputs() {
+    for (name, data) in art_model::seed_inputs() {
         assert!(files.contains(&(name.clone(), data)), "{name} differs");
     }
 }
@@ -65,7 +63,7 @@ fn engine_model_seed_corpus_passes_with_crashes_and_faults() {
     let (mut power_losses, mut recoveries, mut flushes, mut reads) = (0, 0, 0, 0);
     let mut faulted = false;
     for (name, data) in &files {
-        let (ops, out) = model::engine::execute_input(data);
+        let (ops, out) = engine_model::execute_input(data);
         if let Some(f) = &out.failure {
             panic!(
                 "{name}: failure at op {}: {}\n{}",
@@ -109,14 +107,14 @@ fn engine_model_seed_corpus_passes_with_crashes_and_faults() {
 fn engine_model_decoding_is_total_and_bounded() {
     // Any bytes decode (short inputs to an empty run) and a run is
     // deterministic: the same input gives the same trace digest.
-    let mut rng = model::SplitMix64(7);
+    let mut rng = SplitMix64::new(7);
     for len in [0usize, 1, 5, 13, 64, 300, 5000] {
-        let data = rng.bytes(len);
-        let (_, cfg, ops) = model::engine::decode(&data);
-        assert!(ops.len() <= model::engine::OPS_MAX);
+        let data = prng_bytes(&mut rng, len);
+        let (_, cfg, ops) = engine_model::decode(&data);
+        assert!(ops.len() <= engine_model::OPS_MAX);
         assert_eq!(cfg.ops, ops.len());
-        let (_, a) = model::engine::execute_input(&data);
-        let (_, b) = model::engine::execute_input(&data);
+        let (_, a) = engine_model::execute_input(&data);
+        let (_, b) = engine_model::execute_input(&data);
         assert_eq!(a.digest, b.digest, "len {len}");
         assert!(a.failure.is_none(), "len {len}: {:?}", a.failure);
     }
@@ -128,7 +126,7 @@ fn engine_model_seeds_catch_a_lying_disk() {
     // nothing, the seeds' power losses must be caught.
     let mut caught = 0;
     for (_, data) in corpus("engine_model") {
-        let (seed, mut cfg, ops) = model::engine::decode(&data);
+        let (seed, mut cfg, ops) = engine_model::decode(&data);
         cfg.disk = strata_sim::DiskModel::LyingSync;
         if strata_sim::execute(seed, &ops, &cfg, false)
             .failure

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 mod common;
 
-use common::{Baseline, Rng};
+use common::Baseline;
+use strata_art::testing::SplitMix64;
 
 /// The baseline, read the way `BTreeMemtable::get` does it.
 fn btree_get(map: &Baseline, key: &[u8], at: u64) -> Option<(u64, Option<Vec<u8>>)> {
@@ -31,7 +32,7 @@ const CHUNK: usize = 1_000;
 
 fn main() {
     let (key_count, rounds) = common::args();
-    let mut rng = Rng(0x6E7B_E4C4);
+    let mut rng = SplitMix64::new(0x6E7B_E4C4);
     let (art, btree, probes) = common::load(&mut rng, key_count, GETS_PER_ROUND);
 
     let mut ratios = Vec::new();

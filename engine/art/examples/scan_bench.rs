@@ -17,7 +17,8 @@ use strata_art::ScanVisitor;
 
 mod common;
 
-use common::{Baseline, Rng};
+use common::Baseline;
+use strata_art::testing::SplitMix64;
 
 /// The baseline, scanned the way `BTreeMemtable::scan` does it.
 fn btree_scan(map: &Baseline, from: &[u8], visitor: &mut ScanVisitor<'_>) {
@@ -38,7 +39,7 @@ const CHUNK: usize = 500;
 
 fn main() {
     let (key_count, rounds) = common::args();
-    let mut rng = Rng(0x5CA7_BE4C);
+    let mut rng = SplitMix64::new(0x5CA7_BE4C);
     let (art, btree, probes) = common::load(&mut rng, key_count, SCANS_PER_ROUND);
 
     let mut ratios = Vec::new();

@@ -16,6 +16,8 @@ mod check;
 mod node;
 mod scan;
 mod sync;
+#[doc(hidden)]
+pub mod testing;
 mod tree;
 
 pub use check::CheckReport;

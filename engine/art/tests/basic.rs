@@ -3,6 +3,7 @@
 
 use std::ops::{Bound, ControlFlow};
 
+use strata_art::testing::SplitMix64;
 use strata_art::Art;
 
 fn keys_of(art: &Art, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool) -> Vec<Vec<u8>> {
@@ -218,30 +219,13 @@ fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     }
 }
 
-/// SplitMix64, for seeded tests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Scans with random bounds, both directions and random early stops, over a
 /// tree holding every node kind (fan-outs from 2 to 256 under one byte),
 /// against a sorted model: exercises the Node4/16 cached order and the
 /// Node48/256 read-ahead.
 #[test]
 fn bounded_scans_over_every_node_kind_match_the_model() {
-    let mut rng = Rng(0xA27_5CA7);
+    let mut rng = SplitMix64::new(0xA27_5CA7);
     let art = Art::new();
     let mut model = std::collections::BTreeSet::new();
     // Under first byte `f`, a fan-out that depends on `f`: Node4 to Node256.
@@ -261,9 +245,10 @@ fn bounded_scans_over_every_node_kind_match_the_model() {
         }
     }
     art.check();
-    let random_key =
-        |rng: &mut Rng| -> Vec<u8> { (0..rng.below(4)).map(|_| rng.below(256) as u8).collect() };
-    let random_bound = |rng: &mut Rng| match rng.below(3) {
+    let random_key = |rng: &mut SplitMix64| -> Vec<u8> {
+        (0..rng.below(4)).map(|_| rng.below(256) as u8).collect()
+    };
+    let random_bound = |rng: &mut SplitMix64| match rng.below(3) {
         0 => Bound::Unbounded,
         1 => Bound::Included(random_key(rng)),
         _ => Bound::Excluded(random_key(rng)),

@@ -8,19 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
+use strata_art::testing::SplitMix64;
 use strata_art::Art;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // SplitMix64.
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 const STABLE: u32 = 1500;
 /// Operations per writer thread.
@@ -55,10 +44,10 @@ fn concurrent_writers_readers_scanners() {
     for w in 0..2u64 {
         let (art, seq) = (art.clone(), seq.clone());
         handles.push(thread::spawn(move || {
-            let mut rng = Rng(0xA11CE + w);
+            let mut rng = SplitMix64::new(0xA11CE + w);
             let mut inserted = 0u64;
             for _ in 0..OPS {
-                let i = (rng.next() % u64::from(STABLE)) as u32 * 2;
+                let i = rng.below(u64::from(STABLE)) as u32 * 2;
                 let s = seq.fetch_add(1, Ordering::Relaxed);
                 art.insert(&key(i), s, Some(&s.to_le_bytes()));
                 inserted += 1;
@@ -69,10 +58,10 @@ fn concurrent_writers_readers_scanners() {
     {
         let art = art.clone();
         handles.push(thread::spawn(move || {
-            let mut rng = Rng(0xC0FFEE);
+            let mut rng = SplitMix64::new(0xC0FFEE);
             for n in 0..OPS {
-                let i = (rng.next() % u64::from(STABLE)) as u32 * 2 + 1;
-                if rng.next() % 2 == 0 {
+                let i = rng.below(u64::from(STABLE)) as u32 * 2 + 1;
+                if rng.below(2) == 0 {
                     art.insert(&key(i), n, None);
                 } else {
                     art.remove(&key(i));
@@ -85,12 +74,12 @@ fn concurrent_writers_readers_scanners() {
     for r in 0..2u64 {
         let (art, done) = (art.clone(), done.clone());
         readers.push(thread::spawn(move || {
-            let mut rng = Rng(0xBEEF + r);
+            let mut rng = SplitMix64::new(0xBEEF + r);
             let mut seen: HashMap<u32, u64> = HashMap::new();
             let mut rounds = 0u64;
             while !done.load(Ordering::Relaxed) || rounds < 100 {
                 rounds += 1;
-                let i = (rng.next() % u64::from(STABLE)) as u32 * 2;
+                let i = rng.below(u64::from(STABLE)) as u32 * 2;
                 match art.get(&key(i), u64::MAX) {
                     Some((s, v)) => {
                         let v = v.expect("stable keys hold values");

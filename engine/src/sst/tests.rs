@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use super::block::{trailer, BlockBuilder, BlockHandle};
 use super::*;
 use crate::error::Error;
-use crate::fs::{FileSystem, FsFile, OpenMode, StdFs};
+use crate::fs::{FileSystem, FsFile, MemFile, OpenMode, StdFs};
 use crate::types::{SeqNo, SEQNO_MAX};
 
 // ---------------------------------------------------------------- helpers
@@ -22,58 +22,6 @@ fn random_bytes(rng: &mut Rng, len: usize, alphabet: u8) -> Vec<u8> {
     (0..len)
         .map(|_| b'a' + rng.below(u64::from(alphabet)) as u8)
         .collect()
-}
-
-/// An in-memory file for tests.
-#[derive(Debug, Default)]
-struct MemFile {
-    data: Mutex<Vec<u8>>,
-}
-
-impl MemFile {
-    fn with(data: Vec<u8>) -> Arc<MemFile> {
-        Arc::new(MemFile {
-            data: Mutex::new(data),
-        })
-    }
-    fn bytes(&self) -> Vec<u8> {
-        self.data.lock().unwrap().clone()
-    }
-}
-
-impl FsFile for MemFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let d = self.data.lock().unwrap();
-        let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-        let end = start
-            .checked_add(buf.len())
-            .filter(|&e| e <= d.len())
-            .ok_or(io::ErrorKind::UnexpectedEof)?;
-        buf.copy_from_slice(&d[start..end]);
-        Ok(())
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        let mut d = self.data.lock().unwrap();
-        let start = offset as usize;
-        if d.len() < start + buf.len() {
-            d.resize(start + buf.len(), 0);
-        }
-        d[start..start + buf.len()].copy_from_slice(buf);
-        Ok(())
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        Ok(())
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        Ok(())
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.data.lock().unwrap().resize(len as usize, 0);
-        Ok(())
-    }
-    fn len(&self) -> io::Result<u64> {
-        Ok(self.data.lock().unwrap().len() as u64)
-    }
 }
 
 type Entry = (Vec<u8>, SeqNo, Option<Vec<u8>>);
@@ -143,7 +91,7 @@ fn mem_table(entries: &[Entry], opts: TableOptions) -> (Arc<MemFile>, TableSumma
 
 fn open_mem(bytes: Vec<u8>, cache_bytes: usize) -> crate::Result<Arc<Table>> {
     Table::open(
-        MemFile::with(bytes),
+        MemFile::with_bytes(bytes),
         PathBuf::from("mem.sst"),
         7,
         Arc::new(BlockCache::new(cache_bytes)),
@@ -329,7 +277,7 @@ fn round_trip_small_tables_and_restart_intervals() {
     ];
     for (i, (model, o)) in cases.into_iter().enumerate() {
         let (f, _) = mem_table(&model, o);
-        let t = open_mem(f.bytes(), 1 << 16).unwrap();
+        let t = open_mem(f.read_all().unwrap(), 1 << 16).unwrap();
         check_against_model(&t, &model, i as u64);
     }
 }
@@ -342,7 +290,7 @@ fn compressed_block_handle_stores_on_disk_size() {
         .map(|i| (format!("key{i:06}").into_bytes(), 1, Some(vec![b'x'; 200])))
         .collect();
     let (f, summary) = mem_table(&model, opts(4096, Compression::Lz4));
-    let bytes = f.bytes();
+    let bytes = f.read_all().unwrap();
     let t = open_mem(bytes.clone(), 0).unwrap();
     let handles = t.handles().to_vec();
     assert!(handles.len() > 50);
@@ -389,7 +337,7 @@ fn bloom_filter_skips_data_block_reads_for_absent_keys() {
         .collect();
 
     let (with, _) = mem_table(&present, TableOptions::default());
-    let t = open_mem(with.bytes(), 0).unwrap(); // no cache: every block read hits the file
+    let t = open_mem(with.read_all().unwrap(), 0).unwrap(); // no cache: every block read hits the file
     for k in &absent {
         assert_eq!(t.get(k, SEQNO_MAX).unwrap(), None);
     }
@@ -416,7 +364,7 @@ fn bloom_filter_skips_data_block_reads_for_absent_keys() {
         ..TableOptions::default()
     };
     let (without, _) = mem_table(&present, no_filter);
-    let t = open_mem(without.bytes(), 0).unwrap();
+    let t = open_mem(without.read_all().unwrap(), 0).unwrap();
     for k in &absent {
         assert_eq!(t.get(k, SEQNO_MAX).unwrap(), None);
     }
@@ -433,7 +381,13 @@ fn block_cache_serves_repeat_reads_and_stays_bounded() {
     let model = gen_entries(11, 3000, false);
     let (f, _) = mem_table(&model, opts(1024, Compression::Lz4));
     let cache = Arc::new(BlockCache::new(1 << 20));
-    let t = Table::open(MemFile::with(f.bytes()), "a.sst".into(), 1, cache.clone()).unwrap();
+    let t = Table::open(
+        MemFile::with_bytes(f.read_all().unwrap()),
+        "a.sst".into(),
+        1,
+        cache.clone(),
+    )
+    .unwrap();
     let k = &model[model.len() / 2].0;
     t.get(k, SEQNO_MAX).unwrap().unwrap();
     t.get(k, SEQNO_MAX).unwrap().unwrap();
@@ -441,14 +395,27 @@ fn block_cache_serves_repeat_reads_and_stays_bounded() {
     assert_eq!((s.data_block_reads_disk, s.data_block_reads_cache), (1, 1));
 
     // A second table with another file number does not see the first's blocks.
-    let t2 = Table::open(MemFile::with(f.bytes()), "b.sst".into(), 2, cache.clone()).unwrap();
+    let t2 = Table::open(
+        MemFile::with_bytes(f.read_all().unwrap()),
+        "b.sst".into(),
+        2,
+        cache.clone(),
+    )
+    .unwrap();
     t2.get(k, SEQNO_MAX).unwrap().unwrap();
     assert_eq!(t2.stats().data_block_reads_disk, 1);
 
     // A small cache stays within its capacity across a full scan.
     let small = Arc::new(BlockCache::new(16 << 10));
-    let t3 =
-        Arc::new(Table::open(MemFile::with(f.bytes()), "c.sst".into(), 3, small.clone()).unwrap());
+    let t3 = Arc::new(
+        Table::open(
+            MemFile::with_bytes(f.read_all().unwrap()),
+            "c.sst".into(),
+            3,
+            small.clone(),
+        )
+        .unwrap(),
+    );
     let mut it = t3.iter();
     it.seek_to_first().unwrap();
     while it.valid() {
@@ -499,7 +466,7 @@ fn builder_rejects_bad_input() {
         (s.entries, s.tombstones, s.seqno_min, s.seqno_max),
         (2, 1, 9, 10)
     );
-    let t = open_mem(f.bytes(), 0).unwrap();
+    let t = open_mem(f.read_all().unwrap(), 0).unwrap();
     assert_eq!(t.get(b"b", 100).unwrap(), Some((10, Some(b"v".to_vec()))));
     assert_eq!(t.get(b"b", 9).unwrap(), Some((9, None)));
     assert_eq!(t.get(b"b", 8).unwrap(), None);
@@ -560,7 +527,7 @@ fn every_single_byte_flip_is_detected_or_harmless() {
     let keys: Vec<(Vec<u8>, SeqNo)> = model.iter().map(|e| (e.0.clone(), e.1)).collect();
     for comp in [Compression::None, Compression::Lz4] {
         let (f, _) = mem_table(&model, opts(256, comp));
-        let clean = f.bytes();
+        let clean = f.read_all().unwrap();
         let baseline = observe(clean.clone(), &keys).unwrap();
         assert_eq!(baseline.0, model);
         let mut rng = Rng(0xF11F ^ clean.len() as u64);
@@ -592,7 +559,7 @@ fn seeded_multi_byte_corruption_never_yields_wrong_data() {
         .collect();
     for comp in [Compression::None, Compression::Lz4] {
         let (f, _) = mem_table(&model, opts(1024, comp));
-        let clean = f.bytes();
+        let clean = f.read_all().unwrap();
         let baseline = observe(clean.clone(), &keys).unwrap();
         let mut rng = Rng(0x5EED ^ comp as u64);
         for trial in 0..300 {
@@ -620,7 +587,7 @@ fn seeded_multi_byte_corruption_never_yields_wrong_data() {
 fn truncated_files_are_errors_naming_the_file() {
     let model = corruption_small_model();
     let (f, summary) = mem_table(&model, opts(256, Compression::Lz4));
-    let clean = f.bytes();
+    let clean = f.read_all().unwrap();
     for len in 0..clean.len() {
         let err = open_mem(clean[..len].to_vec(), 0).unwrap_err();
         match &err {
@@ -668,7 +635,7 @@ fn checksummed_blocks_with_impossible_lengths_are_corruption() {
     let model = corruption_small_model();
     let keys: Vec<(Vec<u8>, SeqNo)> = model.iter().map(|e| (e.0.clone(), e.1)).collect();
     let (f, _) = mem_table(&model, opts(512, Compression::None));
-    let clean = f.bytes();
+    let clean = f.read_all().unwrap();
     let h = open_mem(clean.clone(), 0).unwrap().handles()[0];
     let size = h.size as usize;
 
@@ -802,7 +769,7 @@ fn doc_constants_match_code() {
     assert_eq!(next, FOOTER_BYTES as u64);
     // And the magic sits in the last 8 bytes of a real file, as documented.
     let (f, _) = mem_table(&corruption_small_model(), TableOptions::default());
-    let bytes = f.bytes();
+    let bytes = f.read_all().unwrap();
     assert_eq!(bytes[bytes.len() - 8..], SST_MAGIC.to_le_bytes());
 }
 
@@ -899,7 +866,7 @@ fn write_errors_surface_as_io_errors_naming_the_file() {
 fn concurrent_readers_share_one_table() {
     let model = gen_entries(21, 800, false);
     let (f, _) = mem_table(&model, opts(512, Compression::Lz4));
-    let t = open_mem(f.bytes(), 64 << 10).unwrap();
+    let t = open_mem(f.read_all().unwrap(), 64 << 10).unwrap();
     let model = Arc::new(model);
     let handles: Vec<_> = (0..2u64)
         .map(|seed| {
@@ -925,7 +892,7 @@ fn a_corrupt_block_fails_only_the_reads_that_touch_it() {
         })
         .collect();
     let (f, _) = mem_table(&model, opts(512, Compression::Lz4));
-    let mut bytes = f.bytes();
+    let mut bytes = f.read_all().unwrap();
     let clean = open_mem(bytes.clone(), 0).unwrap();
     let h1 = clean.handles()[1];
     bytes[h1.offset as usize + 3] ^= 0x40;
@@ -989,7 +956,7 @@ fn tables_and_cursors_can_cross_threads() {
     // And a cursor moved to another thread still reads.
     let model = gen_entries(5, 50, false);
     let (f, _) = mem_table(&model, TableOptions::default());
-    let t = open_mem(f.bytes(), 0).unwrap();
+    let t = open_mem(f.read_all().unwrap(), 0).unwrap();
     let mut it = t.iter();
     it.seek_to_last().unwrap();
     let last = std::thread::spawn(move || it.user_key().to_vec())

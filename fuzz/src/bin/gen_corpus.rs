@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strata::batch::BatchOp;
-use strata::fs::{FileSystem, OpenMode};
+use strata::fs::{FileSystem, MemFs, OpenMode};
 use strata::sst::{Compression, TableBuilder, TableOptions};
 use strata::wal::encode_record;
-use strata_fuzz::harness::db::{build_base, check_clean, BASE_SEED};
-use strata_fuzz::harness::memfs::MemFs;
+use strata_fuzz_harness::open_corrupted::{build_base, check_clean, BASE_SEED};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     fs::create_dir_all(dir).expect("create corpus dir");
@@ -116,11 +115,11 @@ fn main() {
         write(&dir, &format!("remove-{sel}"), &[2, sel]);
     }
     // The model targets: PRNG inputs chosen for what their ops cover.
-    let art = strata_fuzz::model::art::seed_inputs();
+    let art = strata_fuzz_harness::art_model::seed_inputs();
     for (name, bytes) in &art {
         write(&out.join("art_model"), name, bytes);
     }
-    let engine = strata_fuzz::model::engine::seed_inputs();
+    let engine = strata_fuzz_harness::engine_model::seed_inputs();
     for (name, bytes) in &engine {
         write(&out.join("engine_model"), name, bytes);
     }

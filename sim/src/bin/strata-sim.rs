@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use strata_sim::shrink::{regression_test, shrink};
 use strata_sim::{
@@ -24,30 +24,118 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// `--memtable`: [`MemtableChoice`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum MemtableArg {
+    Btree,
+    Art,
+}
+
+impl From<MemtableArg> for MemtableChoice {
+    fn from(a: MemtableArg) -> Self {
+        match a {
+            MemtableArg::Btree => MemtableChoice::Btree,
+            MemtableArg::Art => MemtableChoice::Art,
+        }
+    }
+}
+
+impl From<MemtableChoice> for MemtableArg {
+    fn from(c: MemtableChoice) -> Self {
+        match c {
+            MemtableChoice::Btree => MemtableArg::Btree,
+            MemtableChoice::Art => MemtableArg::Art,
+        }
+    }
+}
+
+/// `--faults`: [`FaultMode`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FaultsArg {
+    /// No crashes, no faults: clean reopens only.
+    None,
+    /// Process crashes and power losses.
+    Crash,
+    /// Crashes plus transient errors, sticky fsync failures and media faults.
+    All,
+}
+
+impl From<FaultsArg> for FaultMode {
+    fn from(a: FaultsArg) -> Self {
+        match a {
+            FaultsArg::None => FaultMode::None,
+            FaultsArg::Crash => FaultMode::Crash,
+            FaultsArg::All => FaultMode::All,
+        }
+    }
+}
+
+impl From<FaultMode> for FaultsArg {
+    fn from(m: FaultMode) -> Self {
+        match m {
+            FaultMode::None => FaultsArg::None,
+            FaultMode::Crash => FaultsArg::Crash,
+            FaultMode::All => FaultsArg::All,
+        }
+    }
+}
+
+/// `--disk`: [`DiskModel`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiskArg {
+    /// Unsynced writes lost entirely, as a suffix, or as an arbitrary subset.
+    Full,
+    /// Unsynced writes lost entirely or as a suffix only (no reordering).
+    Prefix,
+    /// Sabotage to test the checker: syncs persist nothing. Runs must fail.
+    LyingSync,
+}
+
+impl From<DiskArg> for DiskModel {
+    fn from(a: DiskArg) -> Self {
+        match a {
+            DiskArg::Full => DiskModel::Full,
+            DiskArg::Prefix => DiskModel::Prefix,
+            DiskArg::LyingSync => DiskModel::LyingSync,
+        }
+    }
+}
+
+impl From<DiskModel> for DiskArg {
+    fn from(m: DiskModel) -> Self {
+        match m {
+            DiskModel::Full => DiskArg::Full,
+            DiskModel::Prefix => DiskArg::Prefix,
+            DiskModel::LyingSync => DiskArg::LyingSync,
+        }
+    }
+}
+
+/// The flags every command takes: a [`RunConfig`], whose defaults they share.
 #[derive(clap::Args, Clone, Copy)]
 struct Common {
     /// Operations per seed.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = RunConfig::default().ops)]
     ops: usize,
     /// Memtable implementation.
-    #[arg(long, value_enum, default_value_t = MemtableChoice::Art)]
-    memtable: MemtableChoice,
+    #[arg(long, value_enum, default_value_t = RunConfig::default().memtable.into())]
+    memtable: MemtableArg,
     /// What to inject.
-    #[arg(long, value_enum, default_value_t = FaultMode::All)]
-    faults: FaultMode,
+    #[arg(long, value_enum, default_value_t = RunConfig::default().faults.into())]
+    faults: FaultsArg,
     /// What a power loss may do to unsynced writes (`lying-sync` is sabotage
     /// that checks the checker: every seed should fail).
-    #[arg(long, value_enum, default_value_t = DiskModel::Full)]
-    disk: DiskModel,
+    #[arg(long, value_enum, default_value_t = RunConfig::default().disk.into())]
+    disk: DiskArg,
 }
 
 impl Common {
     fn config(&self) -> RunConfig {
         RunConfig {
             ops: self.ops,
-            memtable: self.memtable,
-            faults: self.faults,
-            disk: self.disk,
+            memtable: self.memtable.into(),
+            faults: self.faults.into(),
+            disk: self.disk.into(),
         }
     }
     fn flags(&self) -> String {
@@ -102,7 +190,7 @@ enum Cmd {
     },
 }
 
-fn value_name(v: impl clap::ValueEnum) -> String {
+fn value_name(v: impl ValueEnum) -> String {
     v.to_possible_value()
         .map_or_else(String::new, |p| p.get_name().to_string())
 }
@@ -368,4 +456,55 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
         );
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common_of(args: &[&str]) -> Common {
+        let cli = Cli::try_parse_from(args).expect("the command line parses");
+        match cli.cmd {
+            Cmd::Run { common, .. } | Cmd::Replay { common, .. } | Cmd::Shrink { common, .. } => {
+                common
+            }
+        }
+    }
+
+    #[test]
+    fn no_flags_give_the_library_default_config() {
+        for args in [
+            &["strata-sim", "run", "--seeds", "1"][..],
+            &["strata-sim", "replay", "--seed", "1"],
+            &["strata-sim", "shrink", "--seed", "1"],
+        ] {
+            assert_eq!(common_of(args).config(), RunConfig::default(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn printed_flags_parse_back_to_the_same_config() {
+        for (memtable, faults, disk) in [
+            (MemtableChoice::Btree, FaultMode::None, DiskModel::Prefix),
+            (MemtableChoice::Art, FaultMode::Crash, DiskModel::LyingSync),
+            (MemtableChoice::Btree, FaultMode::All, DiskModel::Full),
+        ] {
+            let want = RunConfig {
+                ops: 37,
+                memtable,
+                faults,
+                disk,
+            };
+            let printed = Common {
+                ops: want.ops,
+                memtable: memtable.into(),
+                faults: faults.into(),
+                disk: disk.into(),
+            }
+            .flags();
+            let mut args = vec!["strata-sim", "replay", "--seed", "9"];
+            args.extend(printed.split(' '));
+            assert_eq!(common_of(&args).config(), want, "{printed}");
+        }
+    }
 }

@@ -6,20 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
+use strata_art::testing::SplitMix64;
 use strata_art::Art;
-
-/// SplitMix64: every key and probe comes from a fixed seed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// One key's versions, newest first, as the baseline memtable keeps them.
 pub type Versions = Vec<(u64, Option<Box<[u8]>>)>;
@@ -40,12 +28,16 @@ pub fn args() -> (usize, usize) {
 
 /// `key_count` random 16-byte keys, each with one 8-byte value, loaded into
 /// both structures; then `probes` keys drawn from them.
-pub fn load(rng: &mut Rng, key_count: usize, probes: usize) -> (Art, Baseline, Vec<[u8; 16]>) {
+pub fn load(
+    rng: &mut SplitMix64,
+    key_count: usize,
+    probes: usize,
+) -> (Art, Baseline, Vec<[u8; 16]>) {
     let keys: Vec<[u8; 16]> = (0..key_count)
         .map(|_| {
             let mut k = [0u8; 16];
-            k[..8].copy_from_slice(&rng.next().to_be_bytes());
-            k[8..].copy_from_slice(&rng.next().to_be_bytes());
+            k[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+            k[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
             k
         })
         .collect();
@@ -59,7 +51,7 @@ pub fn load(rng: &mut Rng, key_count: usize, probes: usize) -> (Art, Baseline, V
         );
     }
     let probes = (0..probes)
-        .map(|_| keys[(rng.next() % key_count as u64) as usize])
+        .map(|_| keys[rng.below(key_count as u64) as usize])
         .collect();
     (art, btree, probes)
 }

@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 use std::ops::{Bound, ControlFlow};
 
 use arbitrary::{Arbitrary, Unstructured};
+use strata::testing::SplitMix64;
 use strata_art::Art;
+
+use crate::prng_bytes;
 
 /// Ops decoded from one input at most (bounds the time per input).
 pub const OPS_MAX: usize = 192;
@@ -33,13 +36,16 @@ const LONG_PREFIX_BYTES: usize = 300;
 /// How a key is made.
 #[derive(Arbitrary, Clone, Debug)]
 pub enum Key {
+    /// The empty key.
     Empty,
     /// Each byte picks one of four symbols.
     Alpha(Vec<u8>),
     /// The first `cut * 2 % 301` bytes of a fixed 300-byte string, then an
     /// alphabet tail.
     Long {
+        /// Where the fixed string is cut (times two).
         cut: u8,
+        /// Up to 4 bytes, each picking an alphabet symbol.
         tail: Vec<u8>,
     },
     /// `"f" + byte`: up to 256 siblings under one node.
@@ -55,17 +61,22 @@ pub enum Key {
 /// The seqno a read looks at.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum At {
+    /// The newest version (`u64::MAX`).
     Latest,
     /// `next_seqno - 1 - back` (saturating).
     Back(u16),
+    /// This seqno exactly.
     Exact(u64),
 }
 
 /// One bound of a scan.
 #[derive(Arbitrary, Clone, Debug)]
 pub enum KeyBound {
+    /// No bound.
     Unbounded,
+    /// The key and beyond.
     Included(Key),
+    /// Beyond the key.
     Excluded(Key),
 }
 
@@ -74,45 +85,65 @@ pub enum KeyBound {
 pub enum ArtOp {
     /// A new version at the next seqno.
     Put {
+        /// The key.
         key: Key,
+        /// The value (cut to [`VALUE_BYTES_MAX`]).
         value: Vec<u8>,
     },
     /// A tombstone at the next seqno.
     Tombstone {
+        /// The key.
         key: Key,
     },
     /// A version at an older seqno (skipped if the key already has it):
     /// the tree keeps versions newest first whatever the insertion order.
     PutOld {
+        /// The key.
         key: Key,
+        /// The seqno is `next_seqno - 1 - back` (saturating).
         back: u16,
+        /// The value (cut to [`VALUE_BYTES_MAX`]); `None`: a tombstone.
         value: Option<Vec<u8>>,
     },
+    /// Removes a key and all its versions.
     Remove {
+        /// The key.
         key: Key,
     },
     /// Puts `"f" + b` for `count` consecutive bytes `b` from `first`
     /// (wrapping): grows one node through every kind in one op.
     FanPut {
+        /// The first byte.
         first: u8,
+        /// How many keys.
         count: u8,
     },
     /// Removes `"f" + b` likewise: shrinks it back.
     FanRemove {
+        /// The first byte.
         first: u8,
+        /// How many keys.
         count: u8,
     },
+    /// A point read.
     Get {
+        /// The key.
         key: Key,
+        /// The seqno read at.
         at: At,
     },
     /// All versions of one key through a pin.
     Versions {
+        /// The key.
         key: Key,
     },
+    /// A range scan.
     Scan {
+        /// The lower bound.
         lo: KeyBound,
+        /// The upper bound.
         hi: KeyBound,
+        /// Descending key order.
         reverse: bool,
         /// Stop after this many keys (0: no limit).
         limit: u8,
@@ -423,12 +454,12 @@ fn step(art: &Art, m: &mut Model, op: &ArtOp, i: usize) {
 /// when a third of the decoded ops or more are puts and, for the longer
 /// ones, a node grew past 48 children. Deterministic.
 pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
-    let mut rng = super::SplitMix64(0x0a47_5eed);
+    let mut rng = SplitMix64::new(0x0a47_5eed);
     let mut out = Vec::new();
     for len in [128usize, 512, 2048, 4096] {
         let mut kept = 0;
         while kept < 3 {
-            let data = rng.bytes(len);
+            let data = prng_bytes(&mut rng, len);
             let ops = decode(&data);
             let mutations = ops
                 .iter()

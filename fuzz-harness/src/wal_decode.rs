@@ -16,7 +16,7 @@ use strata::wal::{
     SEGMENT_HEADER_BYTES,
 };
 
-use super::memfs::MemFile;
+use strata::fs::MemFile;
 
 /// The limits the target decodes with: small, so oversize lengths are hit.
 pub const LIMITS: WalLimits = WalLimits {

@@ -17,11 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use strata::fs::MemFs;
+use strata::testing::SplitMix64;
 use strata::{
     BackgroundMode, CompactionOptions, Db, Options, TableOptions, WriteBatch, WriteOptions,
 };
-
-use super::memfs::MemFs;
 
 /// Where the database lives on the in-memory file system.
 pub const DB_DIR: &str = "/db";
@@ -34,26 +34,10 @@ const POST_KEY: &[u8] = b"post-recovery-key";
 const POST_VALUE: &[u8] = b"post-recovery-key=value";
 const NEVER_WRITTEN: &[u8] = b"never-written-key";
 
-/// SplitMix64.
-#[derive(Clone, Debug)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
 /// The undamaged database and what was written to it.
 #[derive(Debug, Clone)]
 pub struct Base {
+    /// Every file's bytes, by path (as [`MemFs::image`] returns them).
     pub image: BTreeMap<PathBuf, Vec<u8>>,
     /// Every value ever written, per key.
     pub history: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>,
@@ -82,7 +66,7 @@ pub fn options(fs: &MemFs) -> Options {
     }
 }
 
-fn key(rng: &mut Rng) -> Vec<u8> {
+fn key(rng: &mut SplitMix64) -> Vec<u8> {
     if rng.below(20) == 0 {
         return Vec::new();
     }
@@ -90,7 +74,7 @@ fn key(rng: &mut Rng) -> Vec<u8> {
 }
 
 /// A value that names its key and the operation that wrote it.
-fn value(rng: &mut Rng, key: &[u8], op: u64) -> Vec<u8> {
+fn value(rng: &mut SplitMix64, key: &[u8], op: u64) -> Vec<u8> {
     let mut v = key.to_vec();
     v.extend_from_slice(format!("={op}").as_bytes());
     match rng.below(8) {
@@ -110,7 +94,7 @@ type History = BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>;
 
 fn put_one(
     db: &Db,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     op: u64,
     history: &mut History,
     state: &mut BTreeMap<Vec<u8>, Vec<u8>>,
@@ -125,7 +109,7 @@ fn put_one(
 /// Runs the base workload and returns the resulting image.
 pub fn build_base(seed: u64) -> Base {
     let fs = MemFs::new();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut history = History::new();
     let mut state = BTreeMap::new();
     let mut db = Db::open(DB_DIR, options(&fs)).expect("open the base database");

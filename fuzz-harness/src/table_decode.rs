@@ -22,7 +22,7 @@ use strata::sst::{
 };
 use strata::types::{SeqNo, SEQNO_MAX};
 
-use super::memfs::MemFile;
+use strata::fs::MemFile;
 
 /// Entries a scan visits at most (the input bounds the real count anyway).
 const SCAN_STEPS_MAX: usize = 20_000;

@@ -12,10 +12,13 @@
 //! the trace and the ops as a Rust regression test printed.
 
 use arbitrary::{Arbitrary, Unstructured};
+use strata::testing::SplitMix64;
 use strata_sim::{
     execute, DiskModel, FaultMode, KeyBound, MemtableChoice, RunConfig, RunOutcome, Scan, SimOp,
     Val,
 };
+
+use crate::prng_bytes;
 
 /// Ops decoded from one input at most (bounds the time per input).
 pub const OPS_MAX: usize = 64;
@@ -57,13 +60,16 @@ pub fn key_pool() -> Vec<Vec<u8>> {
 /// A key: one of the pool, or raw bytes (at most 8).
 #[derive(Arbitrary, Clone, Debug)]
 pub enum FuzzKey {
+    /// The pooled key at this index (modulo the pool's size).
     Pool(u8),
+    /// The first 8 of these bytes.
     Raw(Vec<u8>),
 }
 
 /// A value's size class; its bytes come from `(len, tag)`.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum FuzzVal {
+    /// 0 bytes.
     Empty,
     /// 1..=16 bytes.
     Small(u8, u8),
@@ -73,90 +79,144 @@ pub enum FuzzVal {
     Large(u16, u8),
 }
 
+/// One bound of a range.
 #[derive(Arbitrary, Clone, Debug)]
 pub enum FuzzBound {
+    /// No bound.
     Unbounded,
+    /// The key and beyond.
     Included(FuzzKey),
+    /// Beyond the key.
     Excluded(FuzzKey),
 }
 
+/// How a range is iterated (`strata_sim::Scan`).
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum FuzzScan {
+    /// Ascending.
     Forward,
+    /// Descending.
     Reverse,
+    /// Alternating `next` and `next_back` on one iterator.
     ZigZag,
 }
 
 /// One operation (see `strata_sim::SimOp` for what each does).
 #[derive(Arbitrary, Clone, Debug)]
 pub enum FuzzOp {
+    /// A put.
     Put {
+        /// The key.
         key: FuzzKey,
+        /// The value.
         value: FuzzVal,
+        /// Synced before it is acknowledged.
         durable: bool,
     },
+    /// A delete.
     Delete {
+        /// The key.
         key: FuzzKey,
+        /// Synced before it is acknowledged.
         durable: bool,
     },
-    /// `None`: a delete. Empty batches get one put.
+    /// An atomic batch (at most [`BATCH_OPS_MAX`] ops).
     Batch {
+        /// The ops; a `None` value is a delete. Empty batches get one put.
         ops: Vec<(FuzzKey, Option<FuzzVal>)>,
+        /// Synced before it is acknowledged.
         durable: bool,
     },
+    /// A point read.
     Get {
+        /// The key.
         key: FuzzKey,
     },
+    /// A range read.
     Range {
+        /// The lower bound.
         lo: FuzzBound,
+        /// The upper bound.
         hi: FuzzBound,
+        /// The direction.
         scan: FuzzScan,
+        /// At most `limit % 64 + 1` entries.
         limit: u8,
     },
+    /// Takes a snapshot.
     Snapshot,
+    /// A point read through a snapshot.
     SnapshotGet {
+        /// Which snapshot (modulo those held).
         slot: u8,
+        /// The key.
         key: FuzzKey,
     },
+    /// A range read through a snapshot.
     SnapshotRange {
+        /// Which snapshot (modulo those held).
         slot: u8,
+        /// The lower bound.
         lo: FuzzBound,
+        /// The upper bound.
         hi: FuzzBound,
+        /// The direction.
         scan: FuzzScan,
+        /// At most `limit % 64 + 1` entries.
         limit: u8,
     },
+    /// Releases a snapshot.
     DropSnapshot {
+        /// Which snapshot (modulo those held).
         slot: u8,
     },
+    /// A clean close and reopen.
     Reopen,
+    /// A drop without close (the page cache survives), then an open.
     ProcessCrash,
     /// Power loss now (`after_io < 64`) or after `after_io - 63` I/O calls.
     PowerLoss {
+        /// When (see above).
         after_io: u8,
     },
+    /// The process is killed inside an I/O call.
     ProcessKill {
+        /// After this many I/O calls.
         after_io: u8,
     },
+    /// A second open must be refused as `Locked`.
     LockProbe,
+    /// `Db::flush`.
     Flush,
+    /// Calls `Db::step_background`.
     Step {
+        /// Up to `n % 8 + 1` steps (fewer if the `Db` is idle).
         n: u8,
     },
+    /// `Db::compact`: background steps until idle.
     Compact,
 }
 
+/// Which faults the simulated disk injects (`strata_sim::FaultMode`).
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum FuzzFaults {
+    /// None.
     None,
+    /// Crashes only.
     Crash,
+    /// Crashes, transient errors, sticky fsync failures, bit flips and read
+    /// errors.
     All,
 }
 
 /// The run's configuration, decoded first.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub struct FuzzConfig {
+    /// Drives the disk's fault schedule and what a power loss keeps.
     pub seed: u64,
+    /// An ART memtable (otherwise a B-tree).
     pub art: bool,
+    /// The faults injected.
     pub faults: FuzzFaults,
     /// Unsynced writes lost as a suffix only (otherwise any subset).
     pub prefix_disk: bool,
@@ -366,7 +426,7 @@ pub fn run(data: &[u8]) {
 /// power loss, a flush or background step, and at least eight acknowledged
 /// writes (with all faults on: and an injected fault). Deterministic.
 pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
-    let mut rng = super::SplitMix64(0x5eed_0e61);
+    let mut rng = SplitMix64::new(0x5eed_0e61);
     let mut out = Vec::new();
     let mut want: Vec<(u8, bool, usize)> = Vec::new();
     for faults in 0..3u8 {
@@ -378,7 +438,7 @@ pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
     while want.iter().any(|w| w.2 > 0) && tries < 100_000 {
         tries += 1;
         let len = [600usize, 1500][tries % 2];
-        let data = rng.bytes(len);
+        let data = prng_bytes(&mut rng, len);
         let mut u = Unstructured::new(&data);
         let Ok(cfg) = FuzzConfig::arbitrary(&mut u) else {
             continue;

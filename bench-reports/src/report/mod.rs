@@ -1,0 +1,127 @@
+//! The report generator: reads criterion's output directory and writes
+//! `REPORT.md` plus SVG plots (plotters) into an output directory.
+//!
+//! Input layout (criterion 0.5-0.7): `<dir>/<group>/<function>[/<value>]/new/`
+//! holding `benchmark.json` (ids, throughput), `estimates.json` (mean and
+//! median in nanoseconds per iteration) and `sample.json` (iterations and
+//! total nanoseconds per sample). The benchmark ids this module knows are
+//! documented at the top of each file in `benches/`.
+//!
+//! Ratios are speedups: the peer's time per iteration divided by the
+//! subject's, so above 1 means the subject (the ART, or Strata) is faster.
+//! Every ratio comes from one criterion directory, so from one run.
+//!
+//! This file owns the options, the error type and [`generate`], which runs
+//! the three stages in order:
+//! - `load`: criterion's JSON and `memtable_space`'s JSON into typed
+//!   figures ([`BenchResult`], [`MemoryRow`], [`Results`]);
+//! - `judge`: ratios between them and the targets they are held to
+//!   ([`TargetOutcome`]);
+//! - `render`: the Markdown report, drawing its plots with `plot` and
+//!   printing numbers with `format`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::machine::MachineInfo;
+
+mod format;
+mod judge;
+mod load;
+mod plot;
+mod render;
+
+pub use format::{fmt_ns, fmt_rate, fmt_ratio};
+pub use judge::{evaluate_targets, Requirement, TargetOutcome};
+pub use load::{
+    group_counts, load_criterion, load_memory, read_bench, BenchResult, MemoryRow, Results,
+};
+
+/// The memtable every other memtable is compared against.
+pub const MEMTABLE_SUBJECT: &str = "art";
+/// The engine compared against its peer.
+pub const ENGINE_SUBJECT: &str = "strata";
+/// The engine Strata is compared against.
+pub const ENGINE_PEER: &str = "fjall";
+/// The baseline the memtable targets name.
+pub const MEMTABLE_BASELINE: &str = "btree";
+
+/// An error from reading criterion output or writing the report.
+#[derive(Debug)]
+pub struct ReportError(pub String);
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+type Result<T> = std::result::Result<T, ReportError>;
+
+fn err(msg: impl Into<String>) -> ReportError {
+    ReportError(msg.into())
+}
+
+/// Everything the generator needs besides the criterion directory.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Criterion's output directory (usually `target/criterion`).
+    pub criterion_dir: PathBuf,
+    /// Where `REPORT.md` and the SVG plots are written; created if absent.
+    pub out_dir: PathBuf,
+    /// `memtable_space` output; skipped when absent.
+    pub memory_json: Option<PathBuf>,
+    /// Hand-written notes appended under "Notes".
+    pub notes: Option<PathBuf>,
+    /// Run conditions recorded by `run.sh` (one line each), if present.
+    pub run_info: Option<PathBuf>,
+    /// The machine the report states.
+    pub machine: MachineInfo,
+    /// The commit the report states it was generated at.
+    pub commit: String,
+    /// The date in the title, `YYYY-MM-DD`.
+    pub date: String,
+    /// The command that produced the benchmark data.
+    pub bench_command: String,
+    /// The command that regenerates this report from that data.
+    pub report_command: String,
+}
+
+/// What the generator wrote.
+#[derive(Debug)]
+pub struct ReportSummary {
+    /// The `REPORT.md` written.
+    pub report: PathBuf,
+    /// The SVG plots written, in the order the report shows them.
+    pub svgs: Vec<PathBuf>,
+    /// Every target with its verdict, in the order of the report's table.
+    pub targets: Vec<TargetOutcome>,
+}
+
+/// Generates the report: loads the results, judges the targets and writes
+/// `REPORT.md` and its plots into `opts.out_dir`. Nothing is written when
+/// the criterion directory holds no results.
+pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
+    let res = Results::new(load_criterion(&opts.criterion_dir)?);
+    if res.benches.is_empty() {
+        return Err(err(format!(
+            "no benchmark results under {}",
+            opts.criterion_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&opts.out_dir)
+        .map_err(|e| err(format!("creating {}: {e}", opts.out_dir.display())))?;
+    let memory = match &opts.memory_json {
+        Some(p) if p.exists() => Some(load_memory(p)?),
+        _ => None,
+    };
+    let targets = evaluate_targets(&res);
+    let (report, svgs) = render::write_report(opts, &res, memory.as_ref(), &targets)?;
+    Ok(ReportSummary {
+        report,
+        svgs,
+        targets,
+    })
+}

@@ -1,4 +1,0 @@
-//! Support code for Strata's cargo-fuzz targets (see `README.md`).
-
-pub mod harness;
-pub mod model;

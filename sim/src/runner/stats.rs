@@ -1,0 +1,78 @@
+//! Counters of a run, added up over a campaign.
+
+use std::collections::BTreeMap;
+
+use crate::simfs::SimStats;
+
+/// Counters of one run (or, added up, a campaign).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Ops executed.
+    pub ops: u64,
+    /// Writes the Db acknowledged.
+    pub writes_acked: u64,
+    /// Writes that returned an error.
+    pub write_errors: u64,
+    /// Reads whose answer was compared with the model.
+    pub reads_checked: u64,
+    /// Reads that returned an accepted error (a fault was injected).
+    pub read_errors: u64,
+    /// Power losses, including those inside recovery.
+    pub power_losses: u64,
+    /// Processes crashed between calls (page cache kept).
+    pub process_crashes: u64,
+    /// Processes killed inside a call (page cache kept).
+    pub process_kills: u64,
+    /// Clean closes followed by an open.
+    pub clean_reopens: u64,
+    /// Recoveries the oracle accepted.
+    pub recoveries: u64,
+    /// Opens retried after an injected error.
+    pub open_retries: u64,
+    /// Second opens of the locked directory.
+    pub lock_probes: u64,
+    /// `Db::flush` calls.
+    pub flushes: u64,
+    /// `Db::step_background` calls that did some work.
+    pub background_steps: u64,
+    /// `Db::compact` calls.
+    pub compactions: u64,
+    /// Flushes, steps and compactions that returned an error.
+    pub background_errors: u64,
+    /// `db call:file class` -> count.
+    pub crash_sites: BTreeMap<String, u64>,
+    /// What the simulated disk did.
+    pub sim: SimStats,
+    /// Runs that failed.
+    pub divergences: u64,
+}
+
+impl RunStats {
+    /// Adds another run's counters.
+    pub fn add(&mut self, o: &RunStats) {
+        self.seeds += o.seeds;
+        self.ops += o.ops;
+        self.writes_acked += o.writes_acked;
+        self.write_errors += o.write_errors;
+        self.reads_checked += o.reads_checked;
+        self.read_errors += o.read_errors;
+        self.power_losses += o.power_losses;
+        self.process_crashes += o.process_crashes;
+        self.process_kills += o.process_kills;
+        self.clean_reopens += o.clean_reopens;
+        self.recoveries += o.recoveries;
+        self.open_retries += o.open_retries;
+        self.lock_probes += o.lock_probes;
+        self.flushes += o.flushes;
+        self.background_steps += o.background_steps;
+        self.compactions += o.compactions;
+        self.background_errors += o.background_errors;
+        for (k, v) in &o.crash_sites {
+            *self.crash_sites.entry(k.clone()).or_insert(0) += v;
+        }
+        self.sim.add(&o.sim);
+        self.divergences += o.divergences;
+    }
+}
