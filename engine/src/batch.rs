@@ -4,9 +4,17 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BatchOp {
     /// Set a key to a value (an empty value is a value, not a delete).
-    Put { key: Vec<u8>, value: Vec<u8> },
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// Its new value.
+        value: Vec<u8>,
+    },
     /// Delete a key (a tombstone).
-    Delete { key: Vec<u8> },
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
 }
 
 impl BatchOp {

@@ -15,21 +15,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub enum Error {
     /// An I/O call failed. `path` is the file or directory it was about.
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system (or the simulated disk) said.
+        source: io::Error,
+    },
     /// Stored bytes failed validation (checksum, framing, length, ordering).
     Corruption {
+        /// The damaged file.
         file: PathBuf,
+        /// Byte offset of the damage in it.
         offset: u64,
+        /// What is wrong there.
         reason: String,
     },
     /// Another handle (this process or another) holds the directory's lock.
-    Locked { path: PathBuf },
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+    },
     /// The caller passed something the engine refuses (sizes, options).
     InvalidArgument(String),
     /// A sync or write failed earlier; the engine refuses writes until it is
     /// reopened, because the unsynced data must be treated as lost
     /// ("fsyncgate"). `cause` describes the original failure.
-    Poisoned { cause: String },
+    Poisoned {
+        /// The first failure's message.
+        cause: String,
+    },
     /// The database was closed.
     Closed,
 }

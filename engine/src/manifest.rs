@@ -319,6 +319,7 @@ pub struct TornTail {
 /// The state rebuilt from the manifest named by `CURRENT`.
 #[derive(Clone, Debug)]
 pub struct Recovered {
+    /// The set of tables the manifest describes.
     pub version: Version,
     /// Number of the manifest replayed.
     pub manifest_number: u64,

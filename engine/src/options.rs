@@ -32,6 +32,8 @@ pub enum SyncMode {
 /// Options for one write call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct WriteOptions {
+    /// When the write is acknowledged: after its WAL bytes are written, or
+    /// after they are synced.
     pub sync: SyncMode,
 }
 
@@ -74,9 +76,13 @@ pub enum BackgroundMode {
 pub struct Options {
     /// The storage the engine uses.
     pub fs: Arc<dyn FileSystem>,
+    /// The memtable structure.
     pub memtable: MemtableKind,
+    /// Create the directory and a new database if the directory is missing.
     pub create_if_missing: bool,
+    /// How WAL damage found at open is treated.
     pub recovery: RecoveryMode,
+    /// Who runs flushes and compactions.
     pub background: BackgroundMode,
     /// Largest accepted key.
     pub key_bytes_max: usize,

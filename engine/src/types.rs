@@ -22,6 +22,8 @@ pub enum Direction {
 /// tombstone (a delete), which is distinct from an empty value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VersionRef<'a> {
+    /// The write's sequence number.
     pub seqno: SeqNo,
+    /// The value, or `None` for a tombstone.
     pub value: Option<&'a [u8]>,
 }

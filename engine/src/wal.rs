@@ -41,7 +41,9 @@ pub const OP_DELETE: u8 = 2;
 /// Size limits applied when decoding (and encoding) records.
 #[derive(Clone, Copy, Debug)]
 pub struct WalLimits {
+    /// Largest key.
     pub key_bytes_max: usize,
+    /// Largest value.
     pub value_bytes_max: usize,
     /// Largest record payload.
     pub record_bytes_max: usize,
@@ -50,7 +52,9 @@ pub struct WalLimits {
 /// A decoded record: operations with sequence numbers `seqno_first + i`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalRecord {
+    /// Sequence number of the first operation.
     pub seqno_first: SeqNo,
+    /// The operations, in order.
     pub ops: Vec<BatchOp>,
 }
 
@@ -346,6 +350,7 @@ fn frames_after(
 pub struct Damage {
     /// Offset of the first damaged byte range (start of the bad record).
     pub offset: u64,
+    /// What is wrong there.
     pub reason: String,
     /// Offset of the first checksum-valid record after the damage, if any.
     pub valid_record_after: Option<u64>,

@@ -130,7 +130,9 @@ impl Checker<'_> {
 /// What `check` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckReport {
+    /// Keys holding at least one version.
     pub keys: usize,
+    /// Inner nodes (Node4/16/48/256) reached.
     pub inner_nodes: usize,
 }
 

@@ -12,6 +12,10 @@
 //!
 //! See `DESIGN.md` beside this crate for the protocol and its argument.
 
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod check;
 mod node;
 mod scan;

@@ -130,9 +130,9 @@ impl Value {
         match self {
             Value::Tombstone => None,
             Value::Inline { len, bytes } => Some(&bytes[..*len as usize]),
-            // SAFETY: `ptr` and `len` came from a live `Box<[u8]>` owned by
-            // `self`, freed only when `self` is dropped.
             Value::Heap { len, ptr } => {
+                // SAFETY: `ptr` and `len` came from a live `Box<[u8]>` owned
+                // by `self`, freed only when `self` is dropped.
                 Some(unsafe { std::slice::from_raw_parts(ptr.as_ptr(), *len as usize) })
             }
         }

@@ -59,6 +59,15 @@ enum Parent<'g> {
     Node(&'g Header, u8),
 }
 
+/// Where a key's leaf hangs: in `node`'s child slot `slot`, or as its
+/// terminal (`slot == None`).
+struct Found<'g> {
+    parent: Parent<'g>,
+    node: &'g Header,
+    slot: Option<u8>,
+    leaf: Ptr,
+}
+
 /// Dereferences a node pointer for the lifetime of a guard.
 ///
 /// # Safety
@@ -275,6 +284,7 @@ impl Art {
             // its versions are freed together after the epoch passes, and
             // we hold `g`.
             while !cur.is_null() && unsafe { (*cur).seqno } > seqno {
+                // SAFETY: as above: `cur` is a live version of this leaf.
                 prev = unsafe { &(*cur).next };
                 cur = prev.load(Ordering::Acquire);
             }
@@ -416,92 +426,128 @@ impl Art {
             }
             depth += prefix.len();
             if depth == key.len() {
-                let t = node.terminal.load(Ordering::Acquire);
-                if !t.is_null() {
-                    // SAFETY: read from the tree under `g`.
-                    self.add_version(unsafe { leaf_ref(t, g) }, pending, g);
-                    return true;
-                }
-                node.lock.lock();
-                if node.obsolete.load(Ordering::Relaxed)
-                    || !node.terminal.load(Ordering::Relaxed).is_null()
-                {
-                    node.lock.unlock();
-                    return false;
-                }
-                let leaf = self.new_leaf(key, pending);
-                node.terminal.store(leaf, Ordering::Release);
-                node.lock.unlock();
-                self.leaf_linked(pending);
-                return true;
+                return self.insert_terminal(node, key, pending, g);
             }
             let b = key[depth];
             let child = node.find(b);
             if child.is_null() {
-                node.lock.lock();
-                if node.obsolete.load(Ordering::Relaxed) || !node.find(b).is_null() {
-                    node.lock.unlock();
-                    return false;
-                }
-                let leaf = Ptr::from_leaf(self.new_leaf(key, pending));
-                if node.add_in_place(b, leaf) {
-                    node.lock.unlock();
-                    self.leaf_linked(pending);
-                    return true;
-                }
-                // Full: replace with a bigger (or compacted) node.
-                if !self.lock_parent(parent, node) {
-                    node.lock.unlock();
-                    return false;
-                }
-                let mut children = node.children();
-                children.push((b, leaf));
-                let kind = Kind::for_children(children.len()).max(node.kind.smaller());
-                let terminal = node.terminal.load(Ordering::Relaxed);
-                let new = self.new_node(kind, node.prefix.clone(), terminal, &children);
-                self.publish(parent, new);
-                self.unlock_parent(parent);
-                self.retire_node(node, g);
-                self.leaf_linked(pending);
-                return true;
+                return self.insert_child(parent, node, b, key, pending, g);
             }
             if child.is_leaf() {
-                // SAFETY: read from the tree under `g`.
-                let other = unsafe { leaf_ref(child.leaf(), g) };
-                if *other.key == *key {
-                    self.add_version(other, pending, g);
-                    return true;
-                }
-                node.lock.lock();
-                if node.obsolete.load(Ordering::Relaxed) || node.find(b) != child {
-                    node.lock.unlock();
-                    return false;
-                }
-                // Two keys now share the path through `b`: a Node4 splits them.
-                let start = depth + 1;
-                let m = common_prefix_len(&other.key[start..], &key[start..]);
-                let at = start + m;
-                let leaf = self.new_leaf(key, pending);
-                let mut terminal = std::ptr::null_mut();
-                let mut children = Vec::with_capacity(2);
-                for (k, p) in [(&other.key[..], child.leaf()), (key, leaf)] {
-                    if k.len() == at {
-                        terminal = p;
-                    } else {
-                        children.push((k[at], Ptr::from_leaf(p)));
-                    }
-                }
-                let new = self.new_node(Kind::N4, key[start..at].into(), terminal, &children);
-                node.replace_child(b, new);
-                node.lock.unlock();
-                self.leaf_linked(pending);
-                return true;
+                return self.insert_beside_leaf(node, b, child, depth, key, pending, g);
             }
             parent = Parent::Node(node, b);
             // SAFETY: read from the tree under `g`.
             node = unsafe { node_ref(child.inner(), g) };
             depth += 1;
         }
+    }
+
+    /// `key` ends at `node`: a new version of its terminal leaf, or a new
+    /// terminal leaf. False means restart.
+    fn insert_terminal(&self, node: &Header, key: &[u8], pending: &mut Pending, g: &Guard) -> bool {
+        let t = node.terminal.load(Ordering::Acquire);
+        if !t.is_null() {
+            // SAFETY: read from the tree under `g`.
+            self.add_version(unsafe { leaf_ref(t, g) }, pending, g);
+            return true;
+        }
+        node.lock.lock();
+        if node.obsolete.load(Ordering::Relaxed) || !node.terminal.load(Ordering::Relaxed).is_null()
+        {
+            node.lock.unlock();
+            return false;
+        }
+        let leaf = self.new_leaf(key, pending);
+        node.terminal.store(leaf, Ordering::Release);
+        node.lock.unlock();
+        self.leaf_linked(pending);
+        true
+    }
+
+    /// `node` has no child at `b`: link a new leaf there, in place or by
+    /// replacing a full node with a bigger one. False means restart.
+    fn insert_child(
+        &self,
+        parent: Parent<'_>,
+        node: &Header,
+        b: u8,
+        key: &[u8],
+        pending: &mut Pending,
+        g: &Guard,
+    ) -> bool {
+        node.lock.lock();
+        if node.obsolete.load(Ordering::Relaxed) || !node.find(b).is_null() {
+            node.lock.unlock();
+            return false;
+        }
+        let leaf = Ptr::from_leaf(self.new_leaf(key, pending));
+        if node.add_in_place(b, leaf) {
+            node.lock.unlock();
+            self.leaf_linked(pending);
+            return true;
+        }
+        // Full: replace with a bigger (or compacted) node.
+        if !self.lock_parent(parent, node) {
+            node.lock.unlock();
+            return false;
+        }
+        let mut children = node.children();
+        children.push((b, leaf));
+        let kind = Kind::for_children(children.len()).max(node.kind.smaller());
+        let terminal = node.terminal.load(Ordering::Relaxed);
+        let new = self.new_node(kind, node.prefix.clone(), terminal, &children);
+        self.publish(parent, new);
+        self.unlock_parent(parent);
+        self.retire_node(node, g);
+        self.leaf_linked(pending);
+        true
+    }
+
+    /// `node`'s child at `b` (key byte `depth`) is the leaf `child`: a new
+    /// version if it holds `key`, else a Node4 splitting the two keys.
+    /// False means restart.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_beside_leaf(
+        &self,
+        node: &Header,
+        b: u8,
+        child: Ptr,
+        depth: usize,
+        key: &[u8],
+        pending: &mut Pending,
+        g: &Guard,
+    ) -> bool {
+        // SAFETY: read from the tree under `g`.
+        let other = unsafe { leaf_ref(child.leaf(), g) };
+        if *other.key == *key {
+            self.add_version(other, pending, g);
+            return true;
+        }
+        node.lock.lock();
+        if node.obsolete.load(Ordering::Relaxed) || node.find(b) != child {
+            node.lock.unlock();
+            return false;
+        }
+        // Two keys now share the path through `b`: a Node4 splits them.
+        let start = depth + 1;
+        let m = common_prefix_len(&other.key[start..], &key[start..]);
+        let at = start + m;
+        let leaf = self.new_leaf(key, pending);
+        let mut terminal = std::ptr::null_mut();
+        let mut children = Vec::with_capacity(2);
+        for (k, p) in [(&other.key[..], child.leaf()), (key, leaf)] {
+            if k.len() == at {
+                terminal = p;
+            } else {
+                children.push((k[at], Ptr::from_leaf(p)));
+            }
+        }
+        let new = self.new_node(Kind::N4, key[start..at].into(), terminal, &children);
+        node.replace_child(b, new);
+        node.lock.unlock();
+        self.leaf_linked(pending);
+        true
     }
 
     /// `key` leaves `node`'s prefix after `m` bytes: put a Node4 above a
@@ -567,42 +613,17 @@ impl Art {
 
     /// One remove attempt; `None` means restart.
     fn try_remove(&self, key: &[u8], g: &Guard) -> Option<bool> {
-        let mut parent = Parent::Root;
-        // SAFETY: the root is never null and read under `g`.
-        let mut node = unsafe { node_ref(self.root_ptr(), g) };
-        let mut depth = 0;
-        let (slot_byte, found) = loop {
-            let prefix = &node.prefix[..];
-            if key.len() - depth < prefix.len() || key[depth..depth + prefix.len()] != *prefix {
-                return Some(false);
-            }
-            depth += prefix.len();
-            if depth == key.len() {
-                let t = node.terminal.load(Ordering::Acquire);
-                if t.is_null() {
-                    return Some(false);
-                }
-                break (None, Ptr::from_leaf(t));
-            }
-            let b = key[depth];
-            let c = node.find(b);
-            if c.is_null() {
-                return Some(false);
-            }
-            if c.is_leaf() {
-                // SAFETY: read from the tree under `g`.
-                if *unsafe { leaf_ref(c.leaf(), g) }.key != *key {
-                    return Some(false);
-                }
-                break (Some(b), c);
-            }
-            parent = Parent::Node(node, b);
-            // SAFETY: read from the tree under `g`.
-            node = unsafe { node_ref(c.inner(), g) };
-            depth += 1;
+        let Some(found) = self.find_for_remove(key, g) else {
+            return Some(false);
         };
+        let Found {
+            parent,
+            node,
+            slot,
+            leaf: found,
+        } = found;
         node.lock.lock();
-        let still = match slot_byte {
+        let still = match slot {
             None => Ptr::from_leaf(node.terminal.load(Ordering::Relaxed)),
             Some(b) => node.find(b),
         };
@@ -614,7 +635,7 @@ impl Art {
         let leaf = unsafe { leaf_ref(found.leaf(), g) };
         let live = node.live.load(Ordering::Relaxed) as usize;
         let has_terminal = !node.terminal.load(Ordering::Relaxed).is_null();
-        let (live_after, terminal_after) = match slot_byte {
+        let (live_after, terminal_after) = match slot {
             None => (live, false),
             Some(_) => (live - 1, has_terminal),
         };
@@ -622,7 +643,7 @@ impl Art {
         let shrink = live_after < node.kind.children_min();
         let merge = !matches!(parent, Parent::Root) && entries_after <= 1;
         if !shrink && !merge {
-            match slot_byte {
+            match slot {
                 None => node.terminal.store(std::ptr::null_mut(), Ordering::Release),
                 Some(b) => node.remove_child(b),
             }
@@ -635,7 +656,7 @@ impl Art {
             return None;
         }
         let mut children = node.children();
-        if let Some(b) = slot_byte {
+        if let Some(b) = slot {
             children.retain(|(x, _)| *x != b);
         }
         let terminal = if terminal_after {
@@ -643,47 +664,103 @@ impl Art {
         } else {
             std::ptr::null_mut()
         };
-        if merge {
+        let replacement = if merge {
             debug_assert_eq!(entries_after, 1, "non-root nodes keep two entries");
-            let replacement = if !terminal.is_null() {
-                Ptr::from_leaf(terminal)
+            if terminal.is_null() {
+                let Some(r) = self.merge_only_child(node, children[0], g) else {
+                    self.unlock_parent(parent);
+                    node.lock.unlock();
+                    return None;
+                };
+                r
             } else {
-                let (b, only) = children[0];
-                if only.is_leaf() {
-                    only
-                } else {
-                    // SAFETY: read from the tree under `g`.
-                    let child = unsafe { node_ref(only.inner(), g) };
-                    if !child.lock.try_lock() {
-                        self.unlock_parent(parent);
-                        node.lock.unlock();
-                        return None;
-                    }
-                    debug_assert!(!child.obsolete.load(Ordering::Relaxed));
-                    let mut prefix = Vec::with_capacity(node.prefix.len() + 1 + child.prefix.len());
-                    prefix.extend_from_slice(&node.prefix);
-                    prefix.push(b);
-                    prefix.extend_from_slice(&child.prefix);
-                    let new = self.new_node(
-                        child.kind,
-                        prefix.into(),
-                        child.terminal.load(Ordering::Relaxed),
-                        &child.children(),
-                    );
-                    self.retire_node(child, g);
-                    new
-                }
-            };
-            self.publish(parent, replacement);
+                Ptr::from_leaf(terminal)
+            }
         } else {
             let kind = node.kind.smaller();
-            let new = self.new_node(kind, node.prefix.clone(), terminal, &children);
-            self.publish(parent, new);
-        }
+            self.new_node(kind, node.prefix.clone(), terminal, &children)
+        };
+        self.publish(parent, replacement);
         self.unlock_parent(parent);
         self.retire_node(node, g);
         self.unlinked(leaf, g);
         Some(true)
+    }
+
+    /// Where `key`'s leaf hangs, or `None` if `key` is absent.
+    fn find_for_remove<'g>(&self, key: &[u8], g: &'g Guard) -> Option<Found<'g>> {
+        let mut parent = Parent::Root;
+        // SAFETY: the root is never null and read under `g`.
+        let mut node = unsafe { node_ref(self.root_ptr(), g) };
+        let mut depth = 0;
+        loop {
+            let prefix = &node.prefix[..];
+            if key.len() - depth < prefix.len() || key[depth..depth + prefix.len()] != *prefix {
+                return None;
+            }
+            depth += prefix.len();
+            if depth == key.len() {
+                let t = node.terminal.load(Ordering::Acquire);
+                if t.is_null() {
+                    return None;
+                }
+                return Some(Found {
+                    parent,
+                    node,
+                    slot: None,
+                    leaf: Ptr::from_leaf(t),
+                });
+            }
+            let b = key[depth];
+            let c = node.find(b);
+            if c.is_null() {
+                return None;
+            }
+            if c.is_leaf() {
+                // SAFETY: read from the tree under `g`.
+                if *unsafe { leaf_ref(c.leaf(), g) }.key != *key {
+                    return None;
+                }
+                return Some(Found {
+                    parent,
+                    node,
+                    slot: Some(b),
+                    leaf: c,
+                });
+            }
+            parent = Parent::Node(node, b);
+            // SAFETY: read from the tree under `g`.
+            node = unsafe { node_ref(c.inner(), g) };
+            depth += 1;
+        }
+    }
+
+    /// `node` (locked, as is its parent) is left with one child `(b, only)`
+    /// and no terminal: what replaces both. A leaf moves up as it is; an
+    /// inner child is copied with `node`'s prefix, `b` and its own prefix
+    /// joined, and retired. `None` (restart) if the child's lock is taken.
+    fn merge_only_child(&self, node: &Header, (b, only): (u8, Ptr), g: &Guard) -> Option<Ptr> {
+        if only.is_leaf() {
+            return Some(only);
+        }
+        // SAFETY: read from the tree under `g`.
+        let child = unsafe { node_ref(only.inner(), g) };
+        if !child.lock.try_lock() {
+            return None;
+        }
+        debug_assert!(!child.obsolete.load(Ordering::Relaxed));
+        let mut prefix = Vec::with_capacity(node.prefix.len() + 1 + child.prefix.len());
+        prefix.extend_from_slice(&node.prefix);
+        prefix.push(b);
+        prefix.extend_from_slice(&child.prefix);
+        let new = self.new_node(
+            child.kind,
+            prefix.into(),
+            child.terminal.load(Ordering::Relaxed),
+            &child.children(),
+        );
+        self.retire_node(child, g);
+        Some(new)
     }
 
     fn unlinked(&self, leaf: &Leaf, g: &Guard) {
@@ -695,6 +772,7 @@ impl Art {
 /// One version as seen by a scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VersionView<'a> {
+    /// The write's sequence number.
     pub seqno: u64,
     /// `None` is a tombstone.
     pub value: Option<&'a [u8]>,

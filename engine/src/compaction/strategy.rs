@@ -98,8 +98,11 @@ pub enum CompactionChoice {
     /// overlaps it. Carried out as the edit
     /// `removed: [(level, file_number)], added: [(to_level, same meta)]`.
     TrivialMove {
+        /// The file's level now.
         level: usize,
+        /// The file.
         file_number: u64,
+        /// Where it goes.
         to_level: usize,
     },
     /// Merge `inputs` (at `level`) with `lower_inputs` (at `level + 1`) into
@@ -107,10 +110,15 @@ pub enum CompactionChoice {
     /// `output_level` holds data in the key range of the inputs, so
     /// tombstones and versions no snapshot needs can be dropped.
     Merge {
+        /// The level compacted.
         level: usize,
+        /// Files of `level` to merge.
         inputs: Vec<u64>,
+        /// Overlapping files of `level + 1`.
         lower_inputs: Vec<u64>,
+        /// Where the outputs go.
         output_level: usize,
+        /// No level below `output_level` overlaps the inputs.
         bottommost: bool,
     },
 }
@@ -129,8 +137,11 @@ pub enum WritePressure {
 /// One level's compaction score, as the exact fraction `numerator / denominator`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LevelScore {
+    /// The level scored.
     pub level: usize,
+    /// Its size (bytes, or files at level 0).
     pub numerator: u64,
+    /// Its target in the same unit.
     pub denominator: u64,
 }
 

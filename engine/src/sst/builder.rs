@@ -23,12 +23,19 @@ pub const WRITE_CHUNK_BYTES: usize = 1 << 20;
 /// What a finished table holds; the manifest records these.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableSummary {
+    /// The table's size.
     pub file_bytes: u64,
+    /// Entries (versions and tombstones) in it.
     pub entries: u64,
+    /// Its first user key.
     pub smallest_key: Vec<u8>,
+    /// Its last user key.
     pub largest_key: Vec<u8>,
+    /// Lowest sequence number in it.
     pub seqno_min: SeqNo,
+    /// Highest sequence number in it.
     pub seqno_max: SeqNo,
+    /// Tombstones among the entries.
     pub tombstones: u64,
 }
 
