@@ -29,6 +29,21 @@ pub trait Engine: Send + Sync {
     fn settle(&self) -> Result<(), BoxError>;
 }
 
+/// Reads up to `count` pairs from a scan, handing each to `black_box` so
+/// the read is not optimised away; returns how many it read.
+fn read_pairs<K, V, E: Into<BoxError>>(
+    pairs: impl Iterator<Item = Result<(K, V), E>>,
+    count: usize,
+) -> Result<usize, BoxError> {
+    let mut n = 0;
+    for pair in pairs.take(count) {
+        let (k, v) = pair.map_err(Into::into)?;
+        std::hint::black_box((k, v));
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Strata with the ART memtable and a background thread.
 pub struct StrataEngine {
     db: Db,
@@ -73,13 +88,7 @@ impl Engine for StrataEngine {
     }
 
     fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError> {
-        let mut n = 0;
-        for item in self.db.range(start..)?.take(count) {
-            let (k, v) = item?;
-            std::hint::black_box((k, v));
-            n += 1;
-        }
-        Ok(n)
+        read_pairs(self.db.range(start..)?, count)
     }
 
     fn settle(&self) -> Result<(), BoxError> {
@@ -125,13 +134,7 @@ impl Engine for FjallEngine {
     }
 
     fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError> {
-        let mut n = 0;
-        for guard in self.ks.range(start..).take(count) {
-            let (k, v) = guard.into_inner()?;
-            std::hint::black_box((k, v));
-            n += 1;
-        }
-        Ok(n)
+        read_pairs(self.ks.range(start..).map(|g| g.into_inner()), count)
     }
 
     fn settle(&self) -> Result<(), BoxError> {
@@ -152,6 +155,20 @@ pub fn open_engine(name: &str, dir: &Path) -> Result<Arc<dyn Engine>, BoxError> 
 
 /// The engines compared, subject first.
 pub const ENGINE_NAMES: [&str; 2] = ["strata", "fjall"];
+
+/// A fresh temporary directory for a benchmark's database or file, removed
+/// when dropped: under `STRATA_BENCH_DIR` when set (point it at the disk
+/// under test), otherwise under the system temp dir. Panics when it cannot
+/// be created, as a benchmark cannot run without it.
+pub fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("STRATA_BENCH_DIR") {
+        Some(base) => {
+            std::fs::create_dir_all(&base).expect("create STRATA_BENCH_DIR");
+            tempfile::tempdir_in(base).expect("tempdir in STRATA_BENCH_DIR")
+        }
+        None => tempfile::tempdir().expect("tempdir"),
+    }
+}
 
 #[cfg(test)]
 mod tests {
