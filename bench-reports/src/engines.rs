@@ -15,13 +15,16 @@ pub const MEMTABLE_BYTES: usize = 8 * 1024 * 1024;
 /// Block cache size for both engines.
 pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Either engine's error, boxed so both fit one trait.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The operations the engine benchmarks time.
 pub trait Engine: Send + Sync {
+    /// The engine's id in benchmark ids, one of [`ENGINE_NAMES`].
     fn name(&self) -> &'static str;
     /// One write; `durable` syncs it before returning.
     fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<(), BoxError>;
+    /// The value of `key`, if present.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BoxError>;
     /// Reads up to `count` pairs from `start` forward; returns how many.
     fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError>;
@@ -50,6 +53,7 @@ pub struct StrataEngine {
 }
 
 impl StrataEngine {
+    /// Opens (or creates) a database in `dir` with the shared settings.
     pub fn open(dir: &Path) -> Result<Self, BoxError> {
         let opts = Options {
             memtable: MemtableKind::Art,
@@ -63,6 +67,7 @@ impl StrataEngine {
         })
     }
 
+    /// The database, for checks beyond the [`Engine`] operations.
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -105,6 +110,8 @@ pub struct FjallEngine {
 }
 
 impl FjallEngine {
+    /// Opens (or creates) a database in `dir` with the shared settings and
+    /// its one keyspace.
     pub fn open(dir: &Path) -> Result<Self, BoxError> {
         let db = fjall::Database::builder(dir)
             .cache_size(BLOCK_CACHE_BYTES as u64)
