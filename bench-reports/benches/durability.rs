@@ -16,22 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use strata_bench::engines::{open_engine, ENGINE_NAMES};
+use strata_bench::engines::{bench_dir, open_engine, ENGINE_NAMES};
 use strata_bench::workload::{key_into, KeyPattern};
+
+mod common;
 
 const PAYLOAD_BYTES: usize = 4096;
 const KEY_BYTES: usize = 16;
 const THREADS: [u64; 3] = [1, 2, 4];
-
-fn bench_dir() -> tempfile::TempDir {
-    match std::env::var_os("STRATA_BENCH_DIR") {
-        Some(base) => {
-            std::fs::create_dir_all(&base).expect("create STRATA_BENCH_DIR");
-            tempfile::tempdir_in(base).expect("tempdir in STRATA_BENCH_DIR")
-        }
-        None => tempfile::tempdir().expect("tempdir"),
-    }
-}
 
 /// The physical baseline: std::fs directly (this is the benchmark crate, not
 /// engine I/O), append 4 KiB and fdatasync, in a loop.
@@ -90,11 +82,7 @@ fn synced_writes(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .without_plots();
+    config = common::config(Duration::from_secs(3));
     targets = raw_fsync, synced_writes
 }
 criterion_main!(benches);

@@ -20,8 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use strata_bench::engines::{open_engine, Engine, ENGINE_NAMES};
+use strata_bench::engines::{bench_dir, open_engine, Engine, ENGINE_NAMES};
 use strata_bench::workload::{env_count, key_into, KeyPattern, SplitMix64};
+
+mod common;
 
 const KEY_BYTES: usize = 16;
 const VALUE_BYTES: usize = 100;
@@ -29,16 +31,6 @@ const SCAN_KEYS: usize = 100;
 
 fn entries() -> u64 {
     env_count("STRATA_BENCH_ENGINE_ENTRIES", 200_000)
-}
-
-fn bench_dir() -> tempfile::TempDir {
-    match std::env::var_os("STRATA_BENCH_DIR") {
-        Some(base) => {
-            std::fs::create_dir_all(&base).expect("create STRATA_BENCH_DIR");
-            tempfile::tempdir_in(base).expect("tempdir in STRATA_BENCH_DIR")
-        }
-        None => tempfile::tempdir().expect("tempdir"),
-    }
 }
 
 /// A 100-byte value derived from the entry index (not all-equal bytes, so
@@ -171,11 +163,7 @@ fn reads(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .without_plots();
+    config = common::config(Duration::from_secs(4));
     targets = fills, reads
 }
 criterion_main!(benches);

@@ -25,6 +25,8 @@ use strata_bench::workload::{
     env_count, key_into, load, map_kinds, value_for, BenchMap, KeyPattern, SplitMix64,
 };
 
+mod common;
+
 const KEY_SIZES: [usize; 3] = [8, 16, 64];
 const SCAN_KEYS: usize = 100;
 const MIXED_KEY_BYTES: usize = 16;
@@ -202,11 +204,7 @@ fn mixed(c: &mut Criterion, kind: &str, map: &dyn BenchMap, loaded: u64) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .without_plots();
+    config = common::config(Duration::from_secs(3));
     targets = lookups_and_scans, inserts
 }
 criterion_main!(benches);

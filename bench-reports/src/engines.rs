@@ -15,18 +15,36 @@ pub const MEMTABLE_BYTES: usize = 8 * 1024 * 1024;
 /// Block cache size for both engines.
 pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Either engine's error, boxed so both fit one trait.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The operations the engine benchmarks time.
 pub trait Engine: Send + Sync {
+    /// The engine's id in benchmark ids, one of [`ENGINE_NAMES`].
     fn name(&self) -> &'static str;
     /// One write; `durable` syncs it before returning.
     fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<(), BoxError>;
+    /// The value of `key`, if present.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BoxError>;
     /// Reads up to `count` pairs from `start` forward; returns how many.
     fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError>;
     /// Flushes the memtable and compacts until the tree is settled.
     fn settle(&self) -> Result<(), BoxError>;
+}
+
+/// Reads up to `count` pairs from a scan, handing each to `black_box` so
+/// the read is not optimised away; returns how many it read.
+fn read_pairs<K, V, E: Into<BoxError>>(
+    pairs: impl Iterator<Item = Result<(K, V), E>>,
+    count: usize,
+) -> Result<usize, BoxError> {
+    let mut n = 0;
+    for pair in pairs.take(count) {
+        let (k, v) = pair.map_err(Into::into)?;
+        std::hint::black_box((k, v));
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Strata with the ART memtable and a background thread.
@@ -35,6 +53,7 @@ pub struct StrataEngine {
 }
 
 impl StrataEngine {
+    /// Opens (or creates) a database in `dir` with the shared settings.
     pub fn open(dir: &Path) -> Result<Self, BoxError> {
         let opts = Options {
             memtable: MemtableKind::Art,
@@ -48,6 +67,7 @@ impl StrataEngine {
         })
     }
 
+    /// The database, for checks beyond the [`Engine`] operations.
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -73,13 +93,7 @@ impl Engine for StrataEngine {
     }
 
     fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError> {
-        let mut n = 0;
-        for item in self.db.range(start..)?.take(count) {
-            let (k, v) = item?;
-            std::hint::black_box((k, v));
-            n += 1;
-        }
-        Ok(n)
+        read_pairs(self.db.range(start..)?, count)
     }
 
     fn settle(&self) -> Result<(), BoxError> {
@@ -96,6 +110,8 @@ pub struct FjallEngine {
 }
 
 impl FjallEngine {
+    /// Opens (or creates) a database in `dir` with the shared settings and
+    /// its one keyspace.
     pub fn open(dir: &Path) -> Result<Self, BoxError> {
         let db = fjall::Database::builder(dir)
             .cache_size(BLOCK_CACHE_BYTES as u64)
@@ -125,13 +141,7 @@ impl Engine for FjallEngine {
     }
 
     fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError> {
-        let mut n = 0;
-        for guard in self.ks.range(start..).take(count) {
-            let (k, v) = guard.into_inner()?;
-            std::hint::black_box((k, v));
-            n += 1;
-        }
-        Ok(n)
+        read_pairs(self.ks.range(start..).map(|g| g.into_inner()), count)
     }
 
     fn settle(&self) -> Result<(), BoxError> {
@@ -152,6 +162,20 @@ pub fn open_engine(name: &str, dir: &Path) -> Result<Arc<dyn Engine>, BoxError> 
 
 /// The engines compared, subject first.
 pub const ENGINE_NAMES: [&str; 2] = ["strata", "fjall"];
+
+/// A fresh temporary directory for a benchmark's database or file, removed
+/// when dropped: under `STRATA_BENCH_DIR` when set (point it at the disk
+/// under test), otherwise under the system temp dir. Panics when it cannot
+/// be created, as a benchmark cannot run without it.
+pub fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("STRATA_BENCH_DIR") {
+        Some(base) => {
+            std::fs::create_dir_all(&base).expect("create STRATA_BENCH_DIR");
+            tempfile::tempdir_in(base).expect("tempdir in STRATA_BENCH_DIR")
+        }
+        None => tempfile::tempdir().expect("tempdir"),
+    }
+}
 
 #[cfg(test)]
 mod tests {

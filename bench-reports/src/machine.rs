@@ -10,8 +10,11 @@ use std::process::Command;
 pub struct MachineInfo {
     /// Logical CPUs listed in /proc/cpuinfo.
     pub cores: usize,
+    /// The first `model name` in /proc/cpuinfo.
     pub cpu_model: String,
+    /// `MemTotal` from /proc/meminfo, in bytes.
     pub memory_bytes: u64,
+    /// The kernel release, from /proc/sys/kernel/osrelease.
     pub kernel: String,
     /// The disk holding `disk_probe_path`: device, file system, rotational
     /// flag and size as the kernel reports them.

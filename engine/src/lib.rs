@@ -59,22 +59,23 @@ mod commit;
 pub mod compaction;
 mod db;
 pub mod error;
-pub mod filename;
+mod filename;
 mod flush;
+pub mod format;
 pub mod fs;
 mod gc;
 mod iter;
-pub mod manifest;
+mod manifest;
 pub mod memtable;
 pub mod options;
-pub mod sst;
+mod sst;
 mod sync;
 mod table_cache;
 #[doc(hidden)]
 pub mod testing;
 pub mod types;
-pub mod version;
-pub mod wal;
+mod version;
+mod wal;
 
 pub use batch::{BatchOp, WriteBatch};
 pub use compaction::{CompactionOptions, WritePressure};

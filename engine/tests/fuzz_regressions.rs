@@ -74,7 +74,7 @@ fn checksum_fixups_make_mutations_reach_decoders() {
     // The fix-up is what lets the fuzzer past the CRCs: a flipped payload
     // byte must be rejected by the CRC, and accepted once fixed up.
     let mut rec = Vec::new();
-    strata::wal::encode_record(
+    strata::format::wal::encode_record(
         &mut rec,
         1,
         &[strata::BatchOp::Put {
@@ -87,8 +87,11 @@ fn checksum_fixups_make_mutations_reach_decoders() {
     seg.extend_from_slice(&rec);
     let last = seg.len() - 1;
     seg[last] ^= 1;
-    let (kind, payload) = (seg[16 + 8], &seg[16 + strata::wal::RECORD_HEADER_BYTES..]);
-    let decoded = strata::wal::decode_payload(kind, payload, &wal_decode::LIMITS).unwrap();
+    let (kind, payload) = (
+        seg[16 + 8],
+        &seg[16 + strata::format::wal::RECORD_HEADER_BYTES..],
+    );
+    let decoded = strata::format::wal::decode_payload(kind, payload, &wal_decode::LIMITS).unwrap();
     assert_eq!(decoded.ops[0].value(), Some(&b"w"[..]));
     let before = seg.clone();
     wal_decode::fix_checksums(&mut seg);

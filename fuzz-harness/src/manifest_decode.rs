@@ -8,11 +8,11 @@
 
 use std::path::Path;
 
-use strata::manifest::{
+use strata::format::manifest::{
     decode_edit, encode_edit, mask_crc, replay, MANIFEST_HEADER_BYTES, RECORD_HEADER_BYTES,
     RECORD_PAYLOAD_BYTES_MAX,
 };
-use strata::version::Version;
+use strata::format::version::Version;
 
 /// Recomputes both checksums of every record whose length fits the file.
 pub fn fix_checksums(data: &mut [u8]) {

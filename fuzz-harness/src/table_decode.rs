@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use strata::sst::{
+use strata::format::sst::{
     cmp_internal, BlockCache, Table, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, CODEC_LZ4,
     FOOTER_BYTES,
 };

@@ -10,11 +10,11 @@
 use std::path::Path;
 
 use strata::batch::BatchOp;
-use strata::types::SEQNO_MAX;
-use strata::wal::{
+use strata::format::wal::{
     decode_payload, encode_record, scan_segment, WalLimits, WalRecord, RECORD_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
 };
+use strata::types::SEQNO_MAX;
 
 use strata::fs::MemFile;
 

@@ -30,6 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use strata::format::filename::{parse_file_name, FileKind};
 use strata::fs::{FileLock, FileSystem, FsFile, OpenMode};
 
 use crate::rng::Rng;
@@ -123,19 +124,18 @@ pub enum FileClass {
 }
 
 impl FileClass {
-    /// Classifies a path by its file name.
+    /// Classifies a path by its file name, as the engine names its files
+    /// (`strata::filename`).
     pub fn of(path: &Path) -> FileClass {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with("wal-") && name.ends_with(".log") {
-            FileClass::Wal
-        } else if name.ends_with(".sst") {
-            FileClass::Table
-        } else if name.starts_with("MANIFEST") || name.starts_with("CURRENT") {
-            FileClass::Manifest
-        } else if name == "LOCK" {
-            FileClass::Lock
-        } else {
-            FileClass::Other
+        match parse_file_name(name) {
+            Some(FileKind::Wal(_)) => FileClass::Wal,
+            Some(FileKind::Table(_)) => FileClass::Table,
+            Some(FileKind::Manifest(_) | FileKind::Current | FileKind::CurrentTemp) => {
+                FileClass::Manifest
+            }
+            Some(FileKind::Lock) => FileClass::Lock,
+            None => FileClass::Other,
         }
     }
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strata::batch::BatchOp;
+use strata::format::sst::{Compression, TableBuilder, TableOptions};
+use strata::format::wal::encode_record;
 use strata::fs::{FileSystem, MemFs, OpenMode};
-use strata::sst::{Compression, TableBuilder, TableOptions};
-use strata::wal::encode_record;
 use strata_fuzz_harness::open_corrupted::{build_base, check_clean, BASE_SEED};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -92,7 +92,7 @@ fn main() {
         let mut rec = Vec::new();
         encode_record(&mut rec, 7, &ops, 0);
         let mut input = vec![rec[8]];
-        input.extend_from_slice(&rec[strata::wal::RECORD_HEADER_BYTES..]);
+        input.extend_from_slice(&rec[strata::format::wal::RECORD_HEADER_BYTES..]);
         write(&out.join("wal_decode"), name, &input);
     }
     write(
