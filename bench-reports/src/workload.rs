@@ -135,6 +135,7 @@ pub struct SkipMapMemtable {
 }
 
 impl SkipMapMemtable {
+    /// An empty map.
     pub fn new() -> Self {
         Self::default()
     }
@@ -185,7 +186,9 @@ impl BenchMap for SkipMapMemtable {
 
 /// A named memtable constructor.
 pub struct MapKind {
+    /// The name benchmarks and reports use.
     pub name: &'static str,
+    /// Makes an empty map of this kind.
     pub make: fn() -> Box<dyn BenchMap>,
 }
 
