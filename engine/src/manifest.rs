@@ -342,53 +342,17 @@ pub struct Recovered {
 /// Replays the bytes of a manifest file. `file` names it in errors.
 pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recovered> {
     let corrupt = |at: u64, why: String| Error::corruption(file, at, why);
-    let hb = MANIFEST_HEADER_BYTES as usize;
-    if bytes.len() < hb {
-        return Err(corrupt(
-            0,
-            format!("file of {} bytes is shorter than its header", bytes.len()),
-        ));
-    }
-    let magic = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    if magic != MANIFEST_MAGIC {
-        return Err(corrupt(0, format!("bad magic {magic:#018x}")));
-    }
-    let format = u32_at(bytes, 8);
-    if format != MANIFEST_FORMAT_VERSION {
-        return Err(corrupt(8, format!("unknown format version {format}")));
-    }
-
+    check_file_header(bytes, file)?;
     let mut builder = VersionBuilder::new();
-    let (mut log_number, mut next_file_number, mut last_seqno) = (None, None, None);
+    let mut scalars = Scalars::default();
     let mut records = 0u64;
-    let mut at = hb;
+    let mut at = MANIFEST_HEADER_BYTES as usize;
     let mut torn_tail = None;
     while at < bytes.len() {
         let (payload_start, end) = match frame_at(bytes, at) {
             Frame::Valid { payload_start, end } => (payload_start, end),
             damaged => {
-                let (reason, tail_ok) = match damaged {
-                    Frame::Valid { .. } => unreachable!("matched above"),
-                    Frame::HeaderIncomplete => ("record header incomplete".to_string(), true),
-                    Frame::PayloadIncomplete => {
-                        ("record payload runs past end of file".to_string(), true)
-                    }
-                    // A valid header fixes the record's end: anything after
-                    // it means this is not the last record.
-                    Frame::PayloadBad { end } => {
-                        ("payload checksum mismatch".to_string(), end == bytes.len())
-                    }
-                    Frame::LengthOverLimit(len) => {
-                        (format!("record length {len} over the limit"), false)
-                    }
-                    // The length is unknown: it is the last record only if
-                    // no valid record starts anywhere after it.
-                    Frame::HeaderBad => (
-                        "record header checksum mismatch".to_string(),
-                        !(at + 1..bytes.len())
-                            .any(|p| matches!(frame_at(bytes, p), Frame::Valid { .. })),
-                    ),
-                };
+                let (reason, tail_ok) = describe_damage(bytes, at, damaged);
                 if records == 0 {
                     return Err(corrupt(
                         at as u64,
@@ -424,25 +388,9 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
         builder
             .apply(&edit)
             .map_err(|e| corrupt(at as u64, format!("edit does not apply: {e}")))?;
-        for (name, old, new) in [
-            ("log_number", &mut log_number, edit.log_number),
-            ("last_seqno", &mut last_seqno, edit.last_seqno),
-            (
-                "next_file_number",
-                &mut next_file_number,
-                edit.next_file_number,
-            ),
-        ] {
-            if let Some(new) = new {
-                if old.is_some_and(|o| new < o) {
-                    return Err(corrupt(
-                        at as u64,
-                        format!("{name} goes backwards to {new}"),
-                    ));
-                }
-                *old = Some(new);
-            }
-        }
+        scalars
+            .advance(&edit)
+            .map_err(|why| corrupt(at as u64, why))?;
         records += 1;
         at = end;
     }
@@ -451,7 +399,7 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
         return Err(corrupt(valid_bytes, "no snapshot record".to_string()));
     }
     let version = builder.build();
-    let next_file_number = next_file_number.unwrap_or(0);
+    let next_file_number = scalars.next_file_number.unwrap_or(0);
     if let Some(&max) = version.live_file_numbers().iter().next_back() {
         if next_file_number <= max {
             return Err(corrupt(
@@ -464,12 +412,83 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
         version,
         manifest_number,
         next_file_number,
-        log_number: log_number.unwrap_or(0),
-        last_seqno: last_seqno.unwrap_or(0),
+        log_number: scalars.log_number.unwrap_or(0),
+        last_seqno: scalars.last_seqno.unwrap_or(0),
         records,
         valid_bytes,
         torn_tail,
     })
+}
+
+/// Checks the file header: long enough, the magic, the format version.
+fn check_file_header(bytes: &[u8], file: &Path) -> Result<()> {
+    let corrupt = |at: u64, why: String| Error::corruption(file, at, why);
+    if bytes.len() < MANIFEST_HEADER_BYTES as usize {
+        return Err(corrupt(
+            0,
+            format!("file of {} bytes is shorter than its header", bytes.len()),
+        ));
+    }
+    let magic = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    if magic != MANIFEST_MAGIC {
+        return Err(corrupt(0, format!("bad magic {magic:#018x}")));
+    }
+    let format = u32_at(bytes, 8);
+    if format != MANIFEST_FORMAT_VERSION {
+        return Err(corrupt(8, format!("unknown format version {format}")));
+    }
+    Ok(())
+}
+
+/// What is wrong with the damaged frame at `at`, and whether it may be a
+/// torn tail (nothing valid can follow it).
+fn describe_damage(bytes: &[u8], at: usize, damaged: Frame) -> (String, bool) {
+    match damaged {
+        Frame::Valid { .. } => unreachable!("only damaged frames are described"),
+        Frame::HeaderIncomplete => ("record header incomplete".to_string(), true),
+        Frame::PayloadIncomplete => ("record payload runs past end of file".to_string(), true),
+        // A valid header fixes the record's end: anything after it means
+        // this is not the last record.
+        Frame::PayloadBad { end } => ("payload checksum mismatch".to_string(), end == bytes.len()),
+        Frame::LengthOverLimit(len) => (format!("record length {len} over the limit"), false),
+        // The length is unknown: it is the last record only if no valid
+        // record starts anywhere after it.
+        Frame::HeaderBad => (
+            "record header checksum mismatch".to_string(),
+            !(at + 1..bytes.len()).any(|p| matches!(frame_at(bytes, p), Frame::Valid { .. })),
+        ),
+    }
+}
+
+/// The scalar fields of the edits replayed so far; none may go backwards.
+#[derive(Default)]
+struct Scalars {
+    log_number: Option<u64>,
+    next_file_number: Option<u64>,
+    last_seqno: Option<SeqNo>,
+}
+
+impl Scalars {
+    /// Takes `edit`'s scalars; an error names one that went backwards.
+    fn advance(&mut self, edit: &VersionEdit) -> std::result::Result<(), String> {
+        for (name, old, new) in [
+            ("log_number", &mut self.log_number, edit.log_number),
+            ("last_seqno", &mut self.last_seqno, edit.last_seqno),
+            (
+                "next_file_number",
+                &mut self.next_file_number,
+                edit.next_file_number,
+            ),
+        ] {
+            if let Some(new) = new {
+                if old.is_some_and(|o| new < o) {
+                    return Err(format!("{name} goes backwards to {new}"));
+                }
+                *old = Some(new);
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------

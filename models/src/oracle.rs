@@ -123,53 +123,15 @@ impl<'h> CrashOracle<'h> {
             }
         };
 
-        // Incremental search.
-        let mut cur = self.state_at(lo);
-        let mut diff: BTreeSet<Vec<u8>> = BTreeSet::new();
-        for k in cur.keys().chain(recovered.keys()) {
-            if cur.get(k) != recovered.get(k) {
-                diff.insert(k.clone());
-            }
-        }
-        let mut matching = Vec::new();
-        let mut diff_count: BTreeMap<SeqNo, usize> = BTreeMap::new();
-        diff_count.insert(lo, diff.len());
-        if diff.is_empty() {
-            matching.push(lo);
-        }
-        for w in self.history.iter().filter(|w| w.last() > lo) {
-            apply(&mut cur, w);
-            for op in &w.ops {
-                let k = op.key();
-                if cur.get(k) != recovered.get(k) {
-                    diff.insert(k.to_vec());
-                } else {
-                    diff.remove(k);
-                }
-            }
-            diff_count.insert(w.last(), diff.len());
-            if diff.is_empty() {
-                matching.push(w.last());
-            }
-        }
-
+        let (matching, diff_count) = self.matching_prefixes(lo, recovered);
         let diverge_at = |candidate: SeqNo, reason: String| {
-            let expected_state = self.state_at(candidate);
-            let first = expected_state
-                .keys()
-                .chain(recovered.keys())
-                .filter(|k| expected_state.get(*k) != recovered.get(*k))
-                .min()
-                .cloned();
-            Divergence {
-                expected: first.as_ref().and_then(|k| expected_state.get(k).cloned()),
-                found: first.as_ref().and_then(|k| recovered.get(k).cloned()),
-                key: first,
+            divergence(
+                &self.state_at(candidate),
+                recovered,
                 candidate,
-                seqno_lo: lo,
-                seqno_hi: hi,
+                (lo, hi),
                 reason,
-            }
+            )
         };
 
         match reported_last {
@@ -221,6 +183,72 @@ impl<'h> CrashOracle<'h> {
                 }
             },
         }
+    }
+
+    /// Walks the history from the prefix ending at `lo`, keeping the set of
+    /// keys where the prefix's state and `recovered` differ. Returns the
+    /// prefix ends (from `lo` on) whose state equals `recovered`, and for
+    /// each prefix end the number of differing keys.
+    fn matching_prefixes(
+        &self,
+        lo: SeqNo,
+        recovered: &State,
+    ) -> (Vec<SeqNo>, BTreeMap<SeqNo, usize>) {
+        let mut cur = self.state_at(lo);
+        let mut diff: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for k in cur.keys().chain(recovered.keys()) {
+            if cur.get(k) != recovered.get(k) {
+                diff.insert(k.clone());
+            }
+        }
+        let mut matching = Vec::new();
+        let mut diff_count: BTreeMap<SeqNo, usize> = BTreeMap::new();
+        diff_count.insert(lo, diff.len());
+        if diff.is_empty() {
+            matching.push(lo);
+        }
+        for w in self.history.iter().filter(|w| w.last() > lo) {
+            apply(&mut cur, w);
+            for op in &w.ops {
+                let k = op.key();
+                if cur.get(k) != recovered.get(k) {
+                    diff.insert(k.to_vec());
+                } else {
+                    diff.remove(k);
+                }
+            }
+            diff_count.insert(w.last(), diff.len());
+            if diff.is_empty() {
+                matching.push(w.last());
+            }
+        }
+        (matching, diff_count)
+    }
+}
+
+/// The divergence between `recovered` and `expected` (the state of prefix
+/// `candidate`), naming the smallest key where they differ.
+fn divergence(
+    expected: &State,
+    recovered: &State,
+    candidate: SeqNo,
+    (seqno_lo, seqno_hi): (SeqNo, SeqNo),
+    reason: String,
+) -> Divergence {
+    let first = expected
+        .keys()
+        .chain(recovered.keys())
+        .filter(|k| expected.get(*k) != recovered.get(*k))
+        .min()
+        .cloned();
+    Divergence {
+        expected: first.as_ref().and_then(|k| expected.get(k).cloned()),
+        found: first.as_ref().and_then(|k| recovered.get(k).cloned()),
+        key: first,
+        candidate,
+        seqno_lo,
+        seqno_hi,
+        reason,
     }
 }
 

@@ -81,6 +81,146 @@ fn end_of(h: BlockHandle) -> Option<u64> {
         .checked_add(BLOCK_TRAILER_BYTES as u64)
 }
 
+/// Footer field offsets.
+const FILTER_AT: usize = 0;
+const INDEX_AT: usize = FILTER_AT + BLOCK_HANDLE_BYTES;
+const ENTRIES_AT: usize = INDEX_AT + BLOCK_HANDLE_BYTES;
+const VERSION_AT: usize = ENTRIES_AT + 8;
+const CRC_AT: usize = VERSION_AT + 4;
+const MAGIC_AT: usize = CRC_AT + 4;
+const _: () = assert!(MAGIC_AT + 8 == FOOTER_BYTES);
+
+/// A checked footer.
+struct Footer {
+    /// Where the footer starts.
+    at: u64,
+    filter: BlockHandle,
+    index: BlockHandle,
+    entries: u64,
+}
+
+/// Reads and checks the footer of a table of `file_bytes`: magic, checksum,
+/// format version, and handles that tile the file before the footer
+/// (filter, then index).
+fn read_footer(file: &dyn FsFile, path: &Path, file_bytes: u64) -> Result<Footer> {
+    if file_bytes < FOOTER_BYTES as u64 {
+        return Err(Error::corruption(
+            path,
+            0,
+            format!("file of {file_bytes} bytes is shorter than the {FOOTER_BYTES}-byte footer (truncated?)"),
+        ));
+    }
+    let footer_at = file_bytes - FOOTER_BYTES as u64;
+    let mut footer = [0u8; FOOTER_BYTES];
+    file.read_at(&mut footer, footer_at)
+        .map_err(|e| Error::io(path, e))?;
+    let magic = get_u64(&footer, MAGIC_AT).unwrap_or(0);
+    if magic != SST_MAGIC {
+        return Err(Error::corruption(
+            path,
+            footer_at + MAGIC_AT as u64,
+            format!("bad magic {magic:#018x} (not a Strata table, or truncated)"),
+        ));
+    }
+    let stored_crc = get_u32(&footer, CRC_AT).unwrap_or(0);
+    let crc = crc32c::crc32c(&footer[..CRC_AT]);
+    if stored_crc != crc {
+        return Err(Error::corruption(
+            path,
+            footer_at + CRC_AT as u64,
+            format!("footer checksum mismatch: stored {stored_crc:#010x}, computed {crc:#010x}"),
+        ));
+    }
+    let version = get_u32(&footer, VERSION_AT).unwrap_or(0);
+    if version != SST_FORMAT_VERSION {
+        return Err(Error::corruption(
+            path,
+            footer_at + VERSION_AT as u64,
+            format!("unsupported format version {version}"),
+        ));
+    }
+    let entries = get_u64(&footer, ENTRIES_AT).unwrap_or(0);
+    let handle_at = |at: usize| BlockHandle::decode(&footer[at..at + BLOCK_HANDLE_BYTES]);
+    let (Some(filter), Some(index)) = (handle_at(FILTER_AT), handle_at(INDEX_AT)) else {
+        return Err(Error::corruption(
+            path,
+            footer_at,
+            "footer handles unreadable",
+        ));
+    };
+    if end_of(index) != Some(footer_at) || end_of(filter) != Some(index.offset) {
+        return Err(Error::corruption(
+            path,
+            footer_at,
+            format!("footer handles filter {filter:?} / index {index:?} do not tile the file before the footer at {footer_at}"),
+        ));
+    }
+    Ok(Footer {
+        at: footer_at,
+        filter,
+        index,
+        entries,
+    })
+}
+
+/// Reads and checks the index: not empty, and its handles tile the data
+/// area from offset 0 up to the filter, in order. Returns the decoded index
+/// and its handles.
+fn read_index(
+    file: &dyn FsFile,
+    path: &Path,
+    footer: &Footer,
+) -> Result<(DecodedBlock, Vec<BlockHandle>)> {
+    let index_h = footer.index;
+    let index_raw = read_block(file, path, index_h, BLOCK_BYTES_MAX)?;
+    let index_block = Arc::new(Block::parse(index_raw, path, index_h.offset)?);
+    let index = DecodedBlock::decode(index_block, path)?;
+    if index.len() == 0 {
+        return Err(Error::corruption(path, index_h.offset, "empty index"));
+    }
+    let mut handles = Vec::with_capacity(index.len());
+    let mut expect_offset = 0u64;
+    for i in 0..index.len() {
+        let h = index.value(i).and_then(BlockHandle::decode);
+        let Some(h) = h.filter(|h| h.offset == expect_offset) else {
+            return Err(Error::corruption(
+                path,
+                index_h.offset,
+                format!("index entry {i} holds a bad handle (expected a block at {expect_offset})"),
+            ));
+        };
+        match end_of(h) {
+            Some(end) if end <= footer.filter.offset => expect_offset = end,
+            _ => {
+                return Err(Error::corruption(
+                    path,
+                    index_h.offset,
+                    format!("index entry {i} handle {h:?} runs past the data area"),
+                ))
+            }
+        }
+        handles.push(h);
+    }
+    if expect_offset != footer.filter.offset {
+        return Err(Error::corruption(
+            path,
+            index_h.offset,
+            format!(
+                "data blocks end at {expect_offset}, filter starts at {}",
+                footer.filter.offset
+            ),
+        ));
+    }
+    if footer.entries < handles.len() as u64 {
+        return Err(Error::corruption(
+            path,
+            footer.at + ENTRIES_AT as u64,
+            format!("{} entries in {} blocks", footer.entries, handles.len()),
+        ));
+    }
+    Ok((index, handles))
+}
+
 impl Table {
     /// Opens a table: validates the footer, reads and checks the index and the
     /// filter. `file_number` keys this table's blocks in `cache`.
@@ -91,125 +231,13 @@ impl Table {
         cache: Arc<BlockCache>,
     ) -> Result<Table> {
         let file_bytes = file.len().map_err(|e| Error::io(&path, e))?;
-        if file_bytes < FOOTER_BYTES as u64 {
-            return Err(Error::corruption(
-                &path,
-                0,
-                format!("file of {file_bytes} bytes is shorter than the {FOOTER_BYTES}-byte footer (truncated?)"),
-            ));
-        }
-        let footer_at = file_bytes - FOOTER_BYTES as u64;
-        let mut footer = [0u8; FOOTER_BYTES];
-        file.read_at(&mut footer, footer_at)
-            .map_err(|e| Error::io(&path, e))?;
-        // Footer field offsets.
-        const FILTER_AT: usize = 0;
-        const INDEX_AT: usize = FILTER_AT + BLOCK_HANDLE_BYTES;
-        const ENTRIES_AT: usize = INDEX_AT + BLOCK_HANDLE_BYTES;
-        const VERSION_AT: usize = ENTRIES_AT + 8;
-        const CRC_AT: usize = VERSION_AT + 4;
-        const MAGIC_AT: usize = CRC_AT + 4;
-        const _: () = assert!(MAGIC_AT + 8 == FOOTER_BYTES);
-
-        let magic = get_u64(&footer, MAGIC_AT).unwrap_or(0);
-        if magic != SST_MAGIC {
-            return Err(Error::corruption(
-                &path,
-                footer_at + MAGIC_AT as u64,
-                format!("bad magic {magic:#018x} (not a Strata table, or truncated)"),
-            ));
-        }
-        let stored_crc = get_u32(&footer, CRC_AT).unwrap_or(0);
-        let crc = crc32c::crc32c(&footer[..CRC_AT]);
-        if stored_crc != crc {
-            return Err(Error::corruption(
-                &path,
-                footer_at + CRC_AT as u64,
-                format!(
-                    "footer checksum mismatch: stored {stored_crc:#010x}, computed {crc:#010x}"
-                ),
-            ));
-        }
-        let version = get_u32(&footer, VERSION_AT).unwrap_or(0);
-        if version != SST_FORMAT_VERSION {
-            return Err(Error::corruption(
-                &path,
-                footer_at + VERSION_AT as u64,
-                format!("unsupported format version {version}"),
-            ));
-        }
-        let entries = get_u64(&footer, ENTRIES_AT).unwrap_or(0);
-        let handle_at = |at: usize| BlockHandle::decode(&footer[at..at + BLOCK_HANDLE_BYTES]);
-        let (Some(filter_h), Some(index_h)) = (handle_at(FILTER_AT), handle_at(INDEX_AT)) else {
-            return Err(Error::corruption(
-                &path,
-                footer_at,
-                "footer handles unreadable",
-            ));
-        };
-        if end_of(index_h) != Some(footer_at) || end_of(filter_h) != Some(index_h.offset) {
-            return Err(Error::corruption(
-                &path,
-                footer_at,
-                format!("footer handles filter {filter_h:?} / index {index_h:?} do not tile the file before the footer at {footer_at}"),
-            ));
-        }
-
-        let index_raw = read_block(file.as_ref(), &path, index_h, BLOCK_BYTES_MAX)?;
-        let index_block = Arc::new(Block::parse(index_raw, &path, index_h.offset)?);
-        let index = DecodedBlock::decode(index_block, &path)?;
-        if index.len() == 0 {
-            return Err(Error::corruption(&path, index_h.offset, "empty index"));
-        }
-        let mut handles = Vec::with_capacity(index.len());
-        let mut expect_offset = 0u64;
-        for i in 0..index.len() {
-            let h = index.value(i).and_then(BlockHandle::decode);
-            let Some(h) = h.filter(|h| h.offset == expect_offset) else {
-                return Err(Error::corruption(
-                    &path,
-                    index_h.offset,
-                    format!(
-                        "index entry {i} holds a bad handle (expected a block at {expect_offset})"
-                    ),
-                ));
-            };
-            match end_of(h) {
-                Some(end) if end <= filter_h.offset => expect_offset = end,
-                _ => {
-                    return Err(Error::corruption(
-                        &path,
-                        index_h.offset,
-                        format!("index entry {i} handle {h:?} runs past the data area"),
-                    ))
-                }
-            }
-            handles.push(h);
-        }
-        if expect_offset != filter_h.offset {
-            return Err(Error::corruption(
-                &path,
-                index_h.offset,
-                format!(
-                    "data blocks end at {expect_offset}, filter starts at {}",
-                    filter_h.offset
-                ),
-            ));
-        }
-        if entries < handles.len() as u64 {
-            return Err(Error::corruption(
-                &path,
-                footer_at + ENTRIES_AT as u64,
-                format!("{entries} entries in {} blocks", handles.len()),
-            ));
-        }
-
+        let footer = read_footer(file.as_ref(), &path, file_bytes)?;
+        let (index, handles) = read_index(file.as_ref(), &path, &footer)?;
         // The filter may exceed BLOCK_BYTES_MAX for huge tables; its size is
         // bounded by the file's (checked above).
-        let filter_raw = read_block(file.as_ref(), &path, filter_h, u32::MAX as usize)?;
+        let filter_raw = read_block(file.as_ref(), &path, footer.filter, u32::MAX as usize)?;
         let filter = BloomFilter::parse(filter_raw)
-            .map_err(|why| Error::corruption(&path, filter_h.offset, why))?;
-
+            .map_err(|why| Error::corruption(&path, footer.filter.offset, why))?;
         Ok(Table {
             file,
             path,
@@ -218,7 +246,7 @@ impl Table {
             index,
             handles,
             filter,
-            entries,
+            entries: footer.entries,
             file_bytes,
             counters: Counters::default(),
         })
