@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;
 use crate::fs::{FileSystem, OpenMode};
-use crate::gc::versions_to_keep;
+use crate::gc::entries_to_keep;
 use crate::memtable::Memtable;
 use crate::sst::{TableBuilder, TableOptions, TableSummary};
 use crate::types::{Direction, SeqNo};
@@ -78,8 +78,7 @@ pub(crate) fn write_memtable(
         Direction::Forward,
         &mut |key, versions| {
             let seqnos: Vec<SeqNo> = versions.iter().map(|v| v.seqno).collect();
-            let keep =
-                versions_to_keep(&seqnos, &|i| versions[i].value.is_none(), snapshots, false);
+            let keep = entries_to_keep(&seqnos, &|i| versions[i].value.is_none(), snapshots, false);
             for (v, k) in versions.iter().zip(keep) {
                 if k {
                     if let Err(e) = builder.add(key, v.seqno, v.value) {

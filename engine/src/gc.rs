@@ -12,7 +12,7 @@ use crate::types::SeqNo;
 /// decreasing) must be kept. `snapshots` are the live snapshot sequence
 /// numbers, ascending. `is_tombstone(i)` says whether version `i` is a
 /// tombstone; trailing tombstones are dropped when `may_drop_tombstones`.
-pub fn versions_to_keep(
+pub fn entries_to_keep(
     seqnos: &[SeqNo],
     is_tombstone: &dyn Fn(usize) -> bool,
     snapshots: &[SeqNo],
@@ -53,7 +53,7 @@ mod tests {
     use super::*;
 
     fn run(seqnos: &[SeqNo], tomb: &[usize], snaps: &[SeqNo], drop: bool) -> Vec<SeqNo> {
-        let keep = versions_to_keep(seqnos, &|i| tomb.contains(&i), snaps, drop);
+        let keep = entries_to_keep(seqnos, &|i| tomb.contains(&i), snaps, drop);
         seqnos
             .iter()
             .zip(keep)

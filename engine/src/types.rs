@@ -21,7 +21,7 @@ pub enum Direction {
 /// One version of a key as stored in a memtable: `value == None` is a
 /// tombstone (a delete), which is distinct from an empty value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VersionRef<'a> {
+pub struct EntryRef<'a> {
     /// The write's sequence number.
     pub seqno: SeqNo,
     /// The value, or `None` for a tombstone.

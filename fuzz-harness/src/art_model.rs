@@ -133,7 +133,7 @@ pub enum ArtOp {
         at: At,
     },
     /// All versions of one key through a pin.
-    Versions {
+    Entries {
         /// The key.
         key: Key,
     },
@@ -152,12 +152,12 @@ pub enum ArtOp {
     },
 }
 
-type Versions = BTreeMap<u64, Option<Vec<u8>>>;
+type Entries = BTreeMap<u64, Option<Vec<u8>>>;
 
 /// The reference: key -> seqno -> value (`None`: tombstone).
 #[derive(Default)]
 struct Model {
-    map: BTreeMap<Vec<u8>, Versions>,
+    map: BTreeMap<Vec<u8>, Entries>,
     next_seqno: u64,
 }
 
@@ -239,7 +239,7 @@ fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 /// A key's versions, newest first, owned.
 type Row = (Vec<u8>, Vec<(u64, Option<Vec<u8>>)>);
 
-fn model_row(key: &[u8], vs: &Versions) -> Row {
+fn model_row(key: &[u8], vs: &Entries) -> Row {
     (
         key.to_vec(),
         vs.iter().rev().map(|(s, v)| (*s, v.clone())).collect(),
@@ -417,11 +417,11 @@ fn step(art: &Art, m: &mut Model, op: &ArtOp, i: usize) {
             let at = m.at(*at);
             assert_eq!(art.get(&k, at), m.get(&k, at), "op {i} {op:?}: get at {at}");
         }
-        ArtOp::Versions { key } => {
+        ArtOp::Entries { key } => {
             let k = m.key(key);
             let pin = art.pin();
             let got: Option<Vec<(u64, Option<Vec<u8>>)>> = pin
-                .versions(&k)
+                .entries(&k)
                 .map(|vs| vs.map(|v| (v.seqno, v.value.map(<[u8]>::to_vec))).collect());
             let want = m.map.get(&k).map(|vs| model_row(&k, vs).1);
             assert_eq!(got, want, "op {i} {op:?}: versions");

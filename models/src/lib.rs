@@ -80,12 +80,12 @@ pub enum Dir {
 }
 
 /// The versions of one key, oldest first: `(seqno, value)`; `None` = tombstone.
-type Versions = Vec<(SeqNo, Option<Vec<u8>>)>;
+type Entries = Vec<(SeqNo, Option<Vec<u8>>)>;
 
 /// The reference model: every version of every key, plus the write history.
 #[derive(Clone, Debug, Default)]
 pub struct KvModel {
-    versions: BTreeMap<Vec<u8>, Versions>,
+    versions: BTreeMap<Vec<u8>, Entries>,
     history: Vec<Write>,
     last_seqno: SeqNo,
 }
@@ -147,7 +147,7 @@ impl KvModel {
     /// The value of `key` visible at seqno `at`.
     pub fn get_at(&self, key: &[u8], at: SeqNo) -> Option<&[u8]> {
         let vs = self.versions.get(key)?;
-        // Versions are oldest first: the newest with seqno <= at.
+        // Entries are oldest first: the newest with seqno <= at.
         let idx = vs.partition_point(|(s, _)| *s <= at);
         if idx == 0 {
             return None;

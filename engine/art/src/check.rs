@@ -4,7 +4,7 @@ use crossbeam_epoch as epoch;
 
 use crate::node::{Header, Kind, Leaf, Ptr};
 use crate::sync::Ordering;
-use crate::tree::{versions, Art};
+use crate::tree::{entries, Art};
 
 struct Checker<'g> {
     guard: &'g epoch::Guard,
@@ -25,7 +25,7 @@ impl Checker<'_> {
         }
         let mut n = 0;
         let mut prev = u64::MAX;
-        for v in versions(leaf, self.guard) {
+        for v in entries(leaf, self.guard) {
             if v.seqno > prev {
                 return Err(format!("key {key:?}: version {} after {prev}", v.seqno));
             }

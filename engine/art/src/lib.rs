@@ -26,4 +26,4 @@ mod tree;
 
 pub use check::CheckReport;
 pub use scan::{Pinned, ScanVisitor};
-pub use tree::{Art, VersionView, Versions};
+pub use tree::{Art, Entries, EntryView};

@@ -68,7 +68,7 @@ impl Kind {
     }
 }
 
-/// Values up to this many bytes live inside their [`Version`] (and so,
+/// Values up to this many bytes live inside their [`Entry`] (and so,
 /// for a key's first version, in the leaf's cache line).
 pub(crate) const INLINE_VALUE_BYTES: usize = 14;
 
@@ -151,12 +151,12 @@ impl Drop for Value {
 }
 
 /// One version of a key.
-pub(crate) struct Version {
+pub(crate) struct Entry {
     pub(crate) seqno: u64,
     pub(crate) value: Value,
     /// The next older version; written before this version is linked, never
     /// changed after except to link a version inserted right after this one.
-    pub(crate) next: AtomicPtr<Version>,
+    pub(crate) next: AtomicPtr<Entry>,
 }
 
 const _: () = assert!(std::mem::size_of::<Leaf>() == 64 || cfg!(loom));
@@ -222,9 +222,9 @@ impl std::fmt::Debug for LeafKey {
 /// single-version key.
 #[repr(align(64))]
 pub(crate) struct Leaf {
-    pub(crate) head: AtomicPtr<Version>,
+    pub(crate) head: AtomicPtr<Entry>,
     pub(crate) key: LeafKey,
-    first: Version,
+    first: Entry,
 }
 
 impl Leaf {
@@ -232,7 +232,7 @@ impl Leaf {
         let leaf = Box::new(Leaf {
             head: AtomicPtr::new(std::ptr::null_mut()),
             key: LeafKey::new(key),
-            first: Version {
+            first: Entry {
                 seqno,
                 value,
                 next: AtomicPtr::new(std::ptr::null_mut()),
@@ -243,8 +243,8 @@ impl Leaf {
     }
 
     /// The inline version, which is freed with the leaf, not on its own.
-    pub(crate) fn first_ptr(&self) -> *mut Version {
-        &self.first as *const Version as *mut Version
+    pub(crate) fn first_ptr(&self) -> *mut Entry {
+        &self.first as *const Entry as *mut Entry
     }
 
     /// Takes the creation version back out of a leaf that was never published.

@@ -14,7 +14,7 @@ use crossbeam_epoch::{self as epoch, Guard};
 
 use crate::node::{Cursor, Header, Leaf};
 use crate::sync::Ordering;
-use crate::tree::{versions_view, Art, Versions};
+use crate::tree::{entries_view, Art, Entries};
 
 /// Visitor for [`Art::scan`]: a key and its versions `(seqno, value)`,
 /// newest first (`None` is a tombstone); `Break` stops the scan.
@@ -112,7 +112,7 @@ fn bound_key(b: Bound<&[u8]>) -> Option<&[u8]> {
 }
 
 /// One node on the scan's explicit stack.
-struct Frame<'g> {
+struct Visit<'g> {
     node: &'g Header,
     /// The children still to visit.
     cursor: Cursor,
@@ -138,13 +138,13 @@ struct Walk<'b, 'g, F> {
     reverse: bool,
     /// The path to the deepest node that may straddle a bound.
     path: Vec<u8>,
-    stack: Vec<Frame<'g>>,
+    stack: Vec<Visit<'g>>,
     f: F,
 }
 
 impl<'g, F> Walk<'_, 'g, F>
 where
-    F: FnMut(&'g [u8], Versions<'g>) -> ControlFlow<()>,
+    F: FnMut(&'g [u8], Entries<'g>) -> ControlFlow<()>,
 {
     fn in_range(&self, key: &[u8]) -> bool {
         let above = match self.lower {
@@ -168,7 +168,7 @@ where
         if exact && !self.in_range(&leaf.key) {
             return ControlFlow::Continue(());
         }
-        (self.f)(&leaf.key, versions_view(leaf))
+        (self.f)(&leaf.key, entries_view(leaf))
     }
 
     /// Reaches `node` (child byte `byte` of a parent whose path is
@@ -191,7 +191,7 @@ where
             }
         } else {
             // Wholly inside both bounds: no path, no comparisons below.
-            Frame {
+            Visit {
                 node,
                 cursor: node.open(0, 255, self.reverse),
                 depth: 0,
@@ -218,7 +218,7 @@ where
         lo_edge: bool,
         hi_edge: bool,
         terminal: *mut Leaf,
-    ) -> Option<Frame<'g>> {
+    ) -> Option<Visit<'g>> {
         self.path.truncate(parent_depth);
         self.path.extend(byte);
         self.path.extend_from_slice(&node.prefix);
@@ -249,7 +249,7 @@ where
             (Side::Edge, Some(u)) if u.len() > depth => Some(u[depth]),
             _ => None,
         };
-        Some(Frame {
+        Some(Visit {
             node,
             cursor,
             depth,
@@ -292,17 +292,17 @@ where
 
 impl<'a> Pinned<'a> {
     /// The versions of `key`, newest first, if the key is present.
-    pub fn versions<'g>(&'g self, key: &[u8]) -> Option<Versions<'g>> {
+    pub fn entries<'g>(&'g self, key: &[u8]) -> Option<Entries<'g>> {
         self.art
             .find_leaf(key, &self.guard)
-            .map(|leaf| versions_view(leaf))
+            .map(|leaf| entries_view(leaf))
     }
 
     /// Like [`Art::scan`], with the keys and versions borrowed from this pin,
     /// so a visitor may keep them in buffers that outlive one call.
     pub fn scan<'g, F>(&'g self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool, f: F)
     where
-        F: FnMut(&'g [u8], Versions<'g>) -> ControlFlow<()>,
+        F: FnMut(&'g [u8], Entries<'g>) -> ControlFlow<()>,
     {
         let mut walk = Walk {
             lower,

@@ -17,12 +17,12 @@
 
 use crossbeam_epoch::{self as epoch, Guard};
 
-use crate::node::{self, free_leaf, free_node, Header, Kind, Leaf, Ptr, Value, Version};
+use crate::node::{self, free_leaf, free_node, Entry, Header, Kind, Leaf, Ptr, Value};
 use crate::sync::{backoff, AtomicPtr, AtomicUsize, Ordering, WriteLock};
 
 /// Bytes charged per node kind, leaf and version for `approximate_memory`.
 const LEAF_BYTES: usize = std::mem::size_of::<Leaf>();
-const VERSION_BYTES: usize = std::mem::size_of::<Version>();
+const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
 
 fn node_bytes(kind: Kind) -> usize {
     // Header + kind-specific arrays (an estimate; exact for std atomics).
@@ -207,13 +207,13 @@ impl Art {
     pub fn get(&self, key: &[u8], at: u64) -> Option<(u64, Option<Vec<u8>>)> {
         let g = epoch::pin();
         let leaf = self.find_leaf(key, &g)?;
-        let found = versions(leaf, &g)
+        let found = entries(leaf, &g)
             .find(|v| v.seqno <= at)
             .map(|v| (v.seqno, v.value.get().map(<[u8]>::to_vec)));
         found
     }
 
-    /// Inserts version `seqno` of `key` (`None`: a tombstone). Versions are
+    /// Inserts version `seqno` of `key` (`None`: a tombstone). Entries are
     /// kept newest first whatever the insertion order.
     ///
     /// # Panics
@@ -226,7 +226,7 @@ impl Art {
             leaf: None,
         };
         self.memory_bytes
-            .fetch_add(VERSION_BYTES + value_len, Ordering::Relaxed);
+            .fetch_add(ENTRY_BYTES + value_len, Ordering::Relaxed);
         let g = epoch::pin();
         let mut attempt = 0;
         while !self.try_insert(key, &mut pending, &g) {
@@ -253,11 +253,11 @@ impl Art {
         let heap = unsafe { (*leaf).key.heap_bytes() };
         self.len.fetch_add(1, Ordering::Relaxed);
         self.memory_bytes
-            .fetch_add(LEAF_BYTES - VERSION_BYTES + heap, Ordering::Relaxed);
+            .fetch_add(LEAF_BYTES - ENTRY_BYTES + heap, Ordering::Relaxed);
     }
 
     /// Adds the pending version to an existing leaf (lock-free).
-    fn add_version(&self, leaf: &Leaf, pending: &mut Pending, g: &Guard) {
+    fn add_entry(&self, leaf: &Leaf, pending: &mut Pending, g: &Guard) {
         let (seqno, value) = match pending.version.take() {
             Some(v) => v,
             None => {
@@ -272,7 +272,7 @@ impl Art {
             }
         };
         self.count_alloc(1);
-        let v = Box::into_raw(Box::new(Version {
+        let v = Box::into_raw(Box::new(Entry {
             seqno,
             value,
             next: AtomicPtr::new(std::ptr::null_mut()),
@@ -371,9 +371,9 @@ impl Art {
 
     fn retire_leaf(&self, leaf: &Leaf, g: &Guard) {
         let p = leaf as *const Leaf as *mut Leaf;
-        let mut bytes = LEAF_BYTES - VERSION_BYTES + leaf.key.heap_bytes();
-        for v in versions(leaf, g) {
-            bytes += VERSION_BYTES + v.value.get().map_or(0, <[u8]>::len);
+        let mut bytes = LEAF_BYTES - ENTRY_BYTES + leaf.key.heap_bytes();
+        for v in entries(leaf, g) {
+            bytes += ENTRY_BYTES + v.value.get().map_or(0, <[u8]>::len);
         }
         self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
         #[cfg(not(loom))]
@@ -449,7 +449,7 @@ impl Art {
         let t = node.terminal.load(Ordering::Acquire);
         if !t.is_null() {
             // SAFETY: read from the tree under `g`.
-            self.add_version(unsafe { leaf_ref(t, g) }, pending, g);
+            self.add_entry(unsafe { leaf_ref(t, g) }, pending, g);
             return true;
         }
         node.lock.lock();
@@ -521,7 +521,7 @@ impl Art {
         // SAFETY: read from the tree under `g`.
         let other = unsafe { leaf_ref(child.leaf(), g) };
         if *other.key == *key {
-            self.add_version(other, pending, g);
+            self.add_entry(other, pending, g);
             return true;
         }
         node.lock.lock();
@@ -771,7 +771,7 @@ impl Art {
 
 /// One version as seen by a scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VersionView<'a> {
+pub struct EntryView<'a> {
     /// The write's sequence number.
     pub seqno: u64,
     /// `None` is a tombstone.
@@ -779,15 +779,15 @@ pub struct VersionView<'a> {
 }
 
 /// The versions of one key, newest first.
-pub struct Versions<'a> {
-    cur: *mut Version,
+pub struct Entries<'a> {
+    cur: *mut Entry,
     _leaf: std::marker::PhantomData<&'a Leaf>,
 }
 
-impl<'a> Iterator for Versions<'a> {
-    type Item = VersionView<'a>;
+impl<'a> Iterator for Entries<'a> {
+    type Item = EntryView<'a>;
 
-    fn next(&mut self) -> Option<VersionView<'a>> {
+    fn next(&mut self) -> Option<EntryView<'a>> {
         if self.cur.is_null() {
             return None;
         }
@@ -795,31 +795,28 @@ impl<'a> Iterator for Versions<'a> {
         // this iterator borrows is gone.
         let v = unsafe { &*self.cur };
         self.cur = v.next.load(Ordering::Acquire);
-        Some(VersionView {
+        Some(EntryView {
             seqno: v.seqno,
             value: v.value.get(),
         })
     }
 }
 
-pub(crate) fn versions<'a>(
-    leaf: &'a Leaf,
-    _g: &'a Guard,
-) -> impl Iterator<Item = &'a Version> + 'a {
+pub(crate) fn entries<'a>(leaf: &'a Leaf, _g: &'a Guard) -> impl Iterator<Item = &'a Entry> + 'a {
     let mut cur = leaf.head.load(Ordering::Acquire);
     std::iter::from_fn(move || {
         if cur.is_null() {
             return None;
         }
-        // SAFETY: as in `Versions::next`.
+        // SAFETY: as in `Entries::next`.
         let v = unsafe { &*cur };
         cur = v.next.load(Ordering::Acquire);
         Some(v)
     })
 }
 
-pub(crate) fn versions_view<'a>(leaf: &'a Leaf) -> Versions<'a> {
-    Versions {
+pub(crate) fn entries_view<'a>(leaf: &'a Leaf) -> Entries<'a> {
+    Entries {
         cur: leaf.head.load(Ordering::Acquire),
         _leaf: std::marker::PhantomData,
     }

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use strata_art::Art;
 
-type Versions = Vec<(u64, Option<Vec<u8>>)>;
+type Entries = Vec<(u64, Option<Vec<u8>>)>;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -74,7 +74,7 @@ fn in_range(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
 
 fn run(ops: Vec<Op>) {
     let art = Art::new();
-    let mut model: BTreeMap<Vec<u8>, Versions> = BTreeMap::new();
+    let mut model: BTreeMap<Vec<u8>, Entries> = BTreeMap::new();
     for op in ops {
         match op {
             Op::Insert(k, s, v) => {
@@ -98,7 +98,7 @@ fn run(ops: Vec<Op>) {
                 art.check();
             }
             Op::Scan(lo, hi, reverse, limit) => {
-                let mut got: Vec<(Vec<u8>, Versions)> = Vec::new();
+                let mut got: Vec<(Vec<u8>, Entries)> = Vec::new();
                 art.scan(as_ref(&lo), as_ref(&hi), reverse, &mut |k, vs| {
                     got.push((
                         k.to_vec(),
@@ -113,7 +113,7 @@ fn run(ops: Vec<Op>) {
                     }
                 });
                 let filtered = model.iter().filter(|(k, _)| in_range(k, &lo, &hi));
-                let want: Vec<(Vec<u8>, Versions)> = if reverse {
+                let want: Vec<(Vec<u8>, Entries)> = if reverse {
                     filtered
                         .rev()
                         .take(limit)

@@ -2,7 +2,7 @@
 //!
 //! A trivial move only edits the version. A merge reads its input tables in
 //! internal-key order, keeps the versions some reader may still need
-//! ([`versions_to_keep`]), drops a tombstone once no older data for its key
+//! ([`entries_to_keep`]), drops a tombstone once no older data for its key
 //! can exist below the output level, and splits its output into tables of
 //! about `target_file_bytes`, at key boundaries. Both return the version edit
 //! that installs them; the caller makes it durable and deletes the inputs.
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::flush::{file_meta, TableFiles};
-use crate::gc::versions_to_keep;
+use crate::gc::entries_to_keep;
 use crate::sst::{TableBuilder, TableIter};
 use crate::table_cache::TableCache;
 use crate::types::SeqNo;
@@ -186,7 +186,7 @@ impl Outputs<'_, '_> {
             .merge
             .version
             .key_may_exist_below(self.output_level, key);
-        let keep = versions_to_keep(
+        let keep = entries_to_keep(
             &seqnos,
             &|i| versions[i].1.is_none(),
             self.merge.snapshots,

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use strata_art::Art;
 
 use super::{Memtable, ScanVisitor};
-use crate::types::{Direction, SeqNo, VersionRef};
+use crate::types::{Direction, EntryRef, SeqNo};
 
 /// The ART memtable.
 #[derive(Debug, Default)]
@@ -45,11 +45,11 @@ impl Memtable for ArtMemtable {
         visitor: &mut ScanVisitor<'_>,
     ) {
         let pinned = self.art.pin();
-        let mut buf: Vec<VersionRef<'_>> = Vec::new();
+        let mut buf: Vec<EntryRef<'_>> = Vec::new();
         let reverse = direction == Direction::Reverse;
         pinned.scan(lower, upper, reverse, |key, versions| {
             buf.clear();
-            buf.extend(versions.map(|v| VersionRef {
+            buf.extend(versions.map(|v| EntryRef {
                 seqno: v.seqno,
                 value: v.value,
             }));

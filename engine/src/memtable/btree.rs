@@ -6,15 +6,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use super::{Memtable, ScanVisitor};
-use crate::types::{Direction, SeqNo, VersionRef};
+use crate::types::{Direction, EntryRef, SeqNo};
 
-/// Versions of one key, newest first.
-type Versions = Vec<(SeqNo, Option<Box<[u8]>>)>;
+/// Entries of one key, newest first.
+type Entries = Vec<(SeqNo, Option<Box<[u8]>>)>;
 
 /// `RwLock<BTreeMap>`: the baseline the concurrent ART is measured against.
 #[derive(Debug, Default)]
 pub struct BTreeMemtable {
-    map: RwLock<BTreeMap<Box<[u8]>, Versions>>,
+    map: RwLock<BTreeMap<Box<[u8]>, Entries>>,
     memory_bytes: AtomicUsize,
 }
 
@@ -75,13 +75,13 @@ impl Memtable for BTreeMemtable {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let range = map.range::<[u8], _>((lower, upper));
         fn visit<'a>(
-            buf: &mut Vec<VersionRef<'a>>,
+            buf: &mut Vec<EntryRef<'a>>,
             k: &[u8],
-            vs: &'a Versions,
+            vs: &'a Entries,
             visitor: &mut ScanVisitor<'_>,
         ) -> ControlFlow<()> {
             buf.clear();
-            buf.extend(vs.iter().map(|(s, v)| VersionRef {
+            buf.extend(vs.iter().map(|(s, v)| EntryRef {
                 seqno: *s,
                 value: v.as_deref(),
             }));

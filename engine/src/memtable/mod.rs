@@ -10,7 +10,7 @@
 use std::fmt;
 use std::ops::{Bound, ControlFlow};
 
-use crate::types::{Direction, SeqNo, VersionRef};
+use crate::types::{Direction, EntryRef, SeqNo};
 
 mod art;
 mod btree;
@@ -19,14 +19,14 @@ pub use btree::BTreeMemtable;
 
 /// Visitor passed to [`Memtable::scan`]: receives a key and its versions,
 /// newest first; returning `Break` stops the scan.
-pub type ScanVisitor<'v> = dyn FnMut(&[u8], &[VersionRef<'_>]) -> ControlFlow<()> + 'v;
+pub type ScanVisitor<'v> = dyn FnMut(&[u8], &[EntryRef<'_>]) -> ControlFlow<()> + 'v;
 
 /// An ordered, versioned, concurrent in-memory table.
 ///
 /// Contract shared by every implementation (checked by
 /// [`testing::conformance`]):
 /// - `insert` may be called from many threads; a `(key, seqno)` pair is
-///   inserted at most once. Versions of a key are kept newest first whatever
+///   inserted at most once. Entries of a key are kept newest first whatever
 ///   the insertion order.
 /// - `get(key, at)` returns the newest version with `seqno <= at`.
 /// - `scan` visits keys within the bounds in key order (bytewise), each once.

@@ -10,10 +10,10 @@ use strata_art::testing::SplitMix64;
 use strata_art::Art;
 
 /// One key's versions, newest first, as the baseline memtable keeps them.
-pub type Versions = Vec<(u64, Option<Box<[u8]>>)>;
+pub type Entries = Vec<(u64, Option<Box<[u8]>>)>;
 
 /// The baseline structure.
-pub type Baseline = RwLock<BTreeMap<Box<[u8]>, Versions>>;
+pub type Baseline = RwLock<BTreeMap<Box<[u8]>, Entries>>;
 
 /// `[KEYS] [ROUNDS]` from the command line (defaults 1,000,000 and 7).
 pub fn args() -> (usize, usize) {
