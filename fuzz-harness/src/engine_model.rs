@@ -34,15 +34,7 @@ const FAN_KEYS: usize = 60;
 /// prefix, and long keys sharing a 200-byte prefix.
 pub fn key_pool() -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
-    for chain in [
-        &b"abcdefgh"[..],
-        &b"k\x00\x00\x00"[..],
-        &b"\xff\xff\xfe"[..],
-    ] {
-        for n in 1..=chain.len() {
-            keys.push(chain[..n].to_vec());
-        }
-    }
+    keys.extend(strata_sim::workload::prefix_chain_keys());
     for i in 0..FAN_KEYS {
         keys.push(format!("user:00{i:02}").into_bytes());
     }

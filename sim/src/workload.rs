@@ -192,20 +192,24 @@ pub struct KeySpace {
     hot: usize,
 }
 
+/// Keys that are prefixes of one another (every prefix of three chains,
+/// one with zero bytes, one with high bytes): they exercise the memtable's
+/// and the tables' handling of keys that end where others go on.
+pub fn prefix_chain_keys() -> impl Iterator<Item = Vec<u8>> {
+    [
+        &b"abcdefgh"[..],
+        &b"k\x00\x00\x00"[..],
+        &b"\xff\xff\xfe"[..],
+    ]
+    .into_iter()
+    .flat_map(|chain| (1..=chain.len()).map(move |n| chain[..n].to_vec()))
+}
+
 impl KeySpace {
     /// Builds the pool.
     pub fn new(rng: &mut Rng) -> Self {
         let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
-        // Prefix chains.
-        for chain in [
-            &b"abcdefgh"[..],
-            &b"k\x00\x00\x00"[..],
-            &b"\xff\xff\xfe"[..],
-        ] {
-            for n in 1..=chain.len() {
-                keys.push(chain[..n].to_vec());
-            }
-        }
+        keys.extend(prefix_chain_keys());
         // Shared prefix, node-growth fan-out (more than 48 children at one byte).
         for _ in 0..24 {
             keys.push(format!("user:{:04}", rng.below(60)).into_bytes());
