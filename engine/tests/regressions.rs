@@ -1,5 +1,6 @@
-//! Named regression tests for the seed system's block-store, manifest and
-//! MVCC mistakes (BRIEF §1), at the level of the whole engine.
+//! Named regression tests for the block-store, manifest and MVCC mistakes
+//! of the system Strata grew from (`sochdb-storage` 0.4.0; the list is in
+//! `papers/strata-report.md`), at the level of the whole engine.
 
 use strata::{BackgroundMode, CompactionOptions, Db, Options, WriteBatch, WriteOptions};
 
