@@ -5,10 +5,12 @@
 //! unlocked, then hands each member its result and wakes the queue. Results
 //! are delivered exactly once per member.
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::time::Instant;
+use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
@@ -86,7 +88,7 @@ impl CommitQueue {
             let start = Instant::now();
             while q.len() < want && start.elapsed() < GROUP_GATHER_MAX {
                 drop(q);
-                std::thread::yield_now();
+                crate::sync::thread::yield_now();
                 q = lock(&self.queue);
             }
         }
@@ -175,7 +177,7 @@ pub fn duplicate_error(e: &Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Writers queued now, the running group's members included.
     fn queued(q: &CommitQueue) -> usize {
@@ -201,25 +203,25 @@ mod tests {
         let entered = Arc::new(AtomicUsize::new(0));
         let leader = {
             let (q, entered) = (q.clone(), entered.clone());
-            std::thread::spawn(move || {
+            crate::sync::thread::spawn(move || {
                 q.submit(batch("leader"), SyncMode::Buffered, 10, &|g| {
                     assert_eq!(g.len(), 1);
                     entered.store(1, Ordering::SeqCst);
                     // Hold the group open until every follower waits.
                     while queued(&q) < 1 + followers {
-                        std::thread::yield_now();
+                        crate::sync::thread::yield_now();
                     }
                     Ok(vec![0])
                 })
             })
         };
         while entered.load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
+            crate::sync::thread::yield_now();
         }
         let threads: Vec<_> = (0..followers)
             .map(|t| {
                 let (q, groups) = (q.clone(), groups.clone());
-                std::thread::spawn(move || {
+                crate::sync::thread::spawn(move || {
                     q.submit(batch(&format!("f{t}")), SyncMode::Buffered, 10, &|g| {
                         lock(&groups).push(g.len());
                         commit(g)
@@ -274,7 +276,7 @@ mod tests {
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let (q, next) = (q.clone(), next.clone());
-                std::thread::spawn(move || {
+                crate::sync::thread::spawn(move || {
                     let mut mine = Vec::new();
                     for i in 0..200u32 {
                         let mut b = WriteBatch::new();
@@ -282,7 +284,7 @@ mod tests {
                         let s = q
                             .submit(b, SyncMode::Buffered, 10, &|g| {
                                 // Slow leader so followers pile up.
-                                std::thread::yield_now();
+                                crate::sync::thread::yield_now();
                                 Ok(g.iter()
                                     .map(|_| next.fetch_add(1, Ordering::Relaxed))
                                     .collect())

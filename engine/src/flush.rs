@@ -5,9 +5,9 @@
 //! live snapshots and where files go, and install the result themselves
 //! (`db/background.rs` after a flush, `db/open.rs` for the recovery table).
 
+use crate::sync::atomic::{AtomicU64, Ordering};
 use std::ops::{Bound, ControlFlow};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;

@@ -720,8 +720,8 @@ impl ManifestWriter {
 mod tests {
     use super::*;
     use crate::fs::{FileLock, StdFs};
+    use crate::sync::Mutex;
     use std::io;
-    use std::sync::Mutex;
 
     use crate::testing::SplitMix64;
 

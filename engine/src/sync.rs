@@ -1,13 +1,36 @@
-//! The engine's synchronisation primitives, in one place.
+//! The engine's synchronisation and clock, in one place.
 //!
-//! Every lock the engine takes goes through these helpers, so a later
-//! scheduler or model checker can be swapped in under a cfg here alone.
+//! Every mutex, rwlock, condition variable, atomic, thread, yield, sleep and
+//! clock reading in the engine goes through this module, so that a
+//! scheduler can be swapped in here alone; `engine/tests/sync_shim.rs`
+//! fails if another engine source file names the `std` originals. Today
+//! every name maps to `std`. (`Arc` and `Weak` stay `std`'s everywhere:
+//! they are not scheduling points.)
+//!
 //! A panic while holding a lock poisons it; the engine's invariants do not
 //! depend on the holder having finished (every mutation that must be atomic
 //! is a single assignment or is re-checked), so a poisoned lock is used as
 //! it is rather than turning every later call into a panic.
 
-use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Atomic integers and flags.
+pub(crate) mod atomic {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+}
+
+/// Threads: spawning, yielding, sleeping.
+pub(crate) mod thread {
+    #[cfg(test)]
+    pub(crate) use std::thread::spawn;
+    pub(crate) use std::thread::{sleep, yield_now, Builder, JoinHandle};
+}
+
+/// The clock.
+pub(crate) mod time {
+    pub(crate) use std::time::Instant;
+}
+
 use std::time::Duration;
 
 /// Locks `m`, ignoring poisoning.

@@ -1,8 +1,9 @@
 //! Open tables, shared by readers, flush and compaction.
 
+use crate::sync::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;
@@ -61,7 +62,7 @@ impl TableCache {
         self.open_tables().remove(&number);
     }
 
-    fn open_tables(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Table>>> {
+    fn open_tables(&self) -> MutexGuard<'_, HashMap<u64, Arc<Table>>> {
         lock(&self.open)
     }
 }

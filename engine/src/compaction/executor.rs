@@ -106,7 +106,7 @@ impl Merge<'_> {
             next_file_number: Some(
                 self.files
                     .next_file_number
-                    .load(std::sync::atomic::Ordering::SeqCst),
+                    .load(crate::sync::atomic::Ordering::SeqCst),
             ),
             ..VersionEdit::default()
         };

@@ -12,7 +12,7 @@
 //! inputs only after the edit is durable and no live version references
 //! them.
 
-use std::sync::atomic::Ordering;
+use crate::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::state::{DbInner, Frozen};

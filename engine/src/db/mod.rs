@@ -21,11 +21,11 @@ mod stats;
 mod versions;
 mod write;
 
+use crate::sync::atomic::Ordering;
+use crate::sync::thread::{Builder, JoinHandle};
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use crate::batch::WriteBatch;
 use crate::compaction::{write_pressure, WritePressure};
@@ -55,7 +55,7 @@ impl Db {
             BackgroundMode::Manual => None,
             BackgroundMode::Thread => {
                 let worker = inner.clone();
-                let handle = std::thread::Builder::new()
+                let handle = Builder::new()
                     .name("strata-background".into())
                     .spawn(move || worker.background_loop())
                     .map_err(|e| Error::io(&inner.dir, e))?;

@@ -2,8 +2,8 @@
 //! version recovery from the manifest, WAL replay, and the recovery table
 //! (rules and their order in `engine/DESIGN.md`, "Recovery rules").
 
+use crate::sync::atomic::AtomicU64;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::state::{new_memtable, DbInner, ManifestState, Recovered};

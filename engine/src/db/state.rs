@@ -21,10 +21,11 @@
 //! changes (poisoning, closing, the snapshot registry and the directory
 //! lock) are private and reached through methods.
 
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::sync::{Arc, Weak};
 
 use super::stats::StatsCounters;
 use crate::commit::CommitQueue;

@@ -1,7 +1,7 @@
 //! Work counters and the shape of the tree, as [`Db::stats`](super::Db::stats)
 //! reports them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 use super::state::DbInner;
 use crate::version::LEVELS;

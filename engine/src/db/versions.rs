@@ -3,7 +3,7 @@
 //! past `manifest_bytes_max`. Every installed version is remembered (weakly)
 //! so obsolete-file deletion knows which tables some reader still pins.
 
-use std::sync::atomic::Ordering;
+use crate::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::state::{DbInner, ManifestState, State};

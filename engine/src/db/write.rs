@@ -2,7 +2,7 @@
 //! append and sync, memtable insertion, and memtable rotation
 //! (protocol in `engine/DESIGN.md`, "Group commit").
 
-use std::sync::atomic::Ordering;
+use crate::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,7 +97,7 @@ impl DbInner {
             if pressure == WritePressure::Slowdown && !slowed {
                 StatsCounters::add(&self.stats.write_slowdowns, 1);
                 slowed = true;
-                std::thread::sleep(Duration::from_millis(1));
+                crate::sync::thread::sleep(Duration::from_millis(1));
                 continue;
             }
             return Ok(());

@@ -1,9 +1,9 @@
 //! The baseline memtable: a `BTreeMap` behind a reader-writer lock.
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::RwLock;
 use std::collections::BTreeMap;
 use std::ops::{Bound, ControlFlow};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
 
 use super::{Memtable, ScanVisitor};
 use crate::types::{Direction, EntryRef, SeqNo};

@@ -164,7 +164,7 @@ mod tests {
         assert!(first.len() < 200 * 64, "the cache must have evicted");
         for _ in 0..4 {
             // Caches built later in the process, and on another thread.
-            let again = std::thread::spawn(|| survivors(&BlockCache::new(1 << 20)))
+            let again = crate::sync::thread::spawn(|| survivors(&BlockCache::new(1 << 20)))
                 .join()
                 .unwrap();
             assert_eq!(again, first);

@@ -11,9 +11,9 @@
 //!   the last internal key of its data block (checked when a block is decoded
 //!   for iteration).
 
+use crate::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use super::block::{read_block, Block, BlockHandle, DecodedBlock};

@@ -2,10 +2,11 @@
 //! effect on block reads, corruption and truncation, hostile-but-checksummed
 //! lengths, and the format document's constants.
 
+use crate::sync::Mutex;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::block::{trailer, BlockBuilder, BlockHandle};
 use super::*;
@@ -871,7 +872,7 @@ fn concurrent_readers_share_one_table() {
     let handles: Vec<_> = (0..2u64)
         .map(|seed| {
             let (t, model) = (t.clone(), model.clone());
-            std::thread::spawn(move || check_against_model(&t, &model, seed))
+            crate::sync::thread::spawn(move || check_against_model(&t, &model, seed))
         })
         .collect();
     for h in handles {
@@ -959,7 +960,7 @@ fn tables_and_cursors_can_cross_threads() {
     let t = open_mem(f.read_all().unwrap(), 0).unwrap();
     let mut it = t.iter();
     it.seek_to_last().unwrap();
-    let last = std::thread::spawn(move || it.user_key().to_vec())
+    let last = crate::sync::thread::spawn(move || it.user_key().to_vec())
         .join()
         .unwrap();
     assert_eq!(last, model.last().unwrap().0);
