@@ -3,32 +3,113 @@
 //! Every mutex, rwlock, condition variable, atomic, thread, yield, sleep and
 //! clock reading in the engine goes through this module, so that a
 //! scheduler can be swapped in here alone; `engine/tests/sync_shim.rs`
-//! fails if another engine source file names the `std` originals. Today
-//! every name maps to `std`. (`Arc` and `Weak` stay `std`'s everywhere:
-//! they are not scheduling points.)
+//! fails if another engine source file names the `std` originals.
+//!
+//! Normal builds map every name to `std`. Built with `--cfg shuttle` (in
+//! its own target directory, as loom is for the ART: a cargo feature would
+//! unify across a workspace build), they map to shuttle's, which runs all
+//! threads on one OS thread under a seeded scheduler, and the clock is a
+//! simulated one. `Arc` and `Weak` stay `std`'s: they are not scheduling
+//! points. The ART's own atomics stay outside the scheduler (a memtable
+//! call is one step); loom checks the ART.
 //!
 //! A panic while holding a lock poisons it; the engine's invariants do not
 //! depend on the holder having finished (every mutation that must be atomic
 //! is a single assignment or is re-checked), so a poisoned lock is used as
 //! it is rather than turning every later call into a panic.
 
+#[cfg(not(shuttle))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[cfg(shuttle)]
+pub(crate) use shuttle::sync::{
+    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 /// Atomic integers and flags.
 pub(crate) mod atomic {
+    #[cfg(not(shuttle))]
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+    #[cfg(shuttle)]
+    pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 }
 
 /// Threads: spawning, yielding, sleeping.
 pub(crate) mod thread {
-    #[cfg(test)]
-    pub(crate) use std::thread::spawn;
+    #[cfg(not(shuttle))]
     pub(crate) use std::thread::{sleep, yield_now, Builder, JoinHandle};
+
+    #[cfg(all(test, not(shuttle)))]
+    pub(crate) use std::thread::spawn;
+
+    #[cfg(shuttle)]
+    pub(crate) use shuttle::thread::{Builder, JoinHandle};
+
+    #[cfg(all(test, shuttle))]
+    pub(crate) use shuttle::thread::spawn;
+
+    /// Gives the scheduler a chance to run another thread. Under the
+    /// scheduler, also moves the simulated clock on by one microsecond, so
+    /// a loop that yields until a deadline (the group-commit gather) ends.
+    #[cfg(shuttle)]
+    pub(crate) fn yield_now() {
+        super::time::advance(std::time::Duration::from_micros(1));
+        shuttle::thread::yield_now();
+    }
+
+    /// Sleeps for `d`. Under the scheduler, moves the simulated clock on by
+    /// `d` and yields.
+    #[cfg(shuttle)]
+    pub(crate) fn sleep(d: std::time::Duration) {
+        super::time::advance(d);
+        shuttle::thread::yield_now();
+    }
 }
 
 /// The clock.
 pub(crate) mod time {
+    #[cfg(not(shuttle))]
     pub(crate) use std::time::Instant;
+
+    #[cfg(shuttle)]
+    pub(crate) use simulated::{advance, Instant};
+
+    /// Under the scheduler, time is a counter that only sleeps, yields and
+    /// timed-out waits move on: runs do not depend on the wall clock. All
+    /// scheduled threads run on one OS thread, so the counter is that
+    /// thread's.
+    #[cfg(shuttle)]
+    mod simulated {
+        use std::cell::Cell;
+        use std::time::Duration;
+
+        std::thread_local! {
+            static NOW_NANOS: Cell<u64> = const { Cell::new(0) };
+        }
+
+        /// Moves the simulated clock on by `d`.
+        pub(crate) fn advance(d: Duration) {
+            let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            NOW_NANOS.with(|n| n.set(n.get().saturating_add(nanos)));
+        }
+
+        /// A reading of the simulated clock.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+        pub(crate) struct Instant(u64);
+
+        impl Instant {
+            /// The simulated clock now.
+            pub(crate) fn now() -> Instant {
+                Instant(NOW_NANOS.with(Cell::get))
+            }
+
+            /// Simulated time since `self`.
+            pub(crate) fn elapsed(&self) -> Duration {
+                Duration::from_nanos(Instant::now().0.saturating_sub(self.0))
+            }
+        }
+    }
 }
 
 use std::time::Duration;
@@ -59,8 +140,15 @@ pub(crate) fn wait_timeout<'a, T>(
     guard: MutexGuard<'a, T>,
     timeout: Duration,
 ) -> MutexGuard<'a, T> {
-    match cv.wait_timeout(guard, timeout) {
-        Ok((g, _)) => g,
-        Err(p) => p.into_inner().0,
+    let (guard, result) = match cv.wait_timeout(guard, timeout) {
+        Ok(r) => r,
+        Err(p) => p.into_inner(),
+    };
+    #[cfg(shuttle)]
+    if result.timed_out() {
+        time::advance(timeout);
     }
+    #[cfg(not(shuttle))]
+    let _ = result;
+    guard
 }

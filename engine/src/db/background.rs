@@ -90,7 +90,7 @@ impl DbInner {
                 }
                 match self.step() {
                     Ok(BackgroundStep::Idle) => break,
-                    Ok(_) => self.bg_signal.wake.notify_all(),
+                    Ok(_) => self.bg_signal.notify(),
                     // `step` poisoned the database; writers see it.
                     Err(_) => break,
                 }

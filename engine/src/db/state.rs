@@ -94,6 +94,16 @@ pub(crate) struct BgSignal {
     pub wake: Condvar,
 }
 
+impl BgSignal {
+    /// Wakes every waiter. The flags lock is taken first, so a waiter that
+    /// checked its condition under that lock is already waiting: the
+    /// wake-up cannot fall between its check and its wait.
+    pub(crate) fn notify(&self) {
+        drop(lock(&self.flags));
+        self.wake.notify_all();
+    }
+}
+
 /// The background thread's instructions.
 #[derive(Debug, Default)]
 pub(crate) struct BgFlags {
@@ -235,7 +245,7 @@ impl DbInner {
         self.poisoned.store(true, Ordering::Release);
         drop(cause);
         // Wake writers waiting on a stall so they see it.
-        self.bg_signal.wake.notify_all();
+        self.bg_signal.notify();
     }
 
     /// Marks the handle closed and releases the directory lock. Snapshots

@@ -50,7 +50,7 @@ impl DbInner {
                 return Err(e);
             }
         }
-        self.bg_signal.wake.notify_all();
+        self.bg_signal.notify();
         Ok(())
     }
 

@@ -74,24 +74,26 @@ impl DbInner {
         let mut slowed = false;
         loop {
             self.check_writable()?;
-            let (frozen, pressure) = {
-                let st = read(&self.state);
-                (
-                    st.frozen.len(),
-                    write_pressure(&st.version, &self.opts.compaction),
-                )
-            };
-            if frozen >= self.opts.frozen_memtables_max || pressure == WritePressure::Stop {
+            let (stopped, pressure) = self.stall();
+            if stopped {
                 StatsCounters::add(&self.stats.write_stops, 1);
                 self.signal_background();
                 let flags = lock(&self.bg_signal.flags);
-                // Woken by every finished background step; the timeout only
-                // re-checks for robustness.
-                drop(wait_timeout(
-                    &self.bg_signal.wake,
-                    flags,
-                    Duration::from_millis(10),
-                ));
+                // Checked again under the signal's lock: whatever can end a
+                // stall (a finished background step, poisoning) takes that
+                // lock before it notifies, so it is either seen here or
+                // wakes the wait. (Checked only outside it, a step that
+                // finished in between was missed and the writer slept out
+                // the whole timeout; the scheduler test in
+                // tests/shuttle_smoke.rs, where waits never time out, found
+                // it as a deadlock.) The timeout is a backstop only.
+                if self.stall().0 && !self.is_poisoned() {
+                    drop(wait_timeout(
+                        &self.bg_signal.wake,
+                        flags,
+                        Duration::from_millis(10),
+                    ));
+                }
                 continue;
             }
             if pressure == WritePressure::Slowdown && !slowed {
@@ -153,6 +155,16 @@ impl DbInner {
         wal.next_seqno = seq;
         self.visible_seqno.store(seq - 1, Ordering::Release);
         Ok(seqnos)
+    }
+
+    /// Whether writers must stop (too many frozen memtables, or level 0
+    /// full), and the level-0 write pressure.
+    fn stall(&self) -> (bool, WritePressure) {
+        let st = read(&self.state);
+        let pressure = write_pressure(&st.version, &self.opts.compaction);
+        let stopped =
+            st.frozen.len() >= self.opts.frozen_memtables_max || pressure == WritePressure::Stop;
+        (stopped, pressure)
     }
 
     /// The active memtable, rotated first if it is full. Caller holds the
