@@ -69,7 +69,8 @@ mod manifest;
 pub mod memtable;
 pub mod options;
 mod sst;
-mod sync;
+#[doc(hidden)]
+pub mod sync;
 mod table_cache;
 #[doc(hidden)]
 pub mod testing;

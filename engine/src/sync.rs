@@ -1,7 +1,8 @@
 //! The engine's synchronisation and clock, in one place.
 //!
 //! Every mutex, rwlock, condition variable, atomic, thread, yield, sleep and
-//! clock reading in the engine goes through this module, so that a
+//! clock reading in the engine, and in the simulator's disk (`SimFs`), goes
+//! through this module (public but hidden: it is not part of the API), so that a
 //! scheduler can be swapped in here alone; `engine/tests/sync_shim.rs`
 //! fails if another engine source file names the `std` originals.
 //!
@@ -19,41 +20,39 @@
 //! it is rather than turning every later call into a panic.
 
 #[cfg(not(shuttle))]
-pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(shuttle)]
-pub(crate) use shuttle::sync::{
-    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+pub use shuttle::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Atomic integers and flags.
-pub(crate) mod atomic {
+pub mod atomic {
     #[cfg(not(shuttle))]
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
     #[cfg(shuttle)]
-    pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 }
 
 /// Threads: spawning, yielding, sleeping.
-pub(crate) mod thread {
+pub mod thread {
     #[cfg(not(shuttle))]
-    pub(crate) use std::thread::{sleep, yield_now, Builder, JoinHandle};
+    pub use std::thread::{sleep, yield_now, Builder, JoinHandle};
 
     #[cfg(all(test, not(shuttle)))]
-    pub(crate) use std::thread::spawn;
+    pub use std::thread::spawn;
 
     #[cfg(shuttle)]
-    pub(crate) use shuttle::thread::{Builder, JoinHandle};
+    pub use shuttle::thread::{Builder, JoinHandle};
 
     #[cfg(all(test, shuttle))]
-    pub(crate) use shuttle::thread::spawn;
+    pub use shuttle::thread::spawn;
 
     /// Gives the scheduler a chance to run another thread. Under the
     /// scheduler, also moves the simulated clock on by one microsecond, so
     /// a loop that yields until a deadline (the group-commit gather) ends.
     #[cfg(shuttle)]
-    pub(crate) fn yield_now() {
+    pub fn yield_now() {
         super::time::advance(std::time::Duration::from_micros(1));
         shuttle::thread::yield_now();
     }
@@ -61,19 +60,19 @@ pub(crate) mod thread {
     /// Sleeps for `d`. Under the scheduler, moves the simulated clock on by
     /// `d` and yields.
     #[cfg(shuttle)]
-    pub(crate) fn sleep(d: std::time::Duration) {
+    pub fn sleep(d: std::time::Duration) {
         super::time::advance(d);
         shuttle::thread::yield_now();
     }
 }
 
 /// The clock.
-pub(crate) mod time {
+pub mod time {
     #[cfg(not(shuttle))]
-    pub(crate) use std::time::Instant;
+    pub use std::time::Instant;
 
     #[cfg(shuttle)]
-    pub(crate) use simulated::{advance, Instant};
+    pub use simulated::{advance, Instant};
 
     /// Under the scheduler, time is a counter that only sleeps, yields and
     /// timed-out waits move on: runs do not depend on the wall clock. All
@@ -89,23 +88,23 @@ pub(crate) mod time {
         }
 
         /// Moves the simulated clock on by `d`.
-        pub(crate) fn advance(d: Duration) {
+        pub fn advance(d: Duration) {
             let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
             NOW_NANOS.with(|n| n.set(n.get().saturating_add(nanos)));
         }
 
         /// A reading of the simulated clock.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-        pub(crate) struct Instant(u64);
+        pub struct Instant(u64);
 
         impl Instant {
             /// The simulated clock now.
-            pub(crate) fn now() -> Instant {
+            pub fn now() -> Instant {
                 Instant(NOW_NANOS.with(Cell::get))
             }
 
             /// Simulated time since `self`.
-            pub(crate) fn elapsed(&self) -> Duration {
+            pub fn elapsed(&self) -> Duration {
                 Duration::from_nanos(Instant::now().0.saturating_sub(self.0))
             }
         }
@@ -115,27 +114,27 @@ pub(crate) mod time {
 use std::time::Duration;
 
 /// Locks `m`, ignoring poisoning.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Read-locks `l`, ignoring poisoning.
-pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+pub fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Write-locks `l`, ignoring poisoning.
-pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Waits on `cv`, ignoring poisoning.
-pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+pub fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     cv.wait(guard).unwrap_or_else(|p| p.into_inner())
 }
 
 /// Waits on `cv` for at most `timeout`, ignoring poisoning.
-pub(crate) fn wait_timeout<'a, T>(
+pub fn wait_timeout<'a, T>(
     cv: &Condvar,
     guard: MutexGuard<'a, T>,
     timeout: Duration,

@@ -28,7 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use strata::sync::{lock, Mutex, MutexGuard};
 
 use strata::format::filename::{parse_file_name, FileKind};
 use strata::fs::{FileLock, FileSystem, FsFile, OpenMode};
@@ -387,8 +389,10 @@ impl SimFs {
 
     fn lock_inner(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves the state as consistent as
-        // the last completed call; keep going.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        // the last completed call; keep going. The lock is the engine's
+        // (strata::sync), so under the seeded scheduler the disk is a
+        // scheduling point like the engine's own locks.
+        lock(&self.inner)
     }
 
     /// Sets the fault rates (and enables them).
