@@ -7,9 +7,9 @@
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::time::Instant;
+use crate::sync::Arc;
 use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::WriteBatch;

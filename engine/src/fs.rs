@@ -21,10 +21,10 @@
 //! - `set_len` is durable after `sync_all` on the file;
 //! - after a failed sync, the unsynced data must be treated as lost.
 
+use crate::sync::Arc;
 use std::fmt;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
 mod memfs;
 

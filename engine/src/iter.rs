@@ -8,10 +8,10 @@
 //! merge per direction, created on first use; the two ends stop when they
 //! meet, so `next` and `next_back` can be mixed freely.
 
+use crate::sync::Arc;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Bound, ControlFlow};
-use std::sync::Arc;
 
 use crate::error::Result;
 use crate::memtable::Memtable;

@@ -31,8 +31,8 @@
 //!   flight at a crash) and reports its offset so the caller can truncate;
 //!   damage followed by any valid record is [`Error::Corruption`].
 
+use crate::sync::Arc;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::coding::{
     decode_varint, get_u32, put_length_prefixed, put_varint, varint_len, VarintError,

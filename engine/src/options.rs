@@ -1,6 +1,6 @@
 //! Options: every durability and recovery choice is a named type.
 
-use std::sync::Arc;
+use crate::sync::Arc;
 
 use crate::compaction::CompactionOptions;
 use crate::fs::{FileSystem, StdFs};

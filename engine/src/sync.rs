@@ -10,14 +10,18 @@
 //! its own target directory, as loom is for the ART: a cargo feature would
 //! unify across a workspace build), they map to shuttle's, which runs all
 //! threads on one OS thread under a seeded scheduler, and the clock is a
-//! simulated one. `Arc` and `Weak` stay `std`'s: they are not scheduling
-//! points. The ART's own atomics stay outside the scheduler (a memtable
+//! simulated one. `Arc` and `Weak` are `std`'s under both (they are not
+//! scheduling points; shuttle re-exports them too) but are named here as
+//! well, so that no engine file outside this one names `std::sync`. The
+//! ART's own atomics stay outside the scheduler (a memtable
 //! call is one step); loom checks the ART.
 //!
 //! A panic while holding a lock poisons it; the engine's invariants do not
 //! depend on the holder having finished (every mutation that must be atomic
 //! is a single assignment or is re-checked), so a poisoned lock is used as
 //! it is rather than turning every later call into a panic.
+
+pub use std::sync::{Arc, Weak};
 
 #[cfg(not(shuttle))]
 pub use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -1,9 +1,9 @@
 //! Open tables, shared by readers, flush and compaction.
 
+use crate::sync::Arc;
 use crate::sync::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;

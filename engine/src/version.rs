@@ -22,9 +22,9 @@
 //!   how compactions are chosen (see `compaction::strategy`), not of a single
 //!   version, and `check` cannot see it.
 
+use crate::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::types::SeqNo;

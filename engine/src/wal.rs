@@ -10,8 +10,8 @@
 //! - every length is checked against the frame and the configured maxima
 //!   before anything is allocated.
 
+use crate::sync::Arc;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::batch::BatchOp;
 use crate::coding::{get_u32, get_u64};

@@ -7,7 +7,7 @@
 //! about `target_file_bytes`, at key boundaries. Both return the version edit
 //! that installs them; the caller makes it durable and deletes the inputs.
 
-use std::sync::Arc;
+use crate::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::flush::{file_meta, TableFiles};

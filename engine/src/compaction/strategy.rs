@@ -32,9 +32,9 @@
 //! bounding the size of one compaction; both are refinements, not needed for
 //! correctness.
 
+use crate::sync::Arc;
 use crate::version::{FileMeta, Version, LEVELS};
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 /// Tuning of the leveled strategy.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! them.
 
 use crate::sync::atomic::Ordering;
-use std::sync::Arc;
+use crate::sync::Arc;
 
 use super::state::{DbInner, Frozen};
 use super::stats::StatsCounters;

@@ -23,9 +23,9 @@ mod write;
 
 use crate::sync::atomic::Ordering;
 use crate::sync::thread::{Builder, JoinHandle};
+use crate::sync::Arc;
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::batch::WriteBatch;
 use crate::compaction::{write_pressure, WritePressure};

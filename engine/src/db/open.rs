@@ -3,8 +3,8 @@
 //! (rules and their order in `engine/DESIGN.md`, "Recovery rules").
 
 use crate::sync::atomic::AtomicU64;
+use crate::sync::Arc;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::state::{new_memtable, DbInner, ManifestState, Recovered};
 use super::stats::StatsCounters;

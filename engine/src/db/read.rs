@@ -1,8 +1,8 @@
 //! Reads at a sequence number: point lookups through the memtables and the
 //! levels, and merged range iterators.
 
+use crate::sync::Arc;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
 
 use super::state::DbInner;
 use crate::error::Result;

@@ -22,10 +22,10 @@
 //! lock) are private and reached through methods.
 
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{Arc, Weak};
 use crate::sync::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
 
 use super::stats::StatsCounters;
 use crate::commit::CommitQueue;

@@ -4,7 +4,7 @@
 //! so obsolete-file deletion knows which tables some reader still pins.
 
 use crate::sync::atomic::Ordering;
-use std::sync::Arc;
+use crate::sync::Arc;
 
 use super::state::{DbInner, ManifestState, State};
 use crate::error::Result;

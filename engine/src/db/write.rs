@@ -3,7 +3,7 @@
 //! (protocol in `engine/DESIGN.md`, "Group commit").
 
 use crate::sync::atomic::Ordering;
-use std::sync::Arc;
+use crate::sync::Arc;
 use std::time::Duration;
 
 use super::state::{new_memtable, DbInner, Frozen, WalState};

@@ -14,11 +14,11 @@
 //! corrupt length handed to `set_len` or `write_at` fails cleanly instead of
 //! exhausting memory.
 
+use crate::sync::Arc;
 use crate::sync::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::{FileLock, FileSystem, FsFile, OpenMode};
 

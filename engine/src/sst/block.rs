@@ -16,10 +16,10 @@
 //! [`Block::parse`] checks the restart array; [`DecodedBlock::decode`] checks
 //! every entry, so a decoded block is known to be well formed.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::coding::{get_u32, get_u64, get_varint, put_varint};
 use super::{

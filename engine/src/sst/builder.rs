@@ -3,9 +3,9 @@
 //! [`FsFile`] in chunks of [`WRITE_CHUNK_BYTES`]; `finish` syncs the file
 //! (the caller syncs the directory).
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::block::{encode_for_disk, trailer, BlockBuilder, BlockHandle};
 use super::bloom::{bloom_hash64, build_filter};

@@ -8,8 +8,8 @@
 //! weight-bounded CLOCK-Pro-style eviction), which saves writing and verifying
 //! a concurrent eviction policy here.
 
+use crate::sync::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 use super::block::Block;
 

@@ -6,8 +6,8 @@
 //! previous block's index key. Any failure leaves the cursor invalid and
 //! returns the error; a later seek may position it again.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use super::block::DecodedBlock;
 use super::{cmp_internal, Table};

@@ -12,9 +12,9 @@
 //!   for iteration).
 
 use crate::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use crate::sync::Arc;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::block::{read_block, Block, BlockHandle, DecodedBlock};
 use super::bloom::BloomFilter;

@@ -2,11 +2,11 @@
 //! effect on block reads, corruption and truncation, hostile-but-checksummed
 //! lengths, and the format document's constants.
 
+use crate::sync::Arc;
 use crate::sync::Mutex;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::block::{trailer, BlockBuilder, BlockHandle};
 use super::*;
