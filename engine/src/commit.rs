@@ -39,6 +39,9 @@ pub struct CommitQueue {
     wake: Condvar,
     /// Members of the last group that asked for a sync.
     last_synced_group: AtomicUsize,
+    /// Writes in the queue (leaders and groups being committed included),
+    /// kept beside the queue so statistics can read it without its lock.
+    queued: AtomicUsize,
 }
 
 /// Longest a leader of a synced group waits for the writers of the previous
@@ -50,6 +53,12 @@ pub const GROUP_GATHER_MAX: Duration = Duration::from_micros(100);
 pub const GROUP_BYTES_MAX: usize = 4 << 20;
 
 impl CommitQueue {
+    /// Writes queued or being committed now (a statistic: it may be stale
+    /// by the time the caller looks at it).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// Commits `batch`: waits to be led, or leads a group through `commit`.
     /// `commit` gets the group in queue order and returns, on success, the
     /// last sequence number of each member's batch.
@@ -68,6 +77,7 @@ impl CommitQueue {
         });
         let mut q = lock(&self.queue);
         q.push_back(me.clone());
+        self.queued.store(q.len(), Ordering::Relaxed);
         loop {
             if let Some(result) = lock(&me.result).take() {
                 return result;
@@ -126,6 +136,7 @@ impl CommitQueue {
                 }
             }
         }
+        self.queued.store(q.len(), Ordering::Relaxed);
         self.wake.notify_all();
         drop(q);
         mine.expect("the leader is in its own group")

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Bound;
 
+mod history;
 mod oracle;
+pub use history::{describe_difference, Resolution, RoundWrites, Window};
 pub use oracle::{Acceptance, CrashOracle, Divergence};
 
 /// A sequence number (same meaning as the engine's).

@@ -85,6 +85,8 @@ pub struct SimStats {
     pub bit_flips: u64,
     /// Reads failed with an injected media error.
     pub read_errors: u64,
+    /// Syncs of WAL files that succeeded.
+    pub wal_syncs: u64,
 }
 
 impl SimStats {
@@ -105,6 +107,12 @@ impl SimStats {
         self.sync_failures += o.sync_failures;
         self.bit_flips += o.bit_flips;
         self.read_errors += o.read_errors;
+        self.wal_syncs += o.wal_syncs;
+    }
+
+    /// Faults injected so far, of every kind (not counting crashes).
+    pub fn faults_injected(&self) -> u64 {
+        self.transient_errors + self.sync_failures + self.bit_flips + self.read_errors
     }
 }
 
@@ -204,7 +212,6 @@ enum DirOp {
     },
 }
 
-#[derive(Debug)]
 struct Inner {
     files: BTreeMap<FileId, FileData>,
     names: BTreeMap<PathBuf, FileId>,
@@ -228,7 +235,13 @@ struct Inner {
     lying_sync: bool,
     rng: Rng,
     stats: SimStats,
+    /// Called (under the disk's lock) when the process dies.
+    death_hook: Option<DeathHook>,
 }
+
+/// A function [`SimFs`] calls at the moment the process dies; it must not
+/// call back into the disk.
+pub type DeathHook = Arc<dyn Fn() + Send + Sync>;
 
 enum Fail {
     Dead,
@@ -254,6 +267,9 @@ impl Inner {
         self.stats.io_calls += 1;
         if self.crash_at.is_some_and(|n| self.stats.io_calls >= n) {
             self.dead = true;
+            if let Some(hook) = &self.death_hook {
+                hook();
+            }
             self.crash_site = Some(CrashSite {
                 io_call: self.stats.io_calls,
                 call,
@@ -383,6 +399,7 @@ impl SimFs {
                 lying_sync: false,
                 rng: Rng::new(fault_seed),
                 stats: SimStats::default(),
+                death_hook: None,
             })),
         }
     }
@@ -443,6 +460,9 @@ impl SimFs {
         let mut g = self.lock_inner();
         if !g.dead {
             g.dead = true;
+            if let Some(hook) = &g.death_hook {
+                hook();
+            }
             g.crash_site = Some(CrashSite {
                 io_call: g.stats.io_calls,
                 call: "idle",
@@ -450,6 +470,12 @@ impl SimFs {
                 class: FileClass::Other,
             });
         }
+    }
+
+    /// Sets the function called at the moment the process dies (the armed
+    /// crash fires, or `kill`), or clears it.
+    pub fn set_death_hook(&self, hook: Option<DeathHook>) {
+        self.lock_inner().death_hook = hook;
     }
 
     /// True once the armed crash fired (or `kill`).
@@ -774,6 +800,9 @@ impl SimFile {
             g.stats.sync_failures += 1;
             f.pending.clear();
             return Err(io::Error::other("injected fsync failure (data dropped)"));
+        }
+        if FileClass::of(&self.path) == FileClass::Wal {
+            g.stats.wal_syncs += 1;
         }
         if g.lying_sync {
             return Ok(());

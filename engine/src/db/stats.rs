@@ -26,6 +26,15 @@ pub struct Stats {
     pub wal_syncs: u64,
     /// Commit groups written (writes / groups = average group size).
     pub commit_groups: u64,
+    /// Commit groups with two or more members.
+    pub commit_groups_shared: u64,
+    /// Commit groups mixing `Durable` and `Buffered` members (synced once
+    /// for all of them).
+    pub commit_groups_mixed: u64,
+    /// Active memtables frozen behind a new WAL segment.
+    pub memtable_rotations: u64,
+    /// Rotations made while another write waited in the commit queue.
+    pub rotations_racing_writes: u64,
     /// Bytes of tables written by flushes and compactions.
     pub table_bytes_written: u64,
     /// Memtables written to level 0 (the recovery table at open counts).
@@ -69,6 +78,10 @@ pub(crate) struct StatsCounters {
     pub wal_bytes_written: AtomicU64,
     pub wal_syncs: AtomicU64,
     pub commit_groups: AtomicU64,
+    pub commit_groups_shared: AtomicU64,
+    pub commit_groups_mixed: AtomicU64,
+    pub memtable_rotations: AtomicU64,
+    pub rotations_racing_writes: AtomicU64,
     pub table_bytes_written: AtomicU64,
     pub flushes: AtomicU64,
     pub compactions: AtomicU64,
@@ -103,6 +116,10 @@ impl DbInner {
             wal_bytes_written: r(&s.wal_bytes_written),
             wal_syncs: r(&s.wal_syncs),
             commit_groups: r(&s.commit_groups),
+            commit_groups_shared: r(&s.commit_groups_shared),
+            commit_groups_mixed: r(&s.commit_groups_mixed),
+            memtable_rotations: r(&s.memtable_rotations),
+            rotations_racing_writes: r(&s.rotations_racing_writes),
             table_bytes_written: r(&s.table_bytes_written),
             flushes: r(&s.flushes),
             compactions: r(&s.compactions),

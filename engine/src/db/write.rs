@@ -134,6 +134,12 @@ impl DbInner {
         }
         StatsCounters::add(&self.stats.wal_bytes_written, wal.buf.len() as u64);
         StatsCounters::add(&self.stats.commit_groups, 1);
+        if group.len() >= 2 {
+            StatsCounters::add(&self.stats.commit_groups_shared, 1);
+        }
+        if group.iter().any(|m| m.sync != group[0].sync) {
+            StatsCounters::add(&self.stats.commit_groups_mixed, 1);
+        }
         if group.iter().any(|m| m.sync == SyncMode::Durable) {
             if let Err(e) = wal.writer.sync() {
                 // Never retried: the unsynced bytes must be treated as lost.
@@ -174,14 +180,21 @@ impl DbInner {
         if active.approximate_memory() < self.opts.memtable_bytes_max {
             return Ok(active);
         }
-        self.rotate(wal)?;
+        // The group being committed is still queued: a rotation races
+        // another write when anything else is.
+        self.rotate(wal, 1)?;
         Ok(self.read_state().active)
     }
 
     /// Freezes the active memtable behind a new WAL segment. The old segment
     /// is synced first, so a later segment's synced records never outlive
-    /// an earlier segment's unsynced ones. Caller holds the WAL lock.
-    fn rotate(&self, wal: &mut WalState) -> Result<()> {
+    /// an earlier segment's unsynced ones. Caller holds the WAL lock;
+    /// `own` is how many queued writes the caller is committing itself.
+    fn rotate(&self, wal: &mut WalState, own: usize) -> Result<()> {
+        StatsCounters::add(&self.stats.memtable_rotations, 1);
+        if self.queue.queued() > own {
+            StatsCounters::add(&self.stats.rotations_racing_writes, 1);
+        }
         let result = (|| {
             wal.writer.sync()?;
             let number = self.next_file_number.fetch_add(1, Ordering::SeqCst);
@@ -210,7 +223,7 @@ impl DbInner {
         if self.read_state().active.is_empty() {
             return Ok(());
         }
-        self.rotate(&mut wal)
+        self.rotate(&mut wal, 0)
     }
 
     /// Syncs the WAL at close: every buffered write becomes durable.
