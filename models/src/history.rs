@@ -65,7 +65,7 @@ impl RoundWrites {
     /// Records a write of `ops` the engine acknowledged with seqno `last`.
     pub fn acked(&mut self, last: SeqNo, ops: Vec<Op>) -> Result<(), String> {
         let n = ops.len() as u64;
-        if n == 0 || last < n || last - n + 1 <= self.base {
+        if n == 0 || last < n || last - n < self.base {
             return Err(format!(
                 "a write of {n} ops acknowledged with seqno {last}, at or below \
                  the last seqno before the round ({})",
