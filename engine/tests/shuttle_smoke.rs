@@ -96,6 +96,6 @@ fn writers_background_work_and_an_open_iterator_random_schedules() {
 
 #[test]
 fn writers_background_work_and_an_open_iterator_pct_schedules() {
-    let scheduler = PctScheduler::new_from_seed(3, 60, 0x5eed);
+    let scheduler = PctScheduler::new_from_seed(0x5eed, 3, 60);
     Runner::new(scheduler, Config::new()).run(scenario);
 }

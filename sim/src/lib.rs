@@ -26,3 +26,4 @@ pub use runner::{
 };
 pub use workload::{generate, FaultMode, KeyBound, Scan, SimOp, Val};
 pub mod shrink;
+pub mod concurrent;

@@ -32,14 +32,14 @@ use std::sync::Arc;
 
 use strata::fs::FileSystem;
 use strata::{
-    BackgroundMode, BackgroundStep, CompactionOptions, Db, DbIter, Error, MemtableKind, Options,
+    BackgroundMode, BackgroundStep, CompactionOptions, Db, Error, MemtableKind, Options,
     Snapshot, TableOptions, WriteBatch, WriteOptions,
 };
 use strata_models::{KvModel, Op, SeqNo};
 
 use crate::rng::{Digest, Rng};
 use crate::simfs::{FaultRates, SimFs};
-use crate::workload::{generate, FaultMode, Scan, SimOp, Val, SNAPSHOTS_MAX};
+use crate::workload::{collect_scan, generate, FaultMode, SimOp, Val, SNAPSHOTS_MAX};
 
 use judge::RangeRead;
 pub use stats::RunStats;
@@ -582,27 +582,6 @@ fn op_hash(op: &SimOp) -> u64 {
     let mut d = Digest::default();
     d.update(op.to_rust().as_bytes());
     d.value()
-}
-
-fn collect_scan(mut it: DbIter, scan: Scan, limit: u32) -> strata::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let limit = limit as usize;
-    match scan {
-        Scan::Forward => it.take(limit).collect(),
-        Scan::Reverse => it.rev().take(limit).collect(),
-        Scan::ZigZag => {
-            let mut out = Vec::new();
-            let mut front = true;
-            while out.len() < limit {
-                let next = if front { it.next() } else { it.next_back() };
-                match next {
-                    Some(r) => out.push(r?),
-                    None => break,
-                }
-                front = !front;
-            }
-            Ok(out)
-        }
-    }
 }
 
 /// Where the database lives, for tests.

@@ -13,6 +13,9 @@
 use std::fmt::{self, Write as _};
 use std::ops::Bound;
 
+use strata::DbIter;
+use strata_models::{Dir, KvModel, SeqNo};
+
 use crate::rng::Rng;
 
 /// How much the run injects.
@@ -252,7 +255,7 @@ impl KeySpace {
         self.keys[rng.index(n)].clone()
     }
 
-    fn bound(&self, rng: &mut Rng) -> KeyBound {
+    pub(crate) fn bound(&self, rng: &mut Rng) -> KeyBound {
         match rng.below(5) {
             0 => KeyBound::Unbounded,
             1 | 2 => KeyBound::Included(self.pick(rng)),
@@ -261,7 +264,7 @@ impl KeySpace {
     }
 }
 
-fn value(rng: &mut Rng) -> Val {
+pub(crate) fn value(rng: &mut Rng) -> Val {
     let len = match rng.below(20) {
         0 | 1 => 0,
         2..=9 => rng.range_inclusive(1, 16),
@@ -275,7 +278,7 @@ fn value(rng: &mut Rng) -> Val {
     }
 }
 
-fn scan(rng: &mut Rng) -> Scan {
+pub(crate) fn scan(rng: &mut Rng) -> Scan {
     match rng.below(5) {
         0 | 1 => Scan::Forward,
         2 | 3 => Scan::Reverse,
@@ -544,6 +547,87 @@ impl fmt::Display for SimOp {
                 limit,
             } => write!(f, "snap[{slot}].range {lo} .. {hi} {scan:?} limit={limit}"),
             other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// Key-value pairs as a scan returns them.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Drives an iterator in one of the three scan styles, possibly in several
+/// steps (the zig-zag's side carries over from one step to the next).
+#[derive(Clone, Copy, Debug)]
+pub struct ScanReader {
+    scan: Scan,
+    front: bool,
+}
+
+impl ScanReader {
+    /// A reader that has read nothing yet.
+    pub fn new(scan: Scan) -> Self {
+        ScanReader { scan, front: true }
+    }
+
+    /// Reads up to `n` more items into `out`; false once the iterator is
+    /// exhausted.
+    pub fn read(&mut self, it: &mut DbIter, n: usize, out: &mut Pairs) -> strata::Result<bool> {
+        for _ in 0..n {
+            let next = match self.scan {
+                Scan::Forward => it.next(),
+                Scan::Reverse => it.next_back(),
+                Scan::ZigZag => {
+                    let r = if self.front { it.next() } else { it.next_back() };
+                    self.front = !self.front;
+                    r
+                }
+            };
+            match next {
+                Some(r) => out.push(r?),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Reads up to `limit` items of `it` in `scan` style.
+pub fn collect_scan(mut it: DbIter, scan: Scan, limit: u32) -> strata::Result<Pairs> {
+    let mut out = Vec::new();
+    ScanReader::new(scan).read(&mut it, limit as usize, &mut out)?;
+    Ok(out)
+}
+
+/// What the model says a range read in `scan` style, of at most `limit`
+/// items, returns at seqno `at`.
+pub fn expected_scan(
+    m: &KvModel,
+    lo: &KeyBound,
+    hi: &KeyBound,
+    scan: Scan,
+    limit: u32,
+    at: SeqNo,
+) -> Pairs {
+    let limit = limit as usize;
+    let (l, h) = (lo.as_bound(), hi.as_bound());
+    match scan {
+        Scan::Forward => m.range_at(l, h, Dir::Forward, at, limit),
+        Scan::Reverse => m.range_at(l, h, Dir::Reverse, at, limit),
+        Scan::ZigZag => {
+            let all = m.range_at(l, h, Dir::Forward, at, usize::MAX);
+            let (mut i, mut j) = (0usize, all.len());
+            let mut out = Vec::new();
+            let mut front = true;
+            while out.len() < limit && i < j {
+                if front {
+                    out.push(all[i].clone());
+                    i += 1;
+                } else {
+                    j -= 1;
+                    out.push(all[j].clone());
+                }
+                front = !front;
+            }
+            out
         }
     }
 }

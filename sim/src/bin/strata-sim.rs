@@ -9,10 +9,15 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use strata_sim::concurrent::{ConcurrentConfig, SchedulerChoice};
 use strata_sim::shrink::{regression_test, shrink};
 use strata_sim::{
-    generate, run_seed, DiskModel, Failure, FaultMode, MemtableChoice, RunConfig, RunStats,
+    generate, run_seed, DiskModel, Failure, FaultMode, MemtableChoice, RunConfig, RunOutcome,
+    RunStats,
 };
+
+/// The command that builds and runs the concurrent campaign.
+const CONCURRENT_SCRIPT: &str = "bash sim/concurrent.sh";
 
 #[derive(Parser)]
 #[command(
@@ -111,9 +116,36 @@ impl From<DiskModel> for DiskArg {
     }
 }
 
-/// The flags every command takes: a [`RunConfig`], whose defaults they share.
+/// `--scheduler`: [`SchedulerChoice`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SchedulerArg {
+    /// A random runnable thread at every scheduling point.
+    Random,
+    /// Probabilistic concurrency testing (depth 3).
+    Pct,
+}
+
+impl From<SchedulerArg> for SchedulerChoice {
+    fn from(a: SchedulerArg) -> Self {
+        match a {
+            SchedulerArg::Random => SchedulerChoice::Random,
+            SchedulerArg::Pct => SchedulerChoice::Pct,
+        }
+    }
+}
+
+/// The flags every command takes: a [`RunConfig`], whose defaults they share,
+/// and the concurrent campaign's thread count and scheduler.
 #[derive(clap::Args, Clone, Copy)]
 struct Common {
+    /// Client threads: 1 runs the single-threaded simulator; 2 or more run
+    /// the concurrent campaign, which needs the scheduler build
+    /// (`bash sim/concurrent.sh ...`).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// The concurrent campaign's scheduler.
+    #[arg(long, value_enum, default_value_t = SchedulerArg::Random)]
+    scheduler: SchedulerArg,
     /// Operations per seed.
     #[arg(long, default_value_t = RunConfig::default().ops)]
     ops: usize,
@@ -138,15 +170,73 @@ impl Common {
             disk: self.disk.into(),
         }
     }
+    fn concurrent(&self) -> ConcurrentConfig {
+        ConcurrentConfig {
+            run: self.config(),
+            threads: self.threads,
+            scheduler: self.scheduler.into(),
+        }
+    }
     fn flags(&self) -> String {
+        let threads = if self.threads > 1 {
+            format!(
+                " --threads {} --scheduler {}",
+                self.threads,
+                value_name(self.scheduler)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "--ops {} --memtable {} --faults {} --disk {}",
+            "--ops {} --memtable {} --faults {} --disk {}{threads}",
             self.ops,
             value_name(self.memtable),
             value_name(self.faults),
             value_name(self.disk)
         )
     }
+    /// How to run this binary again with these flags.
+    fn command(&self) -> &'static str {
+        if self.threads > 1 {
+            CONCURRENT_SCRIPT
+        } else {
+            "strata-sim"
+        }
+    }
+    /// Refuses a thread count this build cannot run.
+    fn check_build(&self) -> Result<(), String> {
+        if self.threads > 1 && !cfg!(shuttle) {
+            return Err(format!(
+                "--threads {} needs the scheduler build: run `{CONCURRENT_SCRIPT} <command> \
+                 --threads {} ...` (it builds strata-sim with --cfg shuttle)",
+                self.threads, self.threads
+            ));
+        }
+        if self.threads <= 1 && cfg!(shuttle) {
+            return Err("this is the scheduler build, which runs only --threads 2 or more; \
+                 run the single-threaded simulator with `cargo run --release -p strata-sim`"
+                .into());
+        }
+        Ok(())
+    }
+    /// Runs one seed, single-threaded or concurrent.
+    fn run(&self, seed: u64, keep_trace: bool) -> RunOutcome {
+        if self.threads > 1 {
+            run_concurrent(seed, &self.concurrent(), keep_trace)
+        } else {
+            run_seed(seed, &self.config(), keep_trace)
+        }
+    }
+}
+
+#[cfg(shuttle)]
+fn run_concurrent(seed: u64, cfg: &ConcurrentConfig, keep_trace: bool) -> RunOutcome {
+    strata_sim::concurrent::run_concurrent_seed(seed, cfg, keep_trace)
+}
+
+#[cfg(not(shuttle))]
+fn run_concurrent(_seed: u64, _cfg: &ConcurrentConfig, _keep_trace: bool) -> RunOutcome {
+    unreachable!("check_build refuses --threads without the scheduler build")
 }
 
 #[derive(Subcommand)]
@@ -165,6 +255,9 @@ enum Cmd {
         /// Worker threads (default: available cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Also write every summary figure as JSON to this file.
+        #[arg(long)]
+        summary_json: Option<std::path::PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -207,12 +300,22 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let common = match &cli.cmd {
+        Cmd::Run { common, .. } | Cmd::Replay { common, .. } | Cmd::Shrink { common, .. } => {
+            *common
+        }
+    };
+    if let Err(e) = common.check_build() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match cli.cmd {
         Cmd::Run {
             seeds,
             start,
             shard,
             jobs,
+            summary_json,
             common,
         } => {
             let (si, sn) = match shard.as_deref().map(parse_shard).transpose() {
@@ -229,14 +332,14 @@ fn main() -> ExitCode {
             let jobs = jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .max(1);
-            campaign(&list, common, jobs)
+            campaign(&list, common, jobs, summary_json.as_deref())
         }
         Cmd::Replay {
             seed,
             trace,
             common,
         } => {
-            let out = run_seed(seed, &common.config(), true);
+            let out = common.run(seed, true);
             if trace {
                 for l in &out.trace {
                     println!("{l}");
@@ -257,6 +360,9 @@ fn main() -> ExitCode {
             runs_max,
             common,
         } => {
+            if common.threads > 1 {
+                return shrink_concurrent(seed, &common, runs_max);
+            }
             let cfg = common.config();
             let ops = generate(seed, cfg.ops, cfg.faults);
             match shrink(seed, &ops, &cfg, runs_max) {
@@ -280,8 +386,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
-    let cfg = common.config();
+#[cfg(shuttle)]
+fn shrink_concurrent(seed: u64, common: &Common, runs_max: usize) -> ExitCode {
+    let cfg = common.concurrent();
+    let plan = strata_sim::concurrent::plan(seed, &cfg);
+    match strata_sim::concurrent::shrink_plan(seed, &plan, &cfg, runs_max) {
+        None => {
+            println!("seed {seed} does not fail; nothing to shrink");
+            ExitCode::SUCCESS
+        }
+        Some(s) => {
+            eprintln!(
+                "shrunk {} calls to {} in {} runs (schedule seed fixed): {}",
+                plan.ops(),
+                s.plan.ops(),
+                s.runs,
+                s.message
+            );
+            print!("{}", s.plan);
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+#[cfg(not(shuttle))]
+fn shrink_concurrent(_seed: u64, _common: &Common, _runs_max: usize) -> ExitCode {
+    unreachable!("check_build refuses --threads without the scheduler build")
+}
+
+fn campaign(
+    seeds: &[u64],
+    common: Common,
+    jobs: usize,
+    summary_json: Option<&std::path::Path>,
+) -> ExitCode {
     let bar = ProgressBar::new(seeds.len() as u64);
     if std::io::stderr().is_terminal() {
         bar.set_style(
@@ -302,7 +440,7 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
-                let out = run_seed(seed, &cfg, false);
+                let out = common.run(seed, false);
                 total
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -328,9 +466,35 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
     let total = total.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     failures.sort_by_key(|(s, _)| *s);
-    print!("{}", summary(&total, Some(elapsed.as_secs_f64())));
+    let secs = elapsed.as_secs_f64();
+    print!("{}", summary(&total, Some(secs)));
+    let unreached: Vec<&str> = if common.threads > 1 {
+        print!("{}", reach_summary(&total));
+        total
+            .reach()
+            .iter()
+            .filter(|(_, n)| *n == 0)
+            .map(|(k, _)| *k)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(path) = summary_json {
+        let json = summary_json_text(&total, secs, &failures, &common);
+        if let Err(e) = std::fs::write(path, json) {
+            eprintln!("error: writing {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     if failures.is_empty() {
         println!("all {} seeds passed", seeds.len());
+        if !unreached.is_empty() {
+            println!(
+                "NOT REACHED: {} (a concurrent campaign must reach each)",
+                unreached.join(", ")
+            );
+            return ExitCode::FAILURE;
+        }
         return ExitCode::SUCCESS;
     }
     let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
@@ -345,11 +509,13 @@ fn campaign(seeds: &[u64], common: Common, jobs: usize) -> ExitCode {
     for (seed, f) in failures.iter().take(20) {
         println!("  seed {seed} at op {}: {}", f.op_index, f.message);
         println!(
-            "    replay: strata-sim replay --seed {seed} {} --trace",
+            "    replay: {} replay --seed {seed} {} --trace",
+            common.command(),
             common.flags()
         );
         println!(
-            "    shrink: strata-sim shrink --seed {seed} {}",
+            "    shrink: {} shrink --seed {seed} {}",
+            common.command(),
             common.flags()
         );
     }
@@ -458,6 +624,93 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
     o
 }
 
+/// The reach counters of a concurrent campaign.
+fn reach_summary(s: &RunStats) -> String {
+    let mut o = String::from("  reach (concurrent):\n");
+    for (k, v) in s.reach() {
+        o.push_str(&format!("    {k:<30} {v}\n"));
+    }
+    o.push_str(&format!(
+        "    {:<30} {}\n",
+        "commit_groups", s.commit_groups
+    ));
+    o
+}
+
+/// Every summary figure as JSON (field names documented in sim/README.md,
+/// "Machine-readable results").
+fn summary_json_text(
+    s: &RunStats,
+    secs: f64,
+    failures: &[(u64, Failure)],
+    common: &Common,
+) -> String {
+    let reach: serde_json::Map<String, serde_json::Value> = s
+        .reach()
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
+    let v = serde_json::json!({
+        "config": {
+            "ops": common.ops,
+            "memtable": value_name(common.memtable),
+            "faults": value_name(common.faults),
+            "disk": value_name(common.disk),
+            "threads": common.threads,
+            "scheduler": value_name(common.scheduler),
+        },
+        "seeds": s.seeds,
+        "ops": s.ops,
+        "seconds": secs,
+        "ops_per_sec": s.ops as f64 / secs.max(1e-9),
+        "failures": failures.iter().map(|(seed, f)| serde_json::json!({
+            "seed": seed,
+            "op_index": f.op_index,
+            "message": f.message,
+        })).collect::<Vec<_>>(),
+        "writes_acked": s.writes_acked,
+        "write_errors": s.write_errors,
+        "reads_checked": s.reads_checked,
+        "read_errors": s.read_errors,
+        "crashes": {
+            "power_losses": s.power_losses,
+            "process_crashes": s.process_crashes,
+            "process_kills": s.process_kills,
+            "clean_reopens": s.clean_reopens,
+            "recoveries": s.recoveries,
+            "open_retries": s.open_retries,
+        },
+        "crash_sites": s.crash_sites,
+        "faults": {
+            "transient": s.sim.transient_errors,
+            "fsync_failures": s.sim.sync_failures,
+            "bit_flips": s.sim.bit_flips,
+            "read_errors": s.sim.read_errors,
+        },
+        "disk": {
+            "io_calls": s.sim.io_calls,
+            "wal_syncs": s.sim.wal_syncs,
+            "writes_lost": s.sim.writes_lost,
+            "writes_kept": s.sim.writes_kept,
+            "torn_writes": s.sim.torn_writes,
+            "dir_ops_lost": s.sim.dir_ops_lost,
+            "dir_ops_kept": s.sim.dir_ops_kept,
+        },
+        "background": {
+            "flushes": s.flushes,
+            "steps": s.background_steps,
+            "compactions": s.compactions,
+            "errors": s.background_errors,
+        },
+        "commit_groups": s.commit_groups,
+        "reach": reach,
+        "divergences": s.divergences,
+    });
+    let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,6 +749,8 @@ mod tests {
                 disk,
             };
             let printed = Common {
+                threads: 1,
+                scheduler: SchedulerArg::Random,
                 ops: want.ops,
                 memtable: memtable.into(),
                 faults: faults.into(),

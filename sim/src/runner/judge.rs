@@ -3,10 +3,10 @@
 //! oracle, and the final state.
 
 use strata::{Db, Error, WriteOptions};
-use strata_models::{CrashOracle, Dir, KvModel, SeqNo, State};
+use strata_models::{CrashOracle, SeqNo, State};
 
 use super::{Exec, Step};
-use crate::workload::{FaultMode, KeyBound, Scan};
+use crate::workload::{expected_scan, FaultMode, KeyBound, Scan};
 
 /// A range read as the workload asked for it.
 #[derive(Clone, Copy)]
@@ -99,7 +99,7 @@ impl Exec {
         let Some(got) = self.read_result(r)? else {
             return Ok(());
         };
-        let want = expected_scan(&self.model, read, at);
+        let want = expected_scan(&self.model, read.lo, read.hi, read.scan, read.limit, at);
         if got != want {
             let i = got
                 .iter()
@@ -229,32 +229,5 @@ impl Exec {
             db.last_seqno()
         ));
         Ok(())
-    }
-}
-
-/// What the model says a range read should return.
-fn expected_scan(m: &KvModel, read: RangeRead<'_>, at: SeqNo) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let limit = read.limit as usize;
-    let (l, h) = (read.lo.as_bound(), read.hi.as_bound());
-    match read.scan {
-        Scan::Forward => m.range_at(l, h, Dir::Forward, at, limit),
-        Scan::Reverse => m.range_at(l, h, Dir::Reverse, at, limit),
-        Scan::ZigZag => {
-            let all = m.range_at(l, h, Dir::Forward, at, usize::MAX);
-            let (mut i, mut j) = (0usize, all.len());
-            let mut out = Vec::new();
-            let mut front = true;
-            while out.len() < limit && i < j {
-                if front {
-                    out.push(all[i].clone());
-                    i += 1;
-                } else {
-                    j -= 1;
-                    out.push(all[j].clone());
-                }
-                front = !front;
-            }
-            out
-        }
     }
 }

@@ -47,6 +47,23 @@ pub struct RunStats {
     pub sim: SimStats,
     /// Runs that failed.
     pub divergences: u64,
+    /// Concurrent runs: commit groups written.
+    pub commit_groups: u64,
+    /// Reach (concurrent runs): commit groups with two or more members.
+    pub groups_shared: u64,
+    /// Reach: commit groups mixing durable and buffered members.
+    pub groups_mixed: u64,
+    /// Reach: deaths while two or more clients were inside a `Db` call.
+    pub crashes_with_threads_inside: u64,
+    /// Reach: iterators advanced after a flush or compaction replaced
+    /// tables under them.
+    pub iterators_across_background: u64,
+    /// Reach: snapshots read across a compaction.
+    pub snapshots_across_compaction: u64,
+    /// Reach: writes slowed or stopped by the write throttle.
+    pub write_stalls: u64,
+    /// Reach: memtable rotations while another write waited to commit.
+    pub rotations_racing_writes: u64,
 }
 
 impl RunStats {
@@ -74,5 +91,27 @@ impl RunStats {
         }
         self.sim.add(&o.sim);
         self.divergences += o.divergences;
+        self.commit_groups += o.commit_groups;
+        self.groups_shared += o.groups_shared;
+        self.groups_mixed += o.groups_mixed;
+        self.crashes_with_threads_inside += o.crashes_with_threads_inside;
+        self.iterators_across_background += o.iterators_across_background;
+        self.snapshots_across_compaction += o.snapshots_across_compaction;
+        self.write_stalls += o.write_stalls;
+        self.rotations_racing_writes += o.rotations_racing_writes;
+    }
+
+    /// The reach counters a concurrent campaign must move, by name, with
+    /// their values.
+    pub fn reach(&self) -> [(&'static str, u64); 7] {
+        [
+            ("groups_shared", self.groups_shared),
+            ("groups_mixed", self.groups_mixed),
+            ("crashes_with_threads_inside", self.crashes_with_threads_inside),
+            ("iterators_across_background", self.iterators_across_background),
+            ("snapshots_across_compaction", self.snapshots_across_compaction),
+            ("write_stalls", self.write_stalls),
+            ("rotations_racing_writes", self.rotations_racing_writes),
+        ]
     }
 }

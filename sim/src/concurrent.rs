@@ -1,0 +1,451 @@
+//! The concurrent campaign: several client threads and the engine's own
+//! background thread on one `SimFs`, under a seeded scheduler.
+//!
+//! A seed's workload is a [`Plan`]: rounds, each a list of calls per client
+//! thread, a death armed to fire inside some later I/O call (whoever makes
+//! it, while the other threads are wherever the schedule left them), and
+//! what happens when a round ends without one (nothing, a clean reopen, a
+//! process crash or a power loss). The plan is a pure function of the seed;
+//! the schedule comes from the same seed. Running it needs the scheduler
+//! build (`--cfg shuttle`, see `engine/src/sync.rs`): `bash
+//! sim/concurrent.sh run --threads 4 --seeds 100`. The judge
+//! ([`check`]) and the plan are ordinary code, compiled in every build.
+//!
+//! What is checked (the oracle is `strata_models::RoundWrites` and
+//! `Window`; `sim/README.md`, "The concurrent campaign", gives the rules):
+//! writes are ordered by the seqnos the engine returns; reads fall in their
+//! windows; snapshots and iterators are exact at one seqno however long they
+//! stay open; a `Durable` acknowledgement comes after a WAL sync that began
+//! after the call did; the recovered state is a prefix holding every write
+//! that had to survive, with the writes whose outcome is unknown tiled into
+//! its gaps.
+
+pub mod check;
+#[cfg(shuttle)]
+mod exec;
+
+use std::fmt;
+
+#[cfg(shuttle)]
+pub use exec::{execute_concurrent, run_concurrent_seed};
+
+use crate::rng::Rng;
+use crate::runner::RunConfig;
+use crate::workload::{scan, value, KeyBound, KeySpace, Scan, Val};
+
+/// Which of shuttle's schedulers picks the interleaving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SchedulerChoice {
+    /// A uniformly random runnable thread at every scheduling point.
+    #[default]
+    Random,
+    /// Probabilistic concurrency testing (priorities with a few change
+    /// points): finds bugs that need a specific, shallow ordering.
+    Pct,
+}
+
+/// What a concurrent run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConcurrentConfig {
+    /// Ops (client calls, over all threads), memtable, faults and disk
+    /// model, as for a single-threaded run.
+    pub run: RunConfig,
+    /// Client threads (at least 2); the engine's background thread runs
+    /// beside them.
+    pub threads: usize,
+    /// The scheduler.
+    pub scheduler: SchedulerChoice,
+}
+
+/// How a death kills the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Death {
+    /// Power loss: unsynced writes may be lost, torn or reordered.
+    Power,
+    /// The process dies; the page cache survives.
+    Process,
+}
+
+/// What happens after a round in which nothing died or failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoundEnd {
+    /// The next round uses the same open database.
+    Continue,
+    /// `close`, then `open`.
+    CleanReopen,
+    /// The process crashes while idle.
+    ProcessCrash,
+    /// The power fails while idle.
+    PowerLoss,
+}
+
+/// One client call (or a sequence of calls on one iterator or snapshot).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ClientOp {
+    /// `put` (one op), `delete` (one `None` op) or `write` of a batch.
+    Write {
+        /// Puts and deletes (`None` = delete), in order.
+        ops: Vec<(Vec<u8>, Option<Val>)>,
+        /// `WriteOptions::DURABLE`, or buffered.
+        durable: bool,
+    },
+    /// `get`.
+    Get {
+        /// The key read.
+        key: Vec<u8>,
+    },
+    /// `range`, read at once.
+    Range {
+        /// Lower bound.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+        /// How the iterator is driven.
+        scan: Scan,
+        /// Items read at most.
+        limit: u32,
+    },
+    /// `range`, held open: `steps` times, read `per_step` items, then let
+    /// the other threads (and the background thread) run.
+    Iterate {
+        /// Lower bound.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+        /// How the iterator is driven.
+        scan: Scan,
+        /// Rounds of reading.
+        steps: u8,
+        /// Items per round.
+        per_step: u8,
+    },
+    /// `snapshot`, then a `get` of each key with a yield before each, then
+    /// a full range, then the snapshot is dropped.
+    Snapshot {
+        /// The keys read through the snapshot.
+        keys: Vec<Vec<u8>>,
+    },
+    /// `flush` on the client's thread, racing the background thread.
+    Flush,
+    /// `compact` on the client's thread.
+    Compact,
+    /// Yields to the scheduler a few times.
+    Pause {
+        /// Yields.
+        yields: u8,
+    },
+}
+
+/// One round of a plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Round {
+    /// Each client thread's calls.
+    pub threads: Vec<Vec<ClientOp>>,
+    /// A death armed to fire in the I/O call this many calls after the
+    /// round starts, if it gets that far.
+    pub death: Option<(u32, Death)>,
+    /// What happens if the round ends without a death or a failure.
+    pub end: RoundEnd,
+}
+
+/// A seed's workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The rounds, in order.
+    pub rounds: Vec<Round>,
+}
+
+impl Plan {
+    /// Client calls over all rounds and threads.
+    pub fn ops(&self) -> usize {
+        self.rounds
+            .iter()
+            .flat_map(|r| &r.threads)
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+/// Calls per thread in one round, at most.
+const ROUND_OPS_MAX: u64 = 40;
+
+/// Generates the plan for `seed`: about `cfg.run.ops` calls over all rounds
+/// and threads.
+pub fn plan(seed: u64, cfg: &ConcurrentConfig) -> Plan {
+    let mut rng = Rng::derive(seed, 11);
+    let keys = KeySpace::new(&mut rng);
+    let crashes = cfg.run.faults != crate::FaultMode::None;
+    let threads = cfg.threads.max(2);
+    let mut rounds = Vec::new();
+    let mut total = 0;
+    while total < cfg.run.ops {
+        let per_thread = rng.range_inclusive(4, ROUND_OPS_MAX) as usize;
+        let threads: Vec<Vec<ClientOp>> = (0..threads)
+            .map(|_| (0..per_thread).map(|_| client_op(&mut rng, &keys)).collect())
+            .collect();
+        total += per_thread * threads.len();
+        let death = (crashes && rng.below(10) < 6).then(|| {
+            let after = rng.range_inclusive(1, 12 * per_thread as u64) as u32;
+            let how = if rng.below(10) < 7 {
+                Death::Power
+            } else {
+                Death::Process
+            };
+            (after, how)
+        });
+        let end = match rng.below(20) {
+            0..=9 => RoundEnd::Continue,
+            10..=12 => RoundEnd::CleanReopen,
+            13..=15 if crashes => RoundEnd::ProcessCrash,
+            16..=19 if crashes => RoundEnd::PowerLoss,
+            _ => RoundEnd::Continue,
+        };
+        rounds.push(Round {
+            threads,
+            death,
+            end,
+        });
+    }
+    Plan { rounds }
+}
+
+fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
+    match rng.below(1000) {
+        0..=479 => {
+            let n = match rng.below(10) {
+                0..=6 => 1,
+                _ => rng.range_inclusive(2, 6),
+            };
+            let ops = (0..n)
+                .map(|_| {
+                    let k = keys.pick(rng);
+                    let v = (rng.below(8) != 0).then(|| small_value(rng));
+                    (k, v)
+                })
+                .collect();
+            ClientOp::Write {
+                ops,
+                durable: rng.below(10) < 3,
+            }
+        }
+        480..=659 => ClientOp::Get {
+            key: keys.pick(rng),
+        },
+        660..=749 => ClientOp::Range {
+            lo: keys.bound(rng),
+            hi: keys.bound(rng),
+            scan: scan(rng),
+            limit: rng.range_inclusive(1, 40) as u32,
+        },
+        750..=829 => ClientOp::Iterate {
+            lo: KeyBound::Unbounded,
+            hi: keys.bound(rng),
+            scan: scan(rng),
+            steps: rng.range_inclusive(2, 5) as u8,
+            per_step: rng.range_inclusive(1, 8) as u8,
+        },
+        830..=889 => ClientOp::Snapshot {
+            keys: (0..rng.range_inclusive(1, 4)).map(|_| keys.pick(rng)).collect(),
+        },
+        890..=914 => ClientOp::Flush,
+        915..=929 => ClientOp::Compact,
+        _ => ClientOp::Pause {
+            yields: rng.range_inclusive(1, 6) as u8,
+        },
+    }
+}
+
+/// Mostly small values (so groups of many small writes form), sometimes
+/// the single-threaded workload's full range up to 9 KB.
+fn small_value(rng: &mut Rng) -> Val {
+    if rng.below(8) == 0 {
+        value(rng)
+    } else {
+        Val {
+            len: rng.range_inclusive(0, 64) as u32,
+            tag: rng.next_u64() as u32,
+        }
+    }
+}
+
+impl fmt::Display for ClientOp {
+    /// Short form for traces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = strata_models::Show;
+        match self {
+            ClientOp::Write { ops, durable } => {
+                let sync = if *durable { "durable" } else { "buffered" };
+                write!(f, "write[{}] {sync}:", ops.len())?;
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => write!(f, " put {} len={} tag={}", show(k), v.len, v.tag)?,
+                        None => write!(f, " del {}", show(k))?,
+                    }
+                }
+                Ok(())
+            }
+            ClientOp::Get { key } => write!(f, "get {}", show(key)),
+            ClientOp::Range {
+                lo,
+                hi,
+                scan,
+                limit,
+            } => write!(f, "range {lo} .. {hi} {scan:?} limit={limit}"),
+            ClientOp::Iterate {
+                lo,
+                hi,
+                scan,
+                steps,
+                per_step,
+            } => write!(f, "iterate {lo} .. {hi} {scan:?} {steps}x{per_step}"),
+            ClientOp::Snapshot { keys } => {
+                write!(f, "snapshot, then get")?;
+                for k in keys {
+                    write!(f, " {}", show(k))?;
+                }
+                Ok(())
+            }
+            ClientOp::Flush => write!(f, "flush"),
+            ClientOp::Compact => write!(f, "compact"),
+            ClientOp::Pause { yields } => write!(f, "pause {yields}"),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    /// Every round's calls, thread by thread, as a shrunk plan is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (r, round) in self.rounds.iter().enumerate() {
+            writeln!(f, "round {r}: death {:?}, end {:?}", round.death, round.end)?;
+            for (t, ops) in round.threads.iter().enumerate() {
+                for (i, op) in ops.iter().enumerate() {
+                    writeln!(f, "  t{t}#{i} {op}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A shrunk failing plan.
+#[derive(Clone, Debug)]
+pub struct ShrunkPlan {
+    /// The smallest plan found that still fails.
+    pub plan: Plan,
+    /// Its failure.
+    pub message: String,
+    /// Runs spent.
+    pub runs: usize,
+}
+
+/// Shrinks a failing plan: drops whole rounds, then chunks of each thread's
+/// calls (halving the chunk size), keeping a change when the run still
+/// fails. The seed, and with it the schedule seed, the fault and crash
+/// streams, stays fixed; the schedule itself follows the calls that are
+/// left, deterministically. `None` if the plan does not fail.
+#[cfg(shuttle)]
+pub fn shrink_plan(
+    seed: u64,
+    plan: &Plan,
+    cfg: &ConcurrentConfig,
+    runs_max: usize,
+) -> Option<ShrunkPlan> {
+    let mut runs = 1;
+    let mut message = execute_concurrent(seed, plan, cfg, false).failure?.message;
+    let mut best = plan.clone();
+    let try_plan = |p: &Plan, runs: &mut usize, message: &mut String| -> bool {
+        *runs += 1;
+        match execute_concurrent(seed, p, cfg, false).failure {
+            Some(f) => {
+                *message = f.message;
+                true
+            }
+            None => false,
+        }
+    };
+    let mut r = 0;
+    while r < best.rounds.len() && best.rounds.len() > 1 && runs < runs_max {
+        let mut p = best.clone();
+        p.rounds.remove(r);
+        if try_plan(&p, &mut runs, &mut message) {
+            best = p;
+        } else {
+            r += 1;
+        }
+    }
+    let mut chunk = ROUND_OPS_MAX as usize;
+    while chunk >= 1 && runs < runs_max {
+        for r in 0..best.rounds.len() {
+            for t in 0..best.rounds[r].threads.len() {
+                let mut i = 0;
+                while i < best.rounds[r].threads[t].len() && runs < runs_max {
+                    let mut p = best.clone();
+                    let ops = &mut p.rounds[r].threads[t];
+                    let end = (i + chunk).min(ops.len());
+                    ops.drain(i..end);
+                    if try_plan(&p, &mut runs, &mut message) {
+                        best = p;
+                    } else {
+                        i += chunk;
+                    }
+                }
+            }
+        }
+        chunk /= 2;
+    }
+    Some(ShrunkPlan {
+        plan: best,
+        message,
+        runs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(threads: usize) -> ConcurrentConfig {
+        ConcurrentConfig {
+            run: RunConfig::default(),
+            threads,
+            scheduler: SchedulerChoice::Random,
+        }
+    }
+
+    #[test]
+    fn the_plan_is_a_pure_function_of_the_seed() {
+        assert_eq!(plan(7, &cfg(4)), plan(7, &cfg(4)));
+        assert_ne!(plan(7, &cfg(4)), plan(8, &cfg(4)));
+        let p = plan(7, &cfg(3));
+        assert!(p.ops() >= 1000, "{}", p.ops());
+        assert!(p.rounds.iter().all(|r| r.threads.len() == 3));
+    }
+
+    #[test]
+    fn plans_hold_every_kind_of_call_and_death() {
+        let mut seen = [false; 8];
+        let mut deaths = [false; 2];
+        for seed in 0..20 {
+            for r in plan(seed, &cfg(2)).rounds {
+                if let Some((_, d)) = r.death {
+                    deaths[(d == Death::Process) as usize] = true;
+                }
+                for op in r.threads.iter().flatten() {
+                    let i = match op {
+                        ClientOp::Write { .. } => 0,
+                        ClientOp::Get { .. } => 1,
+                        ClientOp::Range { .. } => 2,
+                        ClientOp::Iterate { .. } => 3,
+                        ClientOp::Snapshot { .. } => 4,
+                        ClientOp::Flush => 5,
+                        ClientOp::Compact => 6,
+                        ClientOp::Pause { .. } => 7,
+                    };
+                    seen[i] = true;
+                }
+            }
+        }
+        assert_eq!(seen, [true; 8]);
+        assert_eq!(deaths, [true; 2]);
+    }
+}

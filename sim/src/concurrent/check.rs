@@ -1,0 +1,382 @@
+//! Judging one round of concurrent calls, after every client thread has
+//! returned: what each call saw is recorded as a [`Call`]; the writes are
+//! ordered by seqno ([`round_writes`]) and the reads compared with the
+//! model inside their windows ([`check_reads`]).
+
+use strata_models::{KvModel, Op, RoundWrites, SeqNo, Show, Window};
+
+use crate::workload::{expected_scan, KeyBound, Pairs, Scan};
+
+/// What one client call saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The client thread.
+    pub thread: usize,
+    /// The call's index in the thread's list for the round.
+    pub index: usize,
+    /// The engine's visible seqno before the call and after it returned.
+    pub window: Window,
+    /// The outcome.
+    pub seen: Seen,
+}
+
+/// The outcome of a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// A write acknowledged with `seqno` (its last op's).
+    Written {
+        /// The write's ops.
+        ops: Vec<Op>,
+        /// Asked for `WriteOptions::DURABLE`.
+        durable: bool,
+        /// The seqno returned.
+        seqno: SeqNo,
+        /// Whether a WAL sync completed between the call's start and its
+        /// return.
+        synced_during: bool,
+    },
+    /// A write that returned an error.
+    WriteFailed {
+        /// The write's ops.
+        ops: Vec<Op>,
+        /// Refused before it took a seqno (`Poisoned`, `Closed`): certainly
+        /// not applied. Otherwise its outcome is unknown.
+        refused: bool,
+        /// A fault was injected or the process died before the error.
+        excused: bool,
+        /// The error.
+        error: String,
+    },
+    /// `get` returned `value`.
+    Got {
+        /// The key read.
+        key: Vec<u8>,
+        /// The value returned.
+        value: Option<Vec<u8>>,
+    },
+    /// A range read (at once, or held open over several steps).
+    Scanned {
+        /// Lower bound.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+        /// How it was driven.
+        scan: Scan,
+        /// Items asked for.
+        limit: u32,
+        /// Items read.
+        items: Pairs,
+    },
+    /// A snapshot and the reads made through it.
+    Snapshot {
+        /// The snapshot's seqno.
+        seqno: SeqNo,
+        /// Its `get`s.
+        gets: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        /// Its full range read (forward, all items).
+        items: Pairs,
+    },
+    /// A read, flush or compaction that returned an error.
+    Failed {
+        /// The call that failed.
+        what: &'static str,
+        /// A fault was injected or the process died before the error.
+        excused: bool,
+        /// The error.
+        error: String,
+    },
+    /// A flush, compaction or pause that succeeded.
+    Done,
+}
+
+/// A judgement against a call: (thread, index, message).
+pub type Blame = (usize, usize, String);
+
+/// What the round's writes add up to.
+#[derive(Debug)]
+pub struct Writes {
+    /// The writes for the oracle.
+    pub round: RoundWrites,
+    /// The highest seqno acknowledged `Durable` (0 if none).
+    pub durable_max: SeqNo,
+    /// Some call failed (the round ends in a restart).
+    pub failed: bool,
+}
+
+/// Collects the round's writes, checking that every error was excused and
+/// that no `Durable` write was acknowledged without a WAL sync during its
+/// call.
+pub fn round_writes(base: SeqNo, calls: &[Call]) -> Result<Writes, Blame> {
+    let mut w = Writes {
+        round: RoundWrites::new(base),
+        durable_max: 0,
+        failed: false,
+    };
+    for c in calls {
+        let blame = |m: String| (c.thread, c.index, m);
+        match &c.seen {
+            Seen::Written {
+                ops,
+                durable,
+                seqno,
+                synced_during,
+            } => {
+                if *durable && !synced_during {
+                    return Err(blame(format!(
+                        "a durable write was acknowledged with seqno {seqno} but no WAL \
+                         sync completed during the call"
+                    )));
+                }
+                if *durable {
+                    w.durable_max = w.durable_max.max(*seqno);
+                }
+                w.round.acked(*seqno, ops.clone()).map_err(blame)?;
+            }
+            Seen::WriteFailed {
+                ops,
+                refused,
+                excused,
+                error,
+            } => {
+                if !excused {
+                    return Err(blame(format!(
+                        "write failed with no fault injected: {error}"
+                    )));
+                }
+                w.failed = true;
+                if !refused {
+                    w.round.unknown(ops.clone());
+                }
+            }
+            Seen::Failed {
+                what,
+                excused,
+                error,
+            } => {
+                if !excused {
+                    return Err(blame(format!(
+                        "{what} failed with no fault injected: {error}"
+                    )));
+                }
+                w.failed = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(w)
+}
+
+/// Checks every read of the round against `model`, which holds every write
+/// up to seqno `known`. Returns the number of reads checked.
+pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64, Blame> {
+    let mut checked = 0;
+    for c in calls {
+        let blame = |m: String| (c.thread, c.index, m);
+        match &c.seen {
+            Seen::Got { key, value } => {
+                let found = c
+                    .window
+                    .find(known, |s| model.get_at(key, s) == value.as_deref())
+                    .map_err(blame)?;
+                if found.is_none() {
+                    return Err(blame(format!(
+                        "get {} returned {}, which the model holds at no seqno in {}..={}",
+                        Show(key),
+                        show_value(value.as_deref()),
+                        c.window.lo,
+                        c.window.hi
+                    )));
+                }
+                checked += 1;
+            }
+            Seen::Scanned {
+                lo,
+                hi,
+                scan,
+                limit,
+                items,
+            } => {
+                let found = c
+                    .window
+                    .find(known, |s| {
+                        &expected_scan(model, lo, hi, *scan, *limit, s) == items
+                    })
+                    .map_err(blame)?;
+                if found.is_none() {
+                    let at = c.window.hi.min(known);
+                    let want = expected_scan(model, lo, hi, *scan, *limit, at);
+                    return Err(blame(format!(
+                        "range {lo} .. {hi} {scan:?} limit={limit} read {} items, which \
+                         match the model at no seqno in {}..={} (at {at}: {})",
+                        items.len(),
+                        c.window.lo,
+                        c.window.hi,
+                        first_difference(&want, items)
+                    )));
+                }
+                checked += 1;
+            }
+            Seen::Snapshot { seqno, gets, items } => {
+                let in_window = c.window.candidates(known).map_err(blame)?.any(|s| s == *seqno);
+                if !in_window {
+                    return Err(blame(format!(
+                        "snapshot at seqno {seqno}, outside its window {}..={}",
+                        c.window.lo, c.window.hi
+                    )));
+                }
+                for (key, value) in gets {
+                    let want = model.get_at(key, *seqno);
+                    if want != value.as_deref() {
+                        return Err(blame(format!(
+                            "snapshot at {seqno}: get {} returned {}, the model holds {}",
+                            Show(key),
+                            show_value(value.as_deref()),
+                            show_value(want)
+                        )));
+                    }
+                }
+                let want = expected_scan(
+                    model,
+                    &KeyBound::Unbounded,
+                    &KeyBound::Unbounded,
+                    Scan::Forward,
+                    u32::MAX,
+                    *seqno,
+                );
+                if &want != items {
+                    return Err(blame(format!(
+                        "snapshot at {seqno}: full range differs from the model: {}",
+                        first_difference(&want, items)
+                    )));
+                }
+                checked += 1 + gets.len() as u64;
+            }
+            _ => {}
+        }
+    }
+    Ok(checked)
+}
+
+fn show_value(v: Option<&[u8]>) -> String {
+    v.map_or("<absent>".into(), |v| format!("{} ({} bytes)", Show(v), v.len()))
+}
+
+/// Where two scan results first differ.
+fn first_difference(want: &Pairs, got: &Pairs) -> String {
+    let i = want
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+        .unwrap_or(want.len().min(got.len()));
+    let show = |p: Option<&(Vec<u8>, Vec<u8>)>| {
+        p.map_or("<end>".to_string(), |(k, v)| {
+            format!("{}={} bytes", Show(k), v.len())
+        })
+    };
+    format!(
+        "item {i}: model {}, engine {} ({} vs {} items)",
+        show(want.get(i)),
+        show(got.get(i)),
+        want.len(),
+        got.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, v: &str) -> Op {
+        Op::Put {
+            key: k.as_bytes().to_vec(),
+            value: v.as_bytes().to_vec(),
+        }
+    }
+
+    fn call(thread: usize, lo: SeqNo, hi: SeqNo, seen: Seen) -> Call {
+        Call {
+            thread,
+            index: 0,
+            window: Window { lo, hi },
+            seen,
+        }
+    }
+
+    fn written(seqno: SeqNo, op: Op, durable: bool, synced_during: bool) -> Seen {
+        Seen::Written {
+            ops: vec![op],
+            durable,
+            seqno,
+            synced_during,
+        }
+    }
+
+    #[test]
+    fn a_durable_ack_without_a_sync_is_blamed() {
+        let calls = [
+            call(0, 0, 1, written(1, put("a", "1"), true, true)),
+            call(1, 0, 2, written(2, put("b", "1"), true, false)),
+        ];
+        let (t, _, m) = round_writes(0, &calls).unwrap_err();
+        assert_eq!(t, 1);
+        assert!(m.contains("no WAL sync"), "{m}");
+    }
+
+    #[test]
+    fn reads_must_fall_inside_their_windows() {
+        let calls = [
+            call(0, 0, 1, written(1, put("a", "1"), false, false)),
+            call(1, 1, 2, written(2, put("a", "2"), false, false)),
+        ];
+        let w = round_writes(0, &calls).unwrap();
+        let mut m = KvModel::new();
+        w.round.complete(&mut m).unwrap();
+        let get = |lo, hi, v: Option<&str>| {
+            call(
+                2,
+                lo,
+                hi,
+                Seen::Got {
+                    key: b"a".to_vec(),
+                    value: v.map(|v| v.as_bytes().to_vec()),
+                },
+            )
+        };
+        assert_eq!(check_reads(&m, 2, &[get(0, 1, None), get(1, 2, Some("2"))]), Ok(2));
+        // "1" was overwritten at seqno 2, before this read started.
+        assert!(check_reads(&m, 2, &[get(2, 2, Some("1"))]).is_err());
+        let scan = |items: Pairs| {
+            call(
+                3,
+                1,
+                2,
+                Seen::Scanned {
+                    lo: KeyBound::Unbounded,
+                    hi: KeyBound::Unbounded,
+                    scan: Scan::Forward,
+                    limit: 10,
+                    items,
+                },
+            )
+        };
+        let a = |v: &str| vec![(b"a".to_vec(), v.as_bytes().to_vec())];
+        assert_eq!(check_reads(&m, 2, &[scan(a("1")), scan(a("2"))]), Ok(2));
+        assert!(check_reads(&m, 2, &[scan(Vec::new())]).is_err());
+    }
+
+    #[test]
+    fn an_unexcused_error_is_blamed_and_an_excused_one_is_unknown() {
+        let failed = |excused| Seen::WriteFailed {
+            ops: vec![put("a", "1")],
+            refused: false,
+            excused,
+            error: "io".into(),
+        };
+        assert!(round_writes(0, &[call(0, 0, 0, failed(false))]).is_err());
+        let w = round_writes(0, &[call(0, 0, 0, failed(true))]).unwrap();
+        assert!(w.failed);
+        let state = [(b"a".to_vec(), b"1".to_vec())].into_iter().collect();
+        let res = w.round.resolve(&mut KvModel::new(), 1, &state, 0).unwrap();
+        assert_eq!(res.unknown_landed, 1);
+    }
+}

@@ -1,0 +1,822 @@
+//! Runs a [`Plan`] under shuttle: one execution per seed, in which the
+//! main task opens the database, and for each round spawns the client
+//! threads, joins them, judges the round ([`super::check`]) and, after a
+//! death or a failure, recovers and checks the recovered state.
+//!
+//! Only in builds with `--cfg shuttle`: the engine's locks, condition
+//! variables, atomics, threads and clock, and the simulated disk's lock,
+//! are then shuttle's, so every interleaving comes from the scheduler,
+//! which is seeded from the run's seed. The runner's own bookkeeping (the
+//! trace, the call records) uses `std` locks, which are never held across
+//! a call into the engine, so they add no scheduling points.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use shuttle::scheduler::{PctScheduler, RandomScheduler};
+use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
+use strata::fs::FileSystem;
+use strata::{
+    BackgroundMode, CompactionOptions, Db, Error, MemtableKind, Options, Stats, TableOptions,
+    WriteBatch, WriteOptions,
+};
+use strata_models::{CrashOracle, KvModel, Op, SeqNo, State, Window};
+
+use super::check::{check_reads, round_writes, Call, Seen};
+use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice};
+use crate::rng::{Digest, Rng};
+use crate::runner::{Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT_RATES_ALL};
+use crate::simfs::{FaultRates, SimFs};
+use crate::workload::{collect_scan, FaultMode, Pairs, ScanReader, Val};
+
+/// Priority change points of the PCT scheduler.
+const PCT_DEPTH: usize = 3;
+
+/// Generates the plan for `seed` and runs it.
+pub fn run_concurrent_seed(seed: u64, cfg: &ConcurrentConfig, keep_trace: bool) -> RunOutcome {
+    execute_concurrent(seed, &plan(seed, cfg), cfg, keep_trace)
+}
+
+/// Runs `plan` under the scheduler seeded from `seed`. A panic (in the
+/// engine, in a client, or shuttle's deadlock detector) is a failure.
+pub fn execute_concurrent(
+    seed: u64,
+    plan: &Plan,
+    cfg: &ConcurrentConfig,
+    keep_trace: bool,
+) -> RunOutcome {
+    let log = Arc::new(Log::new(keep_trace));
+    let result: Arc<Mutex<Option<(RunStats, Option<Failure>)>>> = Arc::new(Mutex::new(None));
+    let body = {
+        let (log, result, plan, cfg) = (log.clone(), result.clone(), plan.clone(), *cfg);
+        move || {
+            let mut ex = Exec::new(seed, &cfg, log.clone());
+            let failure = ex.run(&plan).err();
+            ex.stats.sim = ex.fs.stats();
+            *result.lock().unwrap_or_else(|e| e.into_inner()) = Some((ex.stats, failure));
+        }
+    };
+    let mut config = Config::new();
+    config.failure_persistence = FailurePersistence::None;
+    config.max_steps = MaxSteps::None;
+    config.silence_warnings = true;
+    config.stack_size = 1 << 20;
+    let schedule_seed = Rng::derive(seed, 4).next_u64();
+    let ran = catch_unwind(AssertUnwindSafe(|| match cfg.scheduler {
+        SchedulerChoice::Random => {
+            Runner::new(RandomScheduler::new_from_seed(schedule_seed, 1), config).run(body)
+        }
+        SchedulerChoice::Pct => Runner::new(
+            PctScheduler::new_from_seed(schedule_seed, PCT_DEPTH, 1),
+            config,
+        )
+        .run(body),
+    }));
+    let taken = result.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (mut stats, failure) = match (ran, taken) {
+        (Ok(_), Some(r)) => r,
+        (Ok(_), None) => (
+            RunStats::default(),
+            Some(Failure {
+                op_index: 0,
+                message: "the scheduler ran no execution".into(),
+            }),
+        ),
+        (Err(panic), _) => (
+            RunStats::default(),
+            Some(Failure {
+                op_index: log.ops_started(),
+                message: format!("panic: {}", panic_message(&*panic)),
+            }),
+        ),
+    };
+    stats.seeds = 1;
+    if failure.is_some() {
+        stats.divergences += 1;
+    }
+    if let Some(f) = &failure {
+        log.line(format!("FAILURE at op {}: {}", f.op_index, f.message));
+    }
+    let (digest, trace) = log.finish();
+    RunOutcome {
+        seed,
+        digest,
+        stats,
+        failure,
+        trace,
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "non-string panic".into())
+}
+
+/// The trace, shared by the main task and the clients. Lines are added in
+/// the order the scheduler runs the tasks, which the seed fixes.
+struct Log {
+    inner: Mutex<LogInner>,
+    ops: AtomicUsize,
+}
+
+struct LogInner {
+    digest: Digest,
+    keep: bool,
+    lines: Vec<String>,
+}
+
+impl Log {
+    fn new(keep: bool) -> Self {
+        Log {
+            inner: Mutex::new(LogInner {
+                digest: Digest::default(),
+                keep,
+                lines: Vec::new(),
+            }),
+            ops: AtomicUsize::new(0),
+        }
+    }
+
+    fn line(&self, s: String) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.digest.update(s.as_bytes());
+        g.digest.update(b"\n");
+        if g.keep {
+            g.lines.push(s);
+        }
+    }
+
+    fn ops_started(&self) -> usize {
+        self.ops.load(Ordering::Relaxed)
+    }
+
+    fn finish(&self) -> (u64, Vec<String>) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (g.digest.value(), std::mem::take(&mut g.lines))
+    }
+}
+
+/// What the client threads of a round share.
+struct Ctx {
+    db: Arc<Db>,
+    fs: SimFs,
+    log: Arc<Log>,
+    /// Client threads inside a `Db` call now.
+    inside: Arc<AtomicUsize>,
+    /// Injected faults counted by the disk when the round started.
+    faults_before: u64,
+    /// Reach: iterators advanced after a background step replaced tables.
+    iterators_across: AtomicUsize,
+    /// Reach: snapshots alive across a compaction.
+    snapshots_across: AtomicUsize,
+}
+
+struct Exec {
+    cfg: ConcurrentConfig,
+    fs: SimFs,
+    db: Option<Arc<Db>>,
+    model: KvModel,
+    /// The highest seqno a power loss must keep.
+    durable_mark: SeqNo,
+    crash_rng: Rng,
+    rates: FaultRates,
+    log: Arc<Log>,
+    inside: Arc<AtomicUsize>,
+    inside_at_death: Arc<AtomicUsize>,
+    /// Injected faults counted by the disk when the database was opened:
+    /// an error is excused if any came since (a fault may poison the
+    /// database in the background, before any client sees it).
+    faults_at_open: u64,
+    stats: RunStats,
+}
+
+type Step = Result<(), String>;
+
+impl Exec {
+    fn new(seed: u64, cfg: &ConcurrentConfig, log: Arc<Log>) -> Self {
+        let fs = SimFs::new(Rng::derive(seed, 2).next_u64());
+        fs.set_reordering(cfg.run.disk == crate::DiskModel::Full);
+        fs.set_lying_sync(cfg.run.disk == crate::DiskModel::LyingSync);
+        let inside = Arc::new(AtomicUsize::new(0));
+        let inside_at_death = Arc::new(AtomicUsize::new(0));
+        {
+            let (inside, at_death) = (inside.clone(), inside_at_death.clone());
+            fs.set_death_hook(Some(Arc::new(move || {
+                at_death.store(inside.load(Ordering::Relaxed), Ordering::Relaxed);
+            })));
+        }
+        Exec {
+            cfg: *cfg,
+            fs,
+            db: None,
+            model: KvModel::new(),
+            durable_mark: 0,
+            crash_rng: Rng::derive(seed, 3),
+            rates: match cfg.run.faults {
+                FaultMode::All => FAULT_RATES_ALL,
+                _ => FaultRates::default(),
+            },
+            log,
+            inside,
+            inside_at_death,
+            faults_at_open: 0,
+            stats: RunStats::default(),
+        }
+    }
+
+    fn options(&self) -> Options {
+        Options {
+            fs: Arc::new(self.fs.clone()) as Arc<dyn FileSystem>,
+            background: BackgroundMode::Thread,
+            memtable: match self.cfg.run.memtable {
+                MemtableChoice::Btree => MemtableKind::BTree,
+                MemtableChoice::Art => MemtableKind::Art,
+            },
+            // Tiny everything: rotations, flushes, stalls and compactions
+            // while the clients are mid-call.
+            memtable_bytes_max: 8 * 1024,
+            frozen_memtables_max: 2,
+            table: TableOptions {
+                block_bytes_target: 1024,
+                restart_interval: 4,
+                ..TableOptions::default()
+            },
+            compaction: CompactionOptions {
+                l0_compaction_trigger: 2,
+                l0_slowdown_trigger: 3,
+                l0_stop_trigger: 4,
+                level1_bytes_target: 32 * 1024,
+                level_size_multiplier: 4,
+                target_file_bytes: 8 * 1024,
+            },
+            block_cache_bytes: 64 * 1024,
+            manifest_bytes_max: 4 * 1024,
+            ..Options::default()
+        }
+    }
+
+    fn run(&mut self, plan: &Plan) -> Result<(), Failure> {
+        let db = Db::open(DB_DIR, self.options()).map_err(|e| Failure {
+            op_index: 0,
+            message: format!("initial open: {e}"),
+        })?;
+        self.db = Some(Arc::new(db));
+        for (r, round) in plan.rounds.iter().enumerate() {
+            self.log.line(format!("round {r}"));
+            let done = self.log.ops_started();
+            self.round(r, round).map_err(|message| Failure {
+                op_index: done,
+                message,
+            })?;
+        }
+        let at = self.log.ops_started();
+        self.final_check().map_err(|message| Failure {
+            op_index: at,
+            message,
+        })
+    }
+
+    fn db(&self) -> Result<Arc<Db>, String> {
+        self.db.clone().ok_or_else(|| "no open database".into())
+    }
+
+    /// Runs one round and judges it.
+    fn round(&mut self, r: usize, round: &super::Round) -> Step {
+        let db = self.db()?;
+        let faults_before = self.faults_at_open;
+        if let Some((after, _)) = round.death {
+            self.fs.crash_after(u64::from(after));
+        }
+        self.fs
+            .set_faults_enabled(self.cfg.run.faults == FaultMode::All);
+        let ctx = Arc::new(Ctx {
+            db,
+            fs: self.fs.clone(),
+            log: self.log.clone(),
+            inside: self.inside.clone(),
+            faults_before,
+            iterators_across: AtomicUsize::new(0),
+            snapshots_across: AtomicUsize::new(0),
+        });
+        let handles: Vec<_> = round
+            .threads
+            .iter()
+            .enumerate()
+            .map(|(t, ops)| {
+                let (ctx, ops) = (ctx.clone(), ops.clone());
+                shuttle::thread::spawn(move || client(t, &ops, &ctx))
+            })
+            .collect();
+        let mut calls = Vec::new();
+        for h in handles {
+            calls.extend(h.join().map_err(|p| {
+                format!("panic in a client: {}", panic_message(&*p))
+            })?);
+        }
+        self.fs.set_faults_enabled(false);
+        if !self.fs.is_dead() {
+            // The armed death did not fire in time: disarm it.
+            self.fs.crash_at_io(None);
+        }
+        self.stats.ops += calls.len() as u64;
+        self.stats.iterators_across_background +=
+            ctx.iterators_across.load(Ordering::Relaxed) as u64;
+        self.stats.snapshots_across_compaction +=
+            ctx.snapshots_across.load(Ordering::Relaxed) as u64;
+        drop(ctx);
+        let blame = |(t, i, m): (usize, usize, String)| {
+            format!("round {r}, thread {t}, call {i} ({}): {m}", round.threads[t][i])
+        };
+        let base = self.model.last_seqno();
+        let writes = round_writes(base, &calls).map_err(blame)?;
+        self.stats.writes_acked += writes.round.acked_count() as u64;
+        self.stats.write_errors += calls
+            .iter()
+            .filter(|c| matches!(c.seen, Seen::WriteFailed { .. }))
+            .count() as u64;
+        let dead = self.fs.is_dead();
+        if dead || writes.failed {
+            // The process dies (or, after a failure, restarts); the round's
+            // writes are resolved against what recovery finds.
+            let power = dead && round.death.is_some_and(|(_, d)| d == Death::Power);
+            let must_have = if power {
+                self.durable_mark.max(writes.durable_max)
+            } else {
+                writes.round.acked_max()
+            };
+            if dead {
+                self.note_death(power);
+            } else {
+                self.log.line("  failure: restart".into());
+            }
+            self.retire_db()?;
+            if power {
+                self.stats.power_losses += 1;
+                let rep = self.fs.crash(&mut self.crash_rng);
+                self.log.line(format!("  crash: {rep:?}"));
+            } else {
+                if dead {
+                    self.stats.process_kills += 1;
+                }
+                self.fs.restart_process();
+            }
+            let (db, last, state) = self.recover()?;
+            let res = writes
+                .round
+                .resolve(&mut self.model, last, &state, must_have)
+                .map_err(|e| format!("round {r}: {e}"))?;
+            self.stats.reads_checked += check_reads(&self.model, res.known, &calls).map_err(blame)?;
+            if !self.model.truncate_to(last) {
+                return Err(format!("recovered seqno {last} is not a write boundary"));
+            }
+            self.durable_mark = if power {
+                last
+            } else {
+                self.durable_mark.min(last)
+            };
+            self.db = Some(Arc::new(db));
+            return Ok(());
+        }
+        let res = writes
+            .round
+            .complete(&mut self.model)
+            .map_err(|e| format!("round {r}: {e}"))?;
+        let visible = self.db()?.last_seqno();
+        if visible != res.known {
+            return Err(format!(
+                "round {r}: the engine's last seqno is {visible}, the acknowledged writes end at {}",
+                res.known
+            ));
+        }
+        self.stats.reads_checked += check_reads(&self.model, res.known, &calls).map_err(blame)?;
+        self.durable_mark = self.durable_mark.max(writes.durable_max);
+        self.end_round(r, round.end)
+    }
+
+    /// A round ended with nobody dead: continue, or reopen, crash or lose
+    /// power while idle.
+    fn end_round(&mut self, r: usize, end: RoundEnd) -> Step {
+        match end {
+            RoundEnd::Continue => return Ok(()),
+            RoundEnd::CleanReopen => {
+                self.stats.clean_reopens += 1;
+                let db = self.retire_db()?;
+                if let Err(e) = db.close() {
+                    if !self.faulted_since_open() {
+                        return Err(format!("round {r}: close failed with no fault: {e}"));
+                    }
+                    // A fault poisoned the database: a failed close is a
+                    // process restart.
+                    self.fs.restart_process();
+                }
+                self.durable_mark = self.model.last_seqno();
+                self.log.line("  closed".into());
+            }
+            RoundEnd::ProcessCrash => {
+                self.stats.process_crashes += 1;
+                drop(self.retire_db()?);
+                self.fs.restart_process();
+                self.log.line("  process crash (page cache kept)".into());
+            }
+            RoundEnd::PowerLoss => {
+                self.stats.power_losses += 1;
+                self.fs.kill();
+                drop(self.retire_db()?);
+                let rep = self.fs.crash(&mut self.crash_rng);
+                self.log.line(format!("  power loss while idle: {rep:?}"));
+            }
+        }
+        let power = end == RoundEnd::PowerLoss;
+        let must_have = if power {
+            self.durable_mark
+        } else {
+            self.model.last_seqno()
+        };
+        let (db, last, state) = self.recover()?;
+        let acc = CrashOracle::new(self.model.history())
+            .check(must_have, &state, Some(last))
+            .map_err(|d| format!("round {r}: crash oracle: {d}"))?;
+        if !self.model.truncate_to(acc.prefix_last) {
+            return Err(format!("model cannot cut back to {}", acc.prefix_last));
+        }
+        self.durable_mark = if power {
+            acc.prefix_last
+        } else {
+            self.durable_mark.min(acc.prefix_last)
+        };
+        self.db = Some(Arc::new(db));
+        Ok(())
+    }
+
+    /// Takes the database out of service, adding its counters to the
+    /// run's; every client has returned, so the runner holds the only
+    /// handle.
+    fn retire_db(&mut self) -> Result<Db, String> {
+        let db = self.db.take().ok_or("no open database")?;
+        let db = Arc::try_unwrap(db).map_err(|_| "a client still holds the database")?;
+        self.add_engine_stats(&db.stats());
+        Ok(db)
+    }
+
+    fn add_engine_stats(&mut self, s: &Stats) {
+        let st = &mut self.stats;
+        st.commit_groups += s.commit_groups;
+        st.groups_shared += s.commit_groups_shared;
+        st.groups_mixed += s.commit_groups_mixed;
+        st.write_stalls += s.write_stops + s.write_slowdowns;
+        st.rotations_racing_writes += s.rotations_racing_writes;
+        st.flushes += s.flushes;
+        st.compactions += s.compactions + s.trivial_moves;
+    }
+
+    fn faulted_since_open(&self) -> bool {
+        self.fs.stats().faults_injected() > self.faults_at_open
+    }
+
+    fn note_death(&mut self, power: bool) {
+        let inside = self.inside_at_death.swap(0, Ordering::Relaxed);
+        if inside >= 2 {
+            self.stats.crashes_with_threads_inside += 1;
+        }
+        if let Some(site) = self.fs.crash_site() {
+            *self
+                .stats
+                .crash_sites
+                .entry(format!("{:?}", site.class))
+                .or_insert(0) += 1;
+            self.log.line(format!(
+                "  DEATH ({}) at I/O call {} ({} {}) with {inside} clients inside",
+                if power { "power" } else { "process" },
+                site.io_call,
+                site.call,
+                site.path.display()
+            ));
+        }
+    }
+
+    /// Opens the database again (faults off: deaths inside recovery are
+    /// the single-threaded campaign's job) and reads its whole state.
+    fn recover(&mut self) -> Result<(Db, SeqNo, State), String> {
+        self.fs.crash_at_io(None);
+        self.fs.set_faults_enabled(false);
+        let db = Db::open(DB_DIR, self.options()).map_err(|e| format!("recovery failed: {e}"))?;
+        let state: State = db
+            .range::<Vec<u8>, _>(..)
+            .and_then(|it| it.collect::<strata::Result<Vec<_>>>())
+            .map_err(|e| format!("full scan after recovery failed: {e}"))?
+            .into_iter()
+            .collect();
+        let last = db.last_seqno();
+        self.stats.recoveries += 1;
+        self.log.line(format!(
+            "  recovered: last seqno {last}, {} keys, durable mark {}",
+            state.len(),
+            self.durable_mark
+        ));
+        self.fs.set_faults(self.rates);
+        self.fs.set_faults_enabled(false);
+        self.faults_at_open = self.fs.stats().faults_injected();
+        Ok((db, last, state))
+    }
+
+    /// The end: the whole state and last seqno equal the model's, and a
+    /// clean close works.
+    fn final_check(&mut self) -> Step {
+        let db = self.db()?;
+        let got: State = db
+            .range::<Vec<u8>, _>(..)
+            .and_then(|it| it.collect::<strata::Result<Vec<_>>>())
+            .map_err(|e| format!("final scan failed: {e}"))?
+            .into_iter()
+            .collect();
+        drop(db);
+        let want = self.model.state();
+        if got != want {
+            return Err(format!(
+                "final state differs from the model: {}",
+                strata_models::describe_difference(&want, &got)
+            ));
+        }
+        let db = self.retire_db()?;
+        if db.last_seqno() != self.model.last_seqno() {
+            return Err(format!(
+                "final last seqno {} but the model is at {}",
+                db.last_seqno(),
+                self.model.last_seqno()
+            ));
+        }
+        if let Err(e) = db.close() {
+            if !self.faulted_since_open() {
+                return Err(format!("final close failed with no fault injected: {e}"));
+            }
+        }
+        self.log.line(format!(
+            "end: {} keys, seqno {}",
+            got.len(),
+            self.model.last_seqno()
+        ));
+        Ok(())
+    }
+}
+
+/// Counts a client inside a `Db` call while alive.
+struct Inside<'a>(&'a AtomicUsize);
+
+impl<'a> Inside<'a> {
+    fn enter(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Inside(n)
+    }
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One client thread: runs its calls, recording what each saw; stops after
+/// a write fails or the process dies.
+fn client(t: usize, ops: &[ClientOp], ctx: &Ctx) -> Vec<Call> {
+    let mut calls = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        ctx.log.ops.fetch_add(1, Ordering::Relaxed);
+        ctx.log.line(format!("t{t}#{i} {op}"));
+        let lo = ctx.db.last_seqno();
+        let (seen, created) = {
+            let _inside = Inside::enter(&ctx.inside);
+            match catch_unwind(AssertUnwindSafe(|| call(op, ctx))) {
+                Ok(r) => r,
+                Err(p) => (
+                    Seen::Failed {
+                        what: "call",
+                        excused: false,
+                        error: format!("panic: {}", panic_message(&*p)),
+                    },
+                    None,
+                ),
+            }
+        };
+        // An iterator or snapshot is judged by its creation window.
+        let hi = created.unwrap_or_else(|| ctx.db.last_seqno());
+        ctx.log.line(format!("t{t}#{i} = {}", outcome(&seen)));
+        let stop = match &seen {
+            Seen::WriteFailed { .. } => true,
+            Seen::Failed { excused, .. } => !excused || ctx.fs.is_dead(),
+            _ => false,
+        };
+        calls.push(Call {
+            thread: t,
+            index: i,
+            window: Window { lo, hi },
+            seen,
+        });
+        if stop {
+            break;
+        }
+    }
+    calls
+}
+
+fn outcome(seen: &Seen) -> String {
+    match seen {
+        Seen::Written { seqno, .. } => format!("seqno {seqno}"),
+        Seen::WriteFailed { error, .. } => format!("write error: {error}"),
+        Seen::Got { value, .. } => format!("{}", value.as_ref().map_or(-1, |v| v.len() as i64)),
+        Seen::Scanned { items, .. } => format!("{} items", items.len()),
+        Seen::Snapshot { seqno, items, .. } => format!("snapshot {seqno}, {} items", items.len()),
+        Seen::Failed { what, error, .. } => format!("{what} error: {error}"),
+        Seen::Done => "ok".into(),
+    }
+}
+
+/// Whether an error is excused: the process died, or a fault was injected
+/// since the round started (it may have poisoned the database).
+fn excused(ctx: &Ctx) -> bool {
+    let s = ctx.fs.stats();
+    ctx.fs.is_dead() || s.faults_injected() > ctx.faults_before
+}
+
+fn failed(ctx: &Ctx, what: &'static str, e: &Error) -> Seen {
+    Seen::Failed {
+        what,
+        excused: excused(ctx),
+        error: e.to_string(),
+    }
+}
+
+/// Flushes, compactions and trivial moves so far: changes when a
+/// background step replaces tables.
+fn table_changes(s: &Stats) -> u64 {
+    s.flushes + s.compactions + s.trivial_moves
+}
+
+/// Makes the call; for an iterator or a snapshot, also returns the visible
+/// seqno right after it was created.
+fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
+    let db = &*ctx.db;
+    let seen = match op {
+        ClientOp::Write { ops, durable } => write(db, ops, *durable, ctx),
+        ClientOp::Get { key } => match db.get(key) {
+            Ok(value) => Seen::Got {
+                key: key.clone(),
+                value,
+            },
+            Err(e) => failed(ctx, "get", &e),
+        },
+        ClientOp::Range {
+            lo,
+            hi,
+            scan,
+            limit,
+        } => match db
+            .range((lo.to_bound(), hi.to_bound()))
+            .and_then(|it| collect_scan(it, *scan, *limit))
+        {
+            Ok(items) => Seen::Scanned {
+                lo: lo.clone(),
+                hi: hi.clone(),
+                scan: *scan,
+                limit: *limit,
+                items,
+            },
+            Err(e) => failed(ctx, "range", &e),
+        },
+        ClientOp::Iterate {
+            lo,
+            hi,
+            scan,
+            steps,
+            per_step,
+        } => {
+            let mut it = match db.range((lo.to_bound(), hi.to_bound())) {
+                Ok(it) => it,
+                Err(e) => return (failed(ctx, "range", &e), None),
+            };
+            let created = db.last_seqno();
+            let before = table_changes(&db.stats());
+            let mut reader = ScanReader::new(*scan);
+            let mut items: Pairs = Vec::new();
+            let mut crossed = false;
+            for step in 0..*steps {
+                if step > 0 {
+                    strata::sync::thread::yield_now();
+                    crossed |= table_changes(&db.stats()) != before;
+                }
+                match reader.read(&mut it, usize::from(*per_step), &mut items) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => return (failed(ctx, "iterator", &e), Some(created)),
+                }
+            }
+            if crossed {
+                ctx.iterators_across.fetch_add(1, Ordering::Relaxed);
+            }
+            let seen = Seen::Scanned {
+                lo: lo.clone(),
+                hi: hi.clone(),
+                scan: *scan,
+                limit: u32::from(*steps) * u32::from(*per_step),
+                items,
+            };
+            return (seen, Some(created));
+        }
+        ClientOp::Snapshot { keys } => {
+            let snap = db.snapshot();
+            let created = db.last_seqno();
+            let before = db.stats();
+            let mut gets = Vec::new();
+            for k in keys {
+                strata::sync::thread::yield_now();
+                match snap.get(k) {
+                    Ok(v) => gets.push((k.clone(), v)),
+                    Err(e) => return (failed(ctx, "snapshot get", &e), Some(created)),
+                }
+            }
+            strata::sync::thread::yield_now();
+            let items = match snap
+                .range::<Vec<u8>, _>(..)
+                .and_then(|it| it.collect::<strata::Result<Pairs>>())
+            {
+                Ok(items) => items,
+                Err(e) => return (failed(ctx, "snapshot range", &e), Some(created)),
+            };
+            let after = db.stats();
+            if after.compactions + after.trivial_moves != before.compactions + before.trivial_moves
+            {
+                ctx.snapshots_across.fetch_add(1, Ordering::Relaxed);
+            }
+            let seen = Seen::Snapshot {
+                seqno: snap.seqno(),
+                gets,
+                items,
+            };
+            return (seen, Some(created));
+        }
+        ClientOp::Flush => match db.flush() {
+            Ok(()) => Seen::Done,
+            Err(e) => failed(ctx, "flush", &e),
+        },
+        ClientOp::Compact => match db.compact() {
+            Ok(()) => Seen::Done,
+            Err(e) => failed(ctx, "compact", &e),
+        },
+        ClientOp::Pause { yields } => {
+            for _ in 0..*yields {
+                strata::sync::thread::yield_now();
+            }
+            Seen::Done
+        }
+    };
+    (seen, None)
+}
+
+fn write(db: &Db, ops: &[(Vec<u8>, Option<Val>)], durable: bool, ctx: &Ctx) -> Seen {
+    let wo = if durable {
+        WriteOptions::DURABLE
+    } else {
+        WriteOptions::BUFFERED
+    };
+    let mops: Vec<Op> = ops
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => Op::Put {
+                key: k.clone(),
+                value: v.bytes(),
+            },
+            None => Op::Delete { key: k.clone() },
+        })
+        .collect();
+    let syncs_before = durable.then(|| ctx.fs.stats().wal_syncs);
+    let r = match mops.as_slice() {
+        [Op::Put { key, value }] => db.put(key, value, wo),
+        [Op::Delete { key }] => db.delete(key, wo),
+        _ => {
+            let mut b = WriteBatch::new();
+            for op in &mops {
+                match op {
+                    Op::Put { key, value } => b.put(key.clone(), value.clone()),
+                    Op::Delete { key } => b.delete(key.clone()),
+                };
+            }
+            db.write(b, wo)
+        }
+    };
+    match r {
+        Ok(seqno) => Seen::Written {
+            ops: mops,
+            durable,
+            seqno,
+            synced_during: syncs_before.is_none_or(|b| ctx.fs.stats().wal_syncs > b),
+        },
+        Err(e) => Seen::WriteFailed {
+            ops: mops,
+            refused: matches!(e, Error::Poisoned { .. } | Error::Closed),
+            excused: excused(ctx),
+            error: e.to_string(),
+        },
+    }
+}
