@@ -181,7 +181,11 @@ pub fn plan(seed: u64, cfg: &ConcurrentConfig) -> Plan {
     while total < cfg.run.ops {
         let per_thread = rng.range_inclusive(4, ROUND_OPS_MAX) as usize;
         let threads: Vec<Vec<ClientOp>> = (0..threads)
-            .map(|_| (0..per_thread).map(|_| client_op(&mut rng, &keys)).collect())
+            .map(|_| {
+                (0..per_thread)
+                    .map(|_| client_op(&mut rng, &keys))
+                    .collect()
+            })
             .collect();
         total += per_thread * threads.len();
         let death = (crashes && rng.below(10) < 6).then(|| {
@@ -245,7 +249,9 @@ fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
             per_step: rng.range_inclusive(1, 8) as u8,
         },
         830..=889 => ClientOp::Snapshot {
-            keys: (0..rng.range_inclusive(1, 4)).map(|_| keys.pick(rng)).collect(),
+            keys: (0..rng.range_inclusive(1, 4))
+                .map(|_| keys.pick(rng))
+                .collect(),
         },
         890..=914 => ClientOp::Flush,
         915..=929 => ClientOp::Compact,

@@ -25,5 +25,5 @@ pub use runner::{
     execute, run_seed, DiskModel, Failure, MemtableChoice, RunConfig, RunOutcome, RunStats,
 };
 pub use workload::{generate, FaultMode, KeyBound, Scan, SimOp, Val};
-pub mod shrink;
 pub mod concurrent;
+pub mod shrink;

@@ -32,8 +32,8 @@ use std::sync::Arc;
 
 use strata::fs::FileSystem;
 use strata::{
-    BackgroundMode, BackgroundStep, CompactionOptions, Db, Error, MemtableKind, Options,
-    Snapshot, TableOptions, WriteBatch, WriteOptions,
+    BackgroundMode, BackgroundStep, CompactionOptions, Db, Error, MemtableKind, Options, Snapshot,
+    TableOptions, WriteBatch, WriteOptions,
 };
 use strata_models::{KvModel, Op, SeqNo};
 

@@ -576,7 +576,11 @@ impl ScanReader {
                 Scan::Forward => it.next(),
                 Scan::Reverse => it.next_back(),
                 Scan::ZigZag => {
-                    let r = if self.front { it.next() } else { it.next_back() };
+                    let r = if self.front {
+                        it.next()
+                    } else {
+                        it.next_back()
+                    };
                     self.front = !self.front;
                     r
                 }

@@ -213,9 +213,11 @@ impl Common {
             ));
         }
         if self.threads <= 1 && cfg!(shuttle) {
-            return Err("this is the scheduler build, which runs only --threads 2 or more; \
+            return Err(
+                "this is the scheduler build, which runs only --threads 2 or more; \
                  run the single-threaded simulator with `cargo run --release -p strata-sim`"
-                .into());
+                    .into(),
+            );
         }
         Ok(())
     }

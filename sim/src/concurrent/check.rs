@@ -217,7 +217,11 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                 checked += 1;
             }
             Seen::Snapshot { seqno, gets, items } => {
-                let in_window = c.window.candidates(known).map_err(blame)?.any(|s| s == *seqno);
+                let in_window = c
+                    .window
+                    .candidates(known)
+                    .map_err(blame)?
+                    .any(|s| s == *seqno);
                 if !in_window {
                     return Err(blame(format!(
                         "snapshot at seqno {seqno}, outside its window {}..={}",
@@ -258,7 +262,9 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
 }
 
 fn show_value(v: Option<&[u8]>) -> String {
-    v.map_or("<absent>".into(), |v| format!("{} ({} bytes)", Show(v), v.len()))
+    v.map_or("<absent>".into(), |v| {
+        format!("{} ({} bytes)", Show(v), v.len())
+    })
 }
 
 /// Where two scan results first differ.
@@ -342,7 +348,10 @@ mod tests {
                 },
             )
         };
-        assert_eq!(check_reads(&m, 2, &[get(0, 1, None), get(1, 2, Some("2"))]), Ok(2));
+        assert_eq!(
+            check_reads(&m, 2, &[get(0, 1, None), get(1, 2, Some("2"))]),
+            Ok(2)
+        );
         // "1" was overwritten at seqno 2, before this read started.
         assert!(check_reads(&m, 2, &[get(2, 2, Some("1"))]).is_err());
         let scan = |items: Pairs| {

@@ -33,6 +33,9 @@ use crate::workload::{collect_scan, FaultMode, Pairs, ScanReader, Val};
 /// Priority change points of the PCT scheduler.
 const PCT_DEPTH: usize = 3;
 
+/// What the execution hands back: its counters and its failure.
+type Finished = (RunStats, Option<Failure>);
+
 /// Generates the plan for `seed` and runs it.
 pub fn run_concurrent_seed(seed: u64, cfg: &ConcurrentConfig, keep_trace: bool) -> RunOutcome {
     execute_concurrent(seed, &plan(seed, cfg), cfg, keep_trace)
@@ -47,7 +50,7 @@ pub fn execute_concurrent(
     keep_trace: bool,
 ) -> RunOutcome {
     let log = Arc::new(Log::new(keep_trace));
-    let result: Arc<Mutex<Option<(RunStats, Option<Failure>)>>> = Arc::new(Mutex::new(None));
+    let result: Arc<Mutex<Option<Finished>>> = Arc::new(Mutex::new(None));
     let body = {
         let (log, result, plan, cfg) = (log.clone(), result.clone(), plan.clone(), *cfg);
         move || {
@@ -182,7 +185,6 @@ struct Exec {
     /// The highest seqno a power loss must keep.
     durable_mark: SeqNo,
     crash_rng: Rng,
-    rates: FaultRates,
     log: Arc<Log>,
     inside: Arc<AtomicUsize>,
     inside_at_death: Arc<AtomicUsize>,
@@ -198,6 +200,13 @@ type Step = Result<(), String>;
 impl Exec {
     fn new(seed: u64, cfg: &ConcurrentConfig, log: Arc<Log>) -> Self {
         let fs = SimFs::new(Rng::derive(seed, 2).next_u64());
+        // The rates are set once, switched on only while clients run (not
+        // in recovery, whose faults the single-threaded campaign covers).
+        fs.set_faults(match cfg.run.faults {
+            FaultMode::All => FAULT_RATES_ALL,
+            _ => FaultRates::default(),
+        });
+        fs.set_faults_enabled(false);
         fs.set_reordering(cfg.run.disk == crate::DiskModel::Full);
         fs.set_lying_sync(cfg.run.disk == crate::DiskModel::LyingSync);
         let inside = Arc::new(AtomicUsize::new(0));
@@ -215,10 +224,6 @@ impl Exec {
             model: KvModel::new(),
             durable_mark: 0,
             crash_rng: Rng::derive(seed, 3),
-            rates: match cfg.run.faults {
-                FaultMode::All => FAULT_RATES_ALL,
-                _ => FaultRates::default(),
-            },
             log,
             inside,
             inside_at_death,
@@ -312,9 +317,10 @@ impl Exec {
             .collect();
         let mut calls = Vec::new();
         for h in handles {
-            calls.extend(h.join().map_err(|p| {
-                format!("panic in a client: {}", panic_message(&*p))
-            })?);
+            calls.extend(
+                h.join()
+                    .map_err(|p| format!("panic in a client: {}", panic_message(&*p)))?,
+            );
         }
         self.fs.set_faults_enabled(false);
         if !self.fs.is_dead() {
@@ -328,15 +334,21 @@ impl Exec {
             ctx.snapshots_across.load(Ordering::Relaxed) as u64;
         drop(ctx);
         let blame = |(t, i, m): (usize, usize, String)| {
-            format!("round {r}, thread {t}, call {i} ({}): {m}", round.threads[t][i])
+            format!(
+                "round {r}, thread {t}, call {i} ({}): {m}",
+                round.threads[t][i]
+            )
         };
         let base = self.model.last_seqno();
         let writes = round_writes(base, &calls).map_err(blame)?;
         self.stats.writes_acked += writes.round.acked_count() as u64;
-        self.stats.write_errors += calls
-            .iter()
-            .filter(|c| matches!(c.seen, Seen::WriteFailed { .. }))
-            .count() as u64;
+        for c in &calls {
+            match c.seen {
+                Seen::WriteFailed { .. } => self.stats.write_errors += 1,
+                Seen::Failed { .. } => self.stats.read_errors += 1,
+                _ => {}
+            }
+        }
         let dead = self.fs.is_dead();
         if dead || writes.failed {
             // The process dies (or, after a failure, restarts); the round's
@@ -368,7 +380,8 @@ impl Exec {
                 .round
                 .resolve(&mut self.model, last, &state, must_have)
                 .map_err(|e| format!("round {r}: {e}"))?;
-            self.stats.reads_checked += check_reads(&self.model, res.known, &calls).map_err(blame)?;
+            self.stats.reads_checked +=
+                check_reads(&self.model, res.known, &calls).map_err(blame)?;
             if !self.model.truncate_to(last) {
                 return Err(format!("recovered seqno {last} is not a write boundary"));
             }
@@ -516,8 +529,6 @@ impl Exec {
             state.len(),
             self.durable_mark
         ));
-        self.fs.set_faults(self.rates);
-        self.fs.set_faults_enabled(false);
         self.faults_at_open = self.fs.stats().faults_injected();
         Ok((db, last, state))
     }

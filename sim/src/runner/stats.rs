@@ -107,9 +107,18 @@ impl RunStats {
         [
             ("groups_shared", self.groups_shared),
             ("groups_mixed", self.groups_mixed),
-            ("crashes_with_threads_inside", self.crashes_with_threads_inside),
-            ("iterators_across_background", self.iterators_across_background),
-            ("snapshots_across_compaction", self.snapshots_across_compaction),
+            (
+                "crashes_with_threads_inside",
+                self.crashes_with_threads_inside,
+            ),
+            (
+                "iterators_across_background",
+                self.iterators_across_background,
+            ),
+            (
+                "snapshots_across_compaction",
+                self.snapshots_across_compaction,
+            ),
             ("write_stalls", self.write_stalls),
             ("rotations_racing_writes", self.rotations_racing_writes),
         ]
