@@ -30,6 +30,10 @@ use crate::runner::{Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT
 use crate::simfs::{FaultRates, SimFs};
 use crate::workload::{collect_scan, FaultMode, Pairs, ScanReader, Val};
 
+/// Scheduling steps allowed per planned call before a seed counts as
+/// livelocked.
+const STEPS_PER_OP: usize = 20_000;
+
 /// Priority change points of the PCT scheduler.
 const PCT_DEPTH: usize = 3;
 
@@ -62,7 +66,9 @@ pub fn execute_concurrent(
     };
     let mut config = Config::new();
     config.failure_persistence = FailurePersistence::None;
-    config.max_steps = MaxSteps::None;
+    // A livelock (threads yielding forever) fails the seed instead of
+    // hanging the campaign; a healthy seed takes far fewer steps.
+    config.max_steps = MaxSteps::FailAfter(STEPS_PER_OP * cfg.run.ops.max(1000));
     config.silence_warnings = true;
     config.stack_size = 1 << 20;
     let schedule_seed = Rng::derive(seed, 4).next_u64();

@@ -1,0 +1,101 @@
+//! The concurrent campaign's own checks: only in the scheduler build, run
+//! by `.ci/run` as
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
+//!   cargo test --release -p strata-sim --test concurrent
+//! ```
+#![cfg(shuttle)]
+
+use strata_sim::concurrent::{
+    execute_concurrent, plan, run_concurrent_seed, shrink_plan, ConcurrentConfig, SchedulerChoice,
+};
+use strata_sim::{DiskModel, FaultMode, RunConfig, RunStats};
+
+fn cfg(scheduler: SchedulerChoice, faults: FaultMode, disk: DiskModel) -> ConcurrentConfig {
+    ConcurrentConfig {
+        run: RunConfig {
+            ops: 400,
+            faults,
+            disk,
+            ..RunConfig::default()
+        },
+        threads: 4,
+        scheduler,
+    }
+}
+
+#[test]
+fn a_seed_replays_byte_for_byte_under_both_schedulers() {
+    for scheduler in [SchedulerChoice::Random, SchedulerChoice::Pct] {
+        let c = cfg(scheduler, FaultMode::All, DiskModel::Full);
+        let a = run_concurrent_seed(11, &c, true);
+        let b = run_concurrent_seed(11, &c, true);
+        assert!(a.failure.is_none(), "{:?}", a.failure);
+        assert_eq!(a.digest, b.digest, "{scheduler:?}");
+        assert_eq!(a.trace, b.trace, "{scheduler:?}");
+        assert!(a.trace.len() > 100, "the trace holds every call");
+    }
+    let other = run_concurrent_seed(
+        12,
+        &cfg(SchedulerChoice::Random, FaultMode::All, DiskModel::Full),
+        false,
+    );
+    let this = run_concurrent_seed(
+        11,
+        &cfg(SchedulerChoice::Random, FaultMode::All, DiskModel::Full),
+        false,
+    );
+    assert_ne!(this.digest, other.digest, "the seed drives the run");
+}
+
+#[test]
+fn seeds_pass_and_reach_the_concurrent_paths() {
+    let mut total = RunStats::default();
+    for seed in 0..24 {
+        let scheduler = if seed % 2 == 0 {
+            SchedulerChoice::Random
+        } else {
+            SchedulerChoice::Pct
+        };
+        let out = run_concurrent_seed(
+            seed,
+            &cfg(scheduler, FaultMode::All, DiskModel::Full),
+            false,
+        );
+        assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
+        total.add(&out.stats);
+    }
+    assert!(total.writes_acked > 1000 && total.reads_checked > 1000);
+    for (name, n) in total.reach() {
+        assert!(n > 0, "{name} was never reached in 24 seeds");
+    }
+}
+
+/// The checker checks: a disk whose syncs persist nothing must fail seeds
+/// (durable writes vanish at the first power loss), and the shrinker keeps
+/// a failing plan failing while making it smaller.
+#[test]
+fn a_lying_disk_fails_and_its_failure_shrinks() {
+    let c = cfg(
+        SchedulerChoice::Random,
+        FaultMode::Crash,
+        DiskModel::LyingSync,
+    );
+    let failing: Vec<u64> = (0..10)
+        .filter(|&s| run_concurrent_seed(s, &c, false).failure.is_some())
+        .collect();
+    assert!(failing.len() >= 5, "only {failing:?} of 10 seeds failed");
+    let seed = failing[0];
+    let p = plan(seed, &c);
+    let shrunk = shrink_plan(seed, &p, &c, 60).expect("it fails");
+    assert!(
+        shrunk.plan.ops() < p.ops(),
+        "{} -> {}",
+        p.ops(),
+        shrunk.plan.ops()
+    );
+    assert!(execute_concurrent(seed, &shrunk.plan, &c, false)
+        .failure
+        .is_some());
+}
