@@ -88,8 +88,13 @@ type Entries = Vec<(SeqNo, Option<Vec<u8>>)>;
 #[derive(Clone, Debug, Default)]
 pub struct KvModel {
     versions: BTreeMap<Vec<u8>, Entries>,
+    /// Writes after `base_seqno`, oldest first.
     history: Vec<Write>,
     last_seqno: SeqNo,
+    /// The state at `base_seqno`: writes up to it were folded in by
+    /// [`KvModel::settle`] (no crash may lose them any more).
+    base: State,
+    base_seqno: SeqNo,
 }
 
 /// A key-value state (what a full scan returns).
@@ -106,9 +111,58 @@ impl KvModel {
         self.last_seqno
     }
 
-    /// The write history, oldest first.
+    /// The write history after the settled point, oldest first.
     pub fn history(&self) -> &[Write] {
         &self.history
+    }
+
+    /// The crash oracle over the history, starting at the settled point.
+    pub fn oracle(&self) -> CrashOracle<'_> {
+        CrashOracle::with_base(&self.base, self.base_seqno, &self.history)
+    }
+
+    /// The seqno up to which the history was settled (0 at first).
+    pub fn settled(&self) -> SeqNo {
+        self.base_seqno
+    }
+
+    /// Declares that no crash can lose the writes up to `at` (a write
+    /// boundary) and no reader needs their older versions any more: folds
+    /// them into the base state and keeps, per key, only the newest version
+    /// at or below `at`. Keeps long runs linear: the crash oracle and
+    /// `truncate_to` then work on the history after `at` only. Returns false
+    /// (and changes nothing) if `at` is not a boundary at or after the
+    /// settled point.
+    pub fn settle(&mut self, at: SeqNo) -> bool {
+        if at < self.base_seqno
+            || at > self.last_seqno
+            || (at != self.base_seqno && !self.history.iter().any(|w| w.last() == at))
+        {
+            return false;
+        }
+        let n = self.history.partition_point(|w| w.last() <= at);
+        for w in self.history.drain(..n) {
+            for op in &w.ops {
+                match op.value() {
+                    Some(v) => {
+                        self.base.insert(op.key().to_vec(), v.to_vec());
+                    }
+                    None => {
+                        self.base.remove(op.key());
+                    }
+                }
+            }
+        }
+        self.versions.retain(|_, vs| {
+            let idx = vs.partition_point(|(s, _)| *s <= at);
+            if idx > 1 {
+                vs.drain(..idx - 1);
+            }
+            // A key whose only version is a settled tombstone is gone.
+            !(vs.len() == 1 && vs[0].0 <= at && vs[0].1.is_none())
+        });
+        self.base_seqno = at;
+        true
     }
 
     /// Applies a write and returns the seqno of its last op. Empty writes are
@@ -204,10 +258,12 @@ impl KvModel {
     }
 
     /// Forgets every write after seqno `at`, which must be a write boundary
-    /// (0 or the last seqno of some write). Used after a crash to continue
+    /// (the settled point, 0 at first, or the last seqno of some write). Used after a crash to continue
     /// from the recovered prefix. Returns false if `at` is not a boundary.
     pub fn truncate_to(&mut self, at: SeqNo) -> bool {
-        if at != 0 && !self.history.iter().any(|w| w.last() == at) {
+        if at < self.base_seqno
+            || (at != self.base_seqno && !self.history.iter().any(|w| w.last() == at))
+        {
             return false;
         }
         if at > self.last_seqno {
@@ -269,6 +325,42 @@ impl fmt::Display for Show<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settling_keeps_every_answer_at_or_after_the_settled_point() {
+        let mut m = KvModel::new();
+        m.put(b"a", b"1");
+        m.put(b"b", b"1");
+        m.delete(b"b");
+        m.put(b"a", b"2");
+        m.put(b"c", b"1");
+        let full = m.clone();
+        assert!(!m.settle(9), "past the end");
+        assert!(m.settle(4));
+        assert!(!m.settle(3), "below the settled point");
+        assert_eq!(m.settled(), 4);
+        assert_eq!(m.history().len(), 1);
+        assert_eq!(m.keys_tracked(), 2, "b's settled tombstone is gone");
+        for at in 4..=5 {
+            assert_eq!(m.state_at(at), full.state_at(at), "{at}");
+            assert_eq!(m.oracle().state_at(at), full.state_at(at), "{at}");
+        }
+        // The oracle no longer offers prefixes below the settled point.
+        let at3 = full.state_at(3);
+        assert!(full.oracle().check(0, &at3, Some(3)).is_ok());
+        assert!(m.oracle().check(0, &at3, Some(3)).is_err());
+        assert_eq!(
+            m.oracle()
+                .check(0, &m.state_at(4), Some(4))
+                .unwrap()
+                .prefix_last,
+            4
+        );
+        assert!(!m.truncate_to(3));
+        assert!(m.truncate_to(4));
+        assert_eq!(m.state(), full.state_at(4));
+        assert_eq!(m.put(b"d", b"1"), 5);
+    }
 
     #[test]
     fn seqnos_batches_snapshots_and_ranges() {

@@ -72,22 +72,40 @@ impl fmt::Display for Divergence {
 /// Checks recovered states against a write history.
 #[derive(Clone, Copy, Debug)]
 pub struct CrashOracle<'h> {
+    /// The state at `base_seqno`, below which nothing can be lost any more
+    /// (`None`: empty, at seqno 0).
+    base: Option<&'h State>,
+    base_seqno: SeqNo,
     history: &'h [Write],
 }
 
 impl<'h> CrashOracle<'h> {
     /// An oracle over `history` (oldest first, seqnos consecutive from 1).
     pub fn new(history: &'h [Write]) -> Self {
-        Self { history }
+        Self {
+            base: None,
+            base_seqno: 0,
+            history,
+        }
+    }
+
+    /// An oracle over `history`, whose first write follows seqno
+    /// `base_seqno`, where the state was `base` (see `KvModel::settle`).
+    pub fn with_base(base: &'h State, base_seqno: SeqNo, history: &'h [Write]) -> Self {
+        Self {
+            base: Some(base),
+            base_seqno,
+            history,
+        }
     }
 
     fn boundaries(&self) -> impl Iterator<Item = SeqNo> + '_ {
-        std::iter::once(0).chain(self.history.iter().map(Write::last))
+        std::iter::once(self.base_seqno).chain(self.history.iter().map(Write::last))
     }
 
     /// The state after every write with last seqno <= `at`.
     pub fn state_at(&self, at: SeqNo) -> State {
-        let mut s = State::new();
+        let mut s = self.base.cloned().unwrap_or_default();
         for w in self.history.iter().take_while(|w| w.last() <= at) {
             apply(&mut s, w);
         }
@@ -105,7 +123,7 @@ impl<'h> CrashOracle<'h> {
         reported_last: Option<SeqNo>,
     ) -> Result<Acceptance, Divergence> {
         let candidates: Vec<SeqNo> = self.boundaries().filter(|&b| b >= durable_mark).collect();
-        let hist_last = self.history.last().map_or(0, Write::last);
+        let hist_last = self.history.last().map_or(self.base_seqno, Write::last);
         let (lo, hi) = match (candidates.first(), candidates.last()) {
             (Some(&lo), Some(&hi)) => (lo, hi),
             _ => {

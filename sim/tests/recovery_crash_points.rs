@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use strata::fs::FileSystem;
 use strata::{BackgroundMode, Db, Options, WriteOptions};
-use strata_models::{CrashOracle, KvModel, State};
+use strata_models::{KvModel, State};
 use strata_sim::{Rng, SimFs};
 
 /// Power-loss outcomes tried per crash point.
@@ -83,7 +83,8 @@ fn crash_recovery_at(full_disk: bool, k: u64, draw: u64) -> bool {
     let db = Db::open("/db", opts(&fs))
         .unwrap_or_else(|e| panic!("{context}: the open after the power loss failed: {e}"));
     let state = full_state(&db);
-    CrashOracle::new(model.history())
+    model
+        .oracle()
         .check(durable_mark, &state, Some(db.last_seqno()))
         .unwrap_or_else(|d| panic!("{context}: {d:?}"));
     // And the database stays usable: a new durable write survives another

@@ -21,7 +21,7 @@ use strata::{
     BackgroundMode, CompactionOptions, Db, Error, MemtableKind, Options, Stats, TableOptions,
     WriteBatch, WriteOptions,
 };
-use strata_models::{CrashOracle, KvModel, Op, SeqNo, State, Window};
+use strata_models::{KvModel, Op, SeqNo, State, Window};
 
 use super::check::{check_reads, round_writes, Call, Seen};
 use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice};
@@ -396,6 +396,7 @@ impl Exec {
             } else {
                 self.durable_mark.min(last)
             };
+            self.settle()?;
             self.db = Some(Arc::new(db));
             return Ok(());
         }
@@ -455,7 +456,9 @@ impl Exec {
             self.model.last_seqno()
         };
         let (db, last, state) = self.recover()?;
-        let acc = CrashOracle::new(self.model.history())
+        let acc = self
+            .model
+            .oracle()
             .check(must_have, &state, Some(last))
             .map_err(|d| format!("round {r}: crash oracle: {d}"))?;
         if !self.model.truncate_to(acc.prefix_last) {
@@ -466,8 +469,22 @@ impl Exec {
         } else {
             self.durable_mark.min(acc.prefix_last)
         };
+        self.settle()?;
         self.db = Some(Arc::new(db));
         Ok(())
+    }
+
+    /// Folds the history up to the durable mark into the model's base: no
+    /// crash can lose it, no snapshot outlives a recovery.
+    fn settle(&mut self) -> Step {
+        if self.model.settle(self.durable_mark) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the durable mark {} is not a write boundary",
+                self.durable_mark
+            ))
+        }
     }
 
     /// Takes the database out of service, adding its counters to the

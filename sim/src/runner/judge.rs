@@ -3,7 +3,7 @@
 //! oracle, and the final state.
 
 use strata::{Db, Error, WriteOptions};
-use strata_models::{CrashOracle, SeqNo, State};
+use strata_models::{SeqNo, State};
 
 use super::{Exec, Step};
 use crate::workload::{expected_scan, FaultMode, KeyBound, Scan};
@@ -166,7 +166,9 @@ impl Exec {
             .into_iter()
             .collect();
         let last = db.last_seqno();
-        let acc = CrashOracle::new(self.model.history())
+        let acc = self
+            .model
+            .oracle()
             .check(mark, &state, Some(last))
             .map_err(|d| {
                 format!(
