@@ -260,6 +260,9 @@ enum Cmd {
         /// Also write every summary figure as JSON to this file.
         #[arg(long)]
         summary_json: Option<std::path::PathBuf>,
+        /// Run every seed twice and fail it if the two trace digests differ.
+        #[arg(long)]
+        check_determinism: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -318,6 +321,7 @@ fn main() -> ExitCode {
             shard,
             jobs,
             summary_json,
+            check_determinism,
             common,
         } => {
             let (si, sn) = match shard.as_deref().map(parse_shard).transpose() {
@@ -334,7 +338,12 @@ fn main() -> ExitCode {
             let jobs = jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .max(1);
-            campaign(&list, common, jobs, summary_json.as_deref())
+            let opts = CampaignOptions {
+                jobs,
+                summary_json,
+                check_determinism,
+            };
+            campaign(&list, common, &opts)
         }
         Cmd::Replay {
             seed,
@@ -416,12 +425,36 @@ fn shrink_concurrent(_seed: u64, _common: &Common, _runs_max: usize) -> ExitCode
     unreachable!("check_build refuses --threads without the scheduler build")
 }
 
-fn campaign(
-    seeds: &[u64],
-    common: Common,
+/// How a campaign runs, beyond what each seed does.
+struct CampaignOptions {
     jobs: usize,
-    summary_json: Option<&std::path::Path>,
-) -> ExitCode {
+    summary_json: Option<std::path::PathBuf>,
+    check_determinism: bool,
+}
+
+/// Runs a seed, twice when asked: a second run whose trace digest differs
+/// is a failure (the run depended on something other than its seed).
+fn run_checked(seed: u64, common: &Common, twice: bool) -> RunOutcome {
+    let mut out = common.run(seed, false);
+    if twice && out.failure.is_none() {
+        let again = common.run(seed, false);
+        if again.digest != out.digest {
+            out.failure = Some(Failure {
+                op_index: 0,
+                message: format!(
+                    "nondeterministic: the trace digest was {:016x}, then {:016x}",
+                    out.digest, again.digest
+                ),
+            });
+            out.stats.divergences += 1;
+        }
+    }
+    out
+}
+
+fn campaign(seeds: &[u64], common: Common, opts: &CampaignOptions) -> ExitCode {
+    let jobs = opts.jobs;
+    let summary_json = opts.summary_json.as_deref();
     let bar = ProgressBar::new(seeds.len() as u64);
     if std::io::stderr().is_terminal() {
         bar.set_style(
@@ -442,7 +475,7 @@ fn campaign(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
-                let out = common.run(seed, false);
+                let out = run_checked(seed, &common, opts.check_determinism);
                 total
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
