@@ -59,6 +59,7 @@ impl Error {
 
     /// A corruption error naming file and offset.
     pub fn corruption(file: impl AsRef<Path>, offset: u64, reason: impl Into<String>) -> Self {
+        probe_corruption(file.as_ref());
         Error::Corruption {
             file: file.as_ref().to_path_buf(),
             offset,
@@ -111,5 +112,20 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+/// Counts a corruption found, by the kind of file it was found in.
+fn probe_corruption(file: &Path) {
+    use crate::filename::{parse_file_name, FileKind};
+    use crate::probe::{hit, Probe};
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match parse_file_name(name) {
+        Some(FileKind::Wal(_)) => hit(Probe::CorruptionWal),
+        Some(FileKind::Table(_)) => hit(Probe::CorruptionTable),
+        Some(FileKind::Manifest(_) | FileKind::Current | FileKind::CurrentTemp) => {
+            hit(Probe::CorruptionManifest)
+        }
+        _ => {}
     }
 }

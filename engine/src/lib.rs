@@ -68,6 +68,7 @@ mod iter;
 mod manifest;
 pub mod memtable;
 pub mod options;
+pub mod probe;
 mod sst;
 #[doc(hidden)]
 pub mod sync;

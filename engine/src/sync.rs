@@ -117,6 +117,28 @@ pub mod time {
 
 use std::time::Duration;
 
+/// A statistics counter (code probes): a relaxed atomic that is never a
+/// scheduling point, in either build, because it orders nothing.
+#[derive(Debug, Default)]
+pub struct StatCounter(std::sync::atomic::AtomicU64);
+
+impl StatCounter {
+    /// A counter at `v`.
+    pub const fn new(v: u64) -> Self {
+        StatCounter(std::sync::atomic::AtomicU64::new(v))
+    }
+
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The count now.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Locks `m`, ignoring poisoning.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

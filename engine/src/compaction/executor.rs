@@ -192,6 +192,7 @@ impl Outputs<'_, '_> {
             self.merge.snapshots,
             may_drop,
         );
+        probe_kept(&keep, versions, may_drop);
         if !keep.iter().any(|k| *k) {
             return Ok(());
         }
@@ -223,5 +224,21 @@ impl Outputs<'_, '_> {
             self.done.push(file_meta(number, &summary));
         }
         Ok(())
+    }
+}
+
+/// Counts what a merge did with one key's versions: tombstones dropped or
+/// kept, older versions kept for snapshots.
+fn probe_kept(keep: &[bool], versions: &KeyVersions, may_drop: bool) {
+    use crate::probe::{hit, Probe};
+    for (i, ((_, value), k)) in versions.iter().zip(keep).enumerate() {
+        match (value.is_none(), *k) {
+            (true, false) if may_drop => hit(Probe::TombstoneDropped),
+            (true, true) if !may_drop => hit(Probe::TombstoneKept),
+            _ => {}
+        }
+        if *k && i > 0 {
+            hit(Probe::VersionKeptForSnapshot);
+        }
     }
 }

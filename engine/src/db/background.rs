@@ -21,6 +21,7 @@ use crate::compaction::executor::{self, Merge};
 use crate::compaction::{choose, CompactionChoice};
 use crate::error::Result;
 use crate::flush::{self, TableFiles};
+use crate::probe::{self, Probe};
 use crate::sync::{lock, wait};
 use crate::version::{Version, VersionEdit};
 
@@ -181,6 +182,7 @@ impl DbInner {
             debug_assert!(Arc::ptr_eq(&first.mem, &mem));
         })?;
         StatsCounters::add(&self.stats.flushes, 1);
+        probe::hit(Probe::Flush);
         self.delete_obsolete_files();
         Ok(BackgroundStep::Flushed {
             file_number,
@@ -198,6 +200,7 @@ impl DbInner {
         let edit = executor::trivial_move(version, level, file_number, to_level)?;
         self.log_and_apply(&edit, &mut |_| {})?;
         StatsCounters::add(&self.stats.trivial_moves, 1);
+        probe::hit(Probe::TrivialMove);
         Ok(BackgroundStep::Moved {
             file_number,
             from_level: level,
@@ -226,6 +229,12 @@ impl DbInner {
         StatsCounters::add(&self.stats.table_bytes_written, done.bytes_written);
         self.log_and_apply(&done.edit, &mut |_| {})?;
         StatsCounters::add(&self.stats.compactions, 1);
+        probe::hit(match output_level {
+            0 | 1 => Probe::CompactionToL1,
+            2 => Probe::CompactionToL2,
+            3 => Probe::CompactionToL3,
+            _ => Probe::CompactionToL4Plus,
+        });
         self.delete_obsolete_files();
         Ok(BackgroundStep::Compacted {
             level,

@@ -14,6 +14,12 @@ impl DbInner {
     /// next open.
     pub(super) fn delete_obsolete_files(&self) {
         let live = self.live_table_numbers();
+        if crate::probe::enabled() {
+            let current = self.read_state().version.live_file_numbers();
+            for _ in live.iter().filter(|n| !current.contains(n)) {
+                crate::probe::hit(crate::probe::Probe::ObsoleteTableKeptInUse);
+            }
+        }
         let (log_number, manifest_number) = {
             let m = lock(&self.manifest);
             (m.log_number, m.writer.manifest_number())

@@ -231,6 +231,7 @@ fn write_recovery_table(
     let meta = flush::write_memtable(files, recovered, &[])?;
     files.sync_dir()?;
     StatsCounters::add(&stats.flushes, 1);
+    crate::probe::hit(crate::probe::Probe::RecoveryFlush);
     StatsCounters::add(&stats.table_bytes_written, meta.file_bytes);
     version.apply(&VersionEdit {
         added: vec![(0, meta)],
@@ -334,6 +335,7 @@ impl Replay<'_> {
         file.set_len(scan.valid_bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::io(&path, e))?;
+        crate::probe::hit(crate::probe::Probe::WalTornTailTruncated);
         Ok(last)
     }
 }

@@ -241,6 +241,7 @@ impl DbInner {
         let mut cause = lock(&self.poison_cause);
         if cause.is_none() {
             *cause = Some(e.to_string());
+            crate::probe::hit(crate::probe::Probe::Poisoned);
         }
         self.poisoned.store(true, Ordering::Release);
         drop(cause);

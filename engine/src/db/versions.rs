@@ -56,6 +56,7 @@ impl DbInner {
 
     /// Starts a fresh manifest holding one snapshot of `current`.
     fn rewrite_manifest(&self, m: &mut ManifestState, current: &Version) -> Result<()> {
+        crate::probe::hit(crate::probe::Probe::ManifestRolled);
         let number = self.next_file_number.fetch_add(1, Ordering::SeqCst);
         let mut snap = current.snapshot_edit();
         snap.log_number = Some(m.log_number);

@@ -77,6 +77,7 @@ impl DbInner {
             let (stopped, pressure) = self.stall();
             if stopped {
                 StatsCounters::add(&self.stats.write_stops, 1);
+                crate::probe::hit(crate::probe::Probe::WriteStop);
                 self.signal_background();
                 let flags = lock(&self.bg_signal.flags);
                 // Checked again under the signal's lock: whatever can end a
@@ -98,6 +99,7 @@ impl DbInner {
             }
             if pressure == WritePressure::Slowdown && !slowed {
                 StatsCounters::add(&self.stats.write_slowdowns, 1);
+                crate::probe::hit(crate::probe::Probe::WriteSlowdown);
                 slowed = true;
                 crate::sync::thread::sleep(Duration::from_millis(1));
                 continue;
@@ -136,9 +138,11 @@ impl DbInner {
         StatsCounters::add(&self.stats.commit_groups, 1);
         if group.len() >= 2 {
             StatsCounters::add(&self.stats.commit_groups_shared, 1);
+            crate::probe::hit(crate::probe::Probe::GroupShared);
         }
         if group.iter().any(|m| m.sync != group[0].sync) {
             StatsCounters::add(&self.stats.commit_groups_mixed, 1);
+            crate::probe::hit(crate::probe::Probe::GroupMixed);
         }
         if group.iter().any(|m| m.sync == SyncMode::Durable) {
             if let Err(e) = wal.writer.sync() {
@@ -192,6 +196,7 @@ impl DbInner {
     /// `own` is how many queued writes the caller is committing itself.
     fn rotate(&self, wal: &mut WalState, own: usize) -> Result<()> {
         StatsCounters::add(&self.stats.memtable_rotations, 1);
+        crate::probe::hit(crate::probe::Probe::MemtableRotated);
         if self.queue.queued() > own {
             StatsCounters::add(&self.stats.rotations_racing_writes, 1);
         }

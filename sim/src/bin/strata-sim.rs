@@ -263,6 +263,10 @@ enum Cmd {
         /// Run every seed twice and fail it if the two trace digests differ.
         #[arg(long)]
         check_determinism: bool,
+        /// A file naming code probes (one per line, `#` comments) that must
+        /// fire during the campaign; it fails if one never did.
+        #[arg(long)]
+        require_probes: Option<std::path::PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -276,6 +280,11 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Merges the `--summary-json` files of several shards.
+    Coverage {
+        #[command(subcommand)]
+        cmd: CoverageCmd,
+    },
     /// Shrinks a failing seed's op list and prints a regression test.
     Shrink {
         #[arg(long)]
@@ -286,6 +295,87 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+}
+
+#[derive(Subcommand)]
+enum CoverageCmd {
+    /// Adds up summaries (counts and probes add, failures concatenate, the
+    /// first file's config is kept) and prints the merged JSON, then which
+    /// probes fired and which never did on stderr.
+    Merge {
+        /// The `--summary-json` files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+/// Adds `b` into `a`: numbers add, arrays concatenate, objects merge key by
+/// key; anything else keeps `a`'s value.
+fn merge_json(a: &mut serde_json::Value, b: &serde_json::Value) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            *x = match (x.as_u64(), y.as_u64()) {
+                (Some(p), Some(q)) => (p + q).into(),
+                _ => serde_json::Number::from_f64(
+                    x.as_f64().unwrap_or(0.0) + y.as_f64().unwrap_or(0.0),
+                )
+                .unwrap_or_else(|| 0.into()),
+            };
+        }
+        (Value::Array(x), Value::Array(y)) => x.extend(y.iter().cloned()),
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in y {
+                match x.get_mut(k) {
+                    Some(mine) if k != "config" => merge_json(mine, v),
+                    Some(_) => {}
+                    None => {
+                        x.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn coverage_merge(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut merged: Option<serde_json::Value> = None;
+    for f in files {
+        let v: serde_json::Value = match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        };
+        match &mut merged {
+            None => merged = Some(v),
+            Some(m) => merge_json(m, &v),
+        }
+    }
+    let merged = merged.unwrap_or_default();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&merged).unwrap_or_default()
+    );
+    if let Some(probes) = merged.get("probes").and_then(|p| p.as_object()) {
+        let (fired, never): (Vec<_>, Vec<_>) = probes
+            .iter()
+            .partition(|(_, n)| n.as_u64().unwrap_or(0) > 0);
+        let names = |v: Vec<(&String, &serde_json::Value)>| {
+            v.iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        eprintln!("probes fired: {}", names(fired));
+        eprintln!("probes never fired: {}", names(never));
+    }
+    ExitCode::SUCCESS
 }
 
 fn value_name(v: impl ValueEnum) -> String {
@@ -309,6 +399,9 @@ fn main() -> ExitCode {
         Cmd::Run { common, .. } | Cmd::Replay { common, .. } | Cmd::Shrink { common, .. } => {
             *common
         }
+        Cmd::Coverage {
+            cmd: CoverageCmd::Merge { files },
+        } => return coverage_merge(files),
     };
     if let Err(e) = common.check_build() {
         eprintln!("error: {e}");
@@ -322,6 +415,7 @@ fn main() -> ExitCode {
             jobs,
             summary_json,
             check_determinism,
+            require_probes,
             common,
         } => {
             let (si, sn) = match shard.as_deref().map(parse_shard).transpose() {
@@ -338,10 +432,18 @@ fn main() -> ExitCode {
             let jobs = jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .max(1);
+            let required = match require_probes.as_deref().map(read_probe_list).transpose() {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = CampaignOptions {
                 jobs,
                 summary_json,
                 check_determinism,
+                required_probes: required,
             };
             campaign(&list, common, &opts)
         }
@@ -366,6 +468,7 @@ fn main() -> ExitCode {
                 None => ExitCode::SUCCESS,
             }
         }
+        Cmd::Coverage { .. } => unreachable!("handled above"),
         Cmd::Shrink {
             seed,
             runs_max,
@@ -430,6 +533,32 @@ struct CampaignOptions {
     jobs: usize,
     summary_json: Option<std::path::PathBuf>,
     check_determinism: bool,
+    /// Probes that must fire.
+    required_probes: Vec<String>,
+}
+
+/// Reads a probe list: one name per line; blank lines and `#` comments are
+/// ignored; every name must be a probe the engine has.
+fn read_probe_list(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let known: Vec<&str> = strata::probe::Probe::ALL.iter().map(|p| p.name()).collect();
+    let mut names = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let name = line.split('#').next().unwrap_or("").trim();
+        if name.is_empty() {
+            continue;
+        }
+        if !known.contains(&name) {
+            return Err(format!(
+                "{}:{}: no probe named {name:?} (known: {})",
+                path.display(),
+                i + 1,
+                known.join(", ")
+            ));
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
 }
 
 /// Runs a seed, twice when asked: a second run whose trace digest differs
@@ -503,6 +632,13 @@ fn campaign(seeds: &[u64], common: Common, opts: &CampaignOptions) -> ExitCode {
     failures.sort_by_key(|(s, _)| *s);
     let secs = elapsed.as_secs_f64();
     print!("{}", summary(&total, Some(secs)));
+    let probes = strata::probe::counts();
+    print!("{}", probe_summary(&probes));
+    let unfired: Vec<&String> = opts
+        .required_probes
+        .iter()
+        .filter(|name| probes.iter().any(|(p, n)| p == name && *n == 0))
+        .collect();
     let unreached: Vec<&str> = if common.threads > 1 {
         print!("{}", reach_summary(&total));
         total
@@ -515,7 +651,7 @@ fn campaign(seeds: &[u64], common: Common, opts: &CampaignOptions) -> ExitCode {
         Vec::new()
     };
     if let Some(path) = summary_json {
-        let json = summary_json_text(&total, secs, &failures, &common);
+        let json = summary_json_text(&total, secs, &failures, &common, &probes);
         if let Err(e) = std::fs::write(path, json) {
             eprintln!("error: writing {}: {e}", path.display());
             return ExitCode::from(2);
@@ -523,6 +659,11 @@ fn campaign(seeds: &[u64], common: Common, opts: &CampaignOptions) -> ExitCode {
     }
     if failures.is_empty() {
         println!("all {} seeds passed", seeds.len());
+        if !unfired.is_empty() {
+            let names: Vec<&str> = unfired.iter().map(|s| s.as_str()).collect();
+            println!("REQUIRED PROBES NEVER FIRED: {}", names.join(", "));
+            return ExitCode::FAILURE;
+        }
         if !unreached.is_empty() {
             println!(
                 "NOT REACHED: {} (a concurrent campaign must reach each)",
@@ -659,6 +800,34 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
     o
 }
 
+/// Which code probes fired, and which never did.
+fn probe_summary(probes: &[(&'static str, u64)]) -> String {
+    if !strata::probe::enabled() {
+        return String::new();
+    }
+    let fired: Vec<String> = probes
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(p, n)| format!("{p}={n}"))
+        .collect();
+    let never: Vec<&str> = probes
+        .iter()
+        .filter(|(_, n)| *n == 0)
+        .map(|(p, _)| *p)
+        .collect();
+    format!(
+        "  {:<22} {}\n  {:<22} {}\n",
+        "probes fired",
+        fired.join(" "),
+        "probes never fired",
+        if never.is_empty() {
+            "none".to_string()
+        } else {
+            never.join(" ")
+        }
+    )
+}
+
 /// The reach counters of a concurrent campaign.
 fn reach_summary(s: &RunStats) -> String {
     let mut o = String::from("  reach (concurrent):\n");
@@ -679,7 +848,12 @@ fn summary_json_text(
     secs: f64,
     failures: &[(u64, Failure)],
     common: &Common,
+    probes: &[(&'static str, u64)],
 ) -> String {
+    let probes: serde_json::Map<String, serde_json::Value> = probes
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
     let reach: serde_json::Map<String, serde_json::Value> = s
         .reach()
         .iter()
@@ -739,6 +913,7 @@ fn summary_json_text(
         },
         "commit_groups": s.commit_groups,
         "reach": reach,
+        "probes": probes,
         "divergences": s.divergences,
     });
     let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
@@ -756,7 +931,27 @@ mod tests {
             Cmd::Run { common, .. } | Cmd::Replay { common, .. } | Cmd::Shrink { common, .. } => {
                 common
             }
+            Cmd::Coverage { .. } => panic!("no common flags"),
         }
+    }
+
+    #[test]
+    fn merged_summaries_add_counts_and_concatenate_failures() {
+        let mut a = serde_json::json!({
+            "config": {"ops": 1000}, "seeds": 2, "seconds": 1.5,
+            "failures": [{"seed": 1}], "probes": {"flush": 3, "trivial_move": 0},
+        });
+        let b = serde_json::json!({
+            "config": {"ops": 5}, "seeds": 3, "seconds": 0.5,
+            "failures": [{"seed": 7}], "probes": {"flush": 1, "trivial_move": 2},
+        });
+        merge_json(&mut a, &b);
+        assert_eq!(a["seeds"], 5);
+        assert_eq!(a["seconds"], 2.0);
+        assert_eq!(a["config"]["ops"], 1000, "the first config is kept");
+        assert_eq!(a["failures"].as_array().map(Vec::len), Some(2));
+        assert_eq!(a["probes"]["flush"], 4);
+        assert_eq!(a["probes"]["trivial_move"], 2);
     }
 
     #[test]
