@@ -234,6 +234,7 @@ impl FuzzConfig {
             } else {
                 DiskModel::Full
             },
+            ..RunConfig::default()
         }
     }
 }

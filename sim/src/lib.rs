@@ -21,9 +21,11 @@ pub use simfs::{CrashReport, CrashSite, FaultRates, FileClass, SimFs, SimStats};
 pub mod runner;
 pub mod workload;
 
+pub use profile::{Knobs, Profile};
 pub use runner::{
     execute, run_seed, DiskModel, Failure, MemtableChoice, RunConfig, RunOutcome, RunStats,
 };
-pub use workload::{generate, FaultMode, KeyBound, Scan, SimOp, Val};
+pub use workload::{generate, generate_with, FaultMode, KeyBound, Scan, SimOp, Val};
 pub mod concurrent;
+pub mod profile;
 pub mod shrink;

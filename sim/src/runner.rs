@@ -32,17 +32,18 @@ use std::sync::Arc;
 
 use strata::fs::FileSystem;
 use strata::{
-    BackgroundMode, BackgroundStep, CompactionOptions, Db, Error, MemtableKind, Options, Snapshot,
-    TableOptions, WriteBatch, WriteOptions,
+    BackgroundMode, BackgroundStep, CompactionOptions, Compression, Db, Error, MemtableKind,
+    Options, Snapshot, TableOptions, WriteBatch, WriteOptions,
 };
 use strata_models::{KvModel, Op, SeqNo};
 
+use crate::profile::{Knobs, Profile};
 use crate::rng::{Digest, Rng};
 use crate::simfs::{FaultRates, SimFs};
-use crate::workload::{collect_scan, generate, FaultMode, SimOp, Val, SNAPSHOTS_MAX};
+use crate::workload::{collect_scan, generate_with, FaultMode, SimOp, Val, SNAPSHOTS_MAX};
 
 use judge::RangeRead;
-pub use stats::RunStats;
+pub use stats::{RunStats, LEVELS_SEEN};
 
 /// The database directory inside the simulated disk.
 pub const DB_DIR: &str = "/db";
@@ -79,6 +80,8 @@ pub struct RunConfig {
     pub faults: FaultMode,
     /// What a power loss may do to unsynced writes.
     pub disk: DiskModel,
+    /// Which configuration each seed runs with.
+    pub profile: Profile,
 }
 
 impl Default for RunConfig {
@@ -90,6 +93,7 @@ impl Default for RunConfig {
             memtable: MemtableChoice::Art,
             faults: FaultMode::All,
             disk: DiskModel::Full,
+            profile: Profile::Default,
         }
     }
 }
@@ -128,7 +132,8 @@ pub struct RunOutcome {
 
 /// Generates the workload for `seed` and runs it.
 pub fn run_seed(seed: u64, cfg: &RunConfig, keep_trace: bool) -> RunOutcome {
-    let ops = generate(seed, cfg.ops, cfg.faults);
+    let knobs = Knobs::draw(seed, cfg);
+    let ops = generate_with(seed, cfg.ops, cfg.faults, &knobs.workload);
     execute(seed, &ops, cfg, keep_trace)
 }
 
@@ -157,6 +162,7 @@ pub fn execute(seed: u64, ops: &[SimOp], cfg: &RunConfig, keep_trace: bool) -> R
     }
     ex.stats.sim = ex.fs.stats();
     ex.stats.seeds = 1;
+    ex.stats.seeds_by_deepest_level[ex.deepest_level.min(LEVELS_SEEN - 1)] += 1;
     if let Some(f) = &failure {
         ex.line(format!("FAILURE at op {}: {}", f.op_index, f.message));
     }
@@ -180,6 +186,10 @@ enum KillKind {
 
 struct Exec {
     seed: u64,
+    /// The seed's configuration (fixed, or drawn by its profile).
+    knobs: Knobs,
+    /// The deepest level that held tables at some point.
+    deepest_level: usize,
     kill_kind: KillKind,
     cfg: RunConfig,
     fs: SimFs,
@@ -214,15 +224,15 @@ fn model_ops(ops: &[(Vec<u8>, Option<Val>)]) -> Vec<Op> {
 
 impl Exec {
     fn new(seed: u64, cfg: &RunConfig, keep_trace: bool) -> Self {
-        let rates = match cfg.faults {
-            FaultMode::All => FAULT_RATES_ALL,
-            _ => FaultRates::default(),
-        };
+        let knobs = Knobs::draw(seed, cfg);
+        let rates = knobs.faults;
         let fs = SimFs::new(Rng::derive(seed, 2).next_u64());
         fs.set_reordering(cfg.disk == DiskModel::Full);
         fs.set_lying_sync(cfg.disk == DiskModel::LyingSync);
         Exec {
             seed,
+            knobs,
+            deepest_level: 0,
             kill_kind: KillKind::Power,
             cfg: *cfg,
             fs,
@@ -251,33 +261,40 @@ impl Exec {
     }
 
     fn options(&self) -> Result<Options, String> {
-        let memtable = match self.cfg.memtable {
-            MemtableChoice::Btree => MemtableKind::BTree,
-            MemtableChoice::Art => MemtableKind::Art,
-        };
+        let k = &self.knobs;
         Ok(Options {
             fs: Arc::new(self.fs.clone()) as Arc<dyn FileSystem>,
             background: BackgroundMode::Manual,
-            memtable,
-            // Small everything: many memtable rotations, flushes, level-0
-            // compactions and manifest rewrites per thousand ops.
-            memtable_bytes_max: 16 * 1024,
-            frozen_memtables_max: 4,
+            memtable: match k.memtable {
+                MemtableChoice::Btree => MemtableKind::BTree,
+                MemtableChoice::Art => MemtableKind::Art,
+            },
+            // The default profile: small everything, so many memtable
+            // rotations, flushes, level-0 compactions and manifest rewrites
+            // per thousand ops (src/profile.rs).
+            memtable_bytes_max: k.memtable_bytes_max,
+            frozen_memtables_max: k.frozen_memtables_max,
+            recovery: k.recovery,
             table: TableOptions {
-                block_bytes_target: 1024,
-                restart_interval: 4,
-                ..TableOptions::default()
+                block_bytes_target: k.block_bytes_target,
+                restart_interval: k.restart_interval,
+                bloom_bits_per_key: k.bloom_bits_per_key,
+                compression: if k.compression {
+                    Compression::Lz4
+                } else {
+                    Compression::None
+                },
             },
             compaction: CompactionOptions {
-                l0_compaction_trigger: 2,
-                l0_slowdown_trigger: 4,
-                l0_stop_trigger: 6,
-                level1_bytes_target: 64 * 1024,
-                level_size_multiplier: 4,
-                target_file_bytes: 16 * 1024,
+                l0_compaction_trigger: k.l0_compaction_trigger,
+                l0_slowdown_trigger: k.l0_slowdown_trigger,
+                l0_stop_trigger: k.l0_stop_trigger,
+                level1_bytes_target: k.level1_bytes_target,
+                level_size_multiplier: k.level_size_multiplier,
+                target_file_bytes: k.target_file_bytes,
             },
-            block_cache_bytes: 256 * 1024,
-            manifest_bytes_max: 8 * 1024,
+            block_cache_bytes: k.block_cache_bytes,
+            manifest_bytes_max: k.manifest_bytes_max,
             ..Options::default()
         })
     }
@@ -291,6 +308,9 @@ impl Exec {
         };
         self.fs.set_faults(self.rates);
         self.fs.set_faults_enabled(false);
+        if self.cfg.profile != Profile::Default {
+            self.line(format!("config: {}", self.knobs));
+        }
         let opts = self.options().map_err(wrap(0))?;
         let db = Db::open(DB_DIR, opts).map_err(|e| wrap(0)(format!("initial open: {e}")))?;
         self.db = Some(db);
@@ -550,12 +570,27 @@ impl Exec {
         self.restart()
     }
 
+    /// Records the deepest level holding tables so far (not in the trace:
+    /// it changes nothing the run does).
+    pub(super) fn note_depth(&mut self) {
+        if let Some(db) = &self.db {
+            let deepest = db
+                .stats()
+                .levels
+                .iter()
+                .rposition(|l| l.files > 0)
+                .unwrap_or(0);
+            self.deepest_level = self.deepest_level.max(deepest);
+        }
+    }
+
     /// Checks a flush or background step; afterwards every read must still
     /// match the model (background work never changes the logical state).
     fn background(&mut self, r: strata::Result<String>) -> Step {
         match r {
             Ok(what) => {
                 self.line(format!("  {what}"));
+                self.note_depth();
                 Ok(())
             }
             Err(e) => {

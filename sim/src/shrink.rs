@@ -89,8 +89,8 @@ pub fn regression_test(seed: u64, ops: &[SimOp], cfg: &RunConfig, message: &str)
     }
     s.push_str("    ];\n");
     s.push_str(&format!(
-        "    let cfg = RunConfig {{ ops: ops.len(), memtable: MemtableChoice::{:?}, faults: FaultMode::{:?}, disk: DiskModel::{:?} }};\n",
-        cfg.memtable, cfg.faults, cfg.disk
+        "    let cfg = RunConfig {{ ops: ops.len(), memtable: MemtableChoice::{:?}, faults: FaultMode::{:?}, disk: DiskModel::{:?}, profile: strata_sim::Profile::{:?} }};\n",
+        cfg.memtable, cfg.faults, cfg.disk, cfg.profile
     ));
     s.push_str(&format!(
         "    let out = execute({seed}, &ops, &cfg, true);\n    \

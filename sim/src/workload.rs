@@ -16,6 +16,7 @@ use std::ops::Bound;
 use strata::DbIter;
 use strata_models::{Dir, KvModel, SeqNo};
 
+use crate::profile::{WorkloadKnobs, OP_KINDS};
 use crate::rng::Rng;
 
 /// How much the run injects.
@@ -245,6 +246,22 @@ impl KeySpace {
         KeySpace { keys, hot: 12 }
     }
 
+    /// Adds `extra` plain keys (`k` + 6 digits, shuffled in) and sets the
+    /// hot subset's size; `(0, 12)` leaves the pool as [`KeySpace::new`]
+    /// made it.
+    pub fn widen(&mut self, extra: u32, hot: usize) {
+        self.hot = hot.max(1);
+        if extra == 0 {
+            return;
+        }
+        let n = self.keys.len();
+        self.keys
+            .extend((0..extra).map(|i| format!("k{i:06}").into_bytes()));
+        // The stress-case keys stay in front (in the hot set); the plain
+        // keys fill the cold rest.
+        self.keys[n..].sort();
+    }
+
     /// A key, skewed to a hot subset.
     pub fn pick(&self, rng: &mut Rng) -> Vec<u8> {
         let n = if rng.below(10) < 7 {
@@ -286,26 +303,51 @@ pub(crate) fn scan(rng: &mut Rng) -> Scan {
     }
 }
 
-/// Generates `len` ops for `seed`.
+/// Generates `len` ops for `seed` with the default mix.
 pub fn generate(seed: u64, len: usize, faults: FaultMode) -> Vec<SimOp> {
+    generate_with(seed, len, faults, &WorkloadKnobs::default())
+}
+
+/// Generates `len` ops for `seed` with the mix, keys and values of `w`
+/// (the default knobs give exactly [`generate`]'s ops).
+pub fn generate_with(seed: u64, len: usize, faults: FaultMode, w: &WorkloadKnobs) -> Vec<SimOp> {
     let mut rng = Rng::derive(seed, 1);
-    let keys = KeySpace::new(&mut rng);
+    let mut keys = KeySpace::new(&mut rng);
+    keys.widen(w.extra_keys, w.hot_keys);
     let crashes = faults != FaultMode::None;
+    let total: u32 = w.mix.iter().sum();
+    let value = |rng: &mut Rng| {
+        let mut v = value(rng);
+        v.len = v.len.min(w.value_len_max);
+        v
+    };
     let mut ops = Vec::with_capacity(len);
     while ops.len() < len {
         let durable = rng.coin();
-        let roll = rng.below(1000);
-        let op = match roll {
-            0..=299 => SimOp::Put {
+        let mut roll = rng.below(u64::from(total.max(1))) as u32;
+        let kind = w
+            .mix
+            .iter()
+            .position(|&wt| {
+                if roll < wt {
+                    true
+                } else {
+                    roll -= wt;
+                    false
+                }
+            })
+            .map_or("get_tail", |i| OP_KINDS[i]);
+        let op = match kind {
+            "put" => SimOp::Put {
                 key: keys.pick(&mut rng),
                 value: value(&mut rng),
                 durable,
             },
-            300..=379 => SimOp::Delete {
+            "delete" => SimOp::Delete {
                 key: keys.pick(&mut rng),
                 durable,
             },
-            380..=459 => {
+            "batch" => {
                 let n = rng.range_inclusive(1, 6);
                 let ops = (0..n)
                     .map(|_| {
@@ -316,50 +358,47 @@ pub fn generate(seed: u64, len: usize, faults: FaultMode) -> Vec<SimOp> {
                     .collect();
                 SimOp::Batch { ops, durable }
             }
-            460..=659 => SimOp::Get {
-                key: keys.pick(&mut rng),
-            },
-            660..=759 => SimOp::Range {
+            "range" => SimOp::Range {
                 lo: keys.bound(&mut rng),
                 hi: keys.bound(&mut rng),
                 scan: scan(&mut rng),
                 limit: rng.range_inclusive(1, 40) as u32,
             },
-            760..=779 => SimOp::Snapshot,
-            780..=839 => SimOp::SnapshotGet {
+            "snapshot" => SimOp::Snapshot,
+            "snapshot_get" => SimOp::SnapshotGet {
                 slot: rng.below(SNAPSHOTS_MAX as u64) as u8,
                 key: keys.pick(&mut rng),
             },
-            840..=869 => SimOp::SnapshotRange {
+            "snapshot_range" => SimOp::SnapshotRange {
                 slot: rng.below(SNAPSHOTS_MAX as u64) as u8,
                 lo: keys.bound(&mut rng),
                 hi: keys.bound(&mut rng),
                 scan: scan(&mut rng),
                 limit: rng.range_inclusive(1, 40) as u32,
             },
-            870..=879 => SimOp::DropSnapshot {
+            "drop_snapshot" => SimOp::DropSnapshot {
                 slot: rng.below(SNAPSHOTS_MAX as u64) as u8,
             },
-            880..=889 => SimOp::Reopen,
-            890..=892 => SimOp::LockProbe,
-            893..=896 if crashes => SimOp::ProcessCrash,
-            897..=904 if crashes => SimOp::PowerLoss {
+            "reopen" => SimOp::Reopen,
+            "lock_probe" => SimOp::LockProbe,
+            "process_crash" if crashes => SimOp::ProcessCrash,
+            "power_loss" if crashes => SimOp::PowerLoss {
                 after_io: if rng.below(4) == 0 {
                     0
                 } else {
                     rng.range_inclusive(1, 24) as u32
                 },
             },
-            905..=909 => SimOp::Flush,
-            910..=959 => SimOp::Step {
+            "flush" => SimOp::Flush,
+            "step" => SimOp::Step {
                 n: rng.range_inclusive(1, 4) as u8,
             },
-            960..=962 => SimOp::Compact,
+            "compact" => SimOp::Compact,
             // Power losses armed far ahead land inside flushes and compactions.
-            963..=966 if crashes => SimOp::PowerLoss {
+            "power_loss_far" if crashes => SimOp::PowerLoss {
                 after_io: rng.range_inclusive(20, 200) as u32,
             },
-            967..=970 if crashes => SimOp::ProcessKill {
+            "process_kill" if crashes => SimOp::ProcessKill {
                 after_io: rng.range_inclusive(1, 120) as u32,
             },
             _ => SimOp::Get {

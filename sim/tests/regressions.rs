@@ -59,6 +59,7 @@ fn sim_regression_seed_3_unsynced_wal_hole() {
         memtable: MemtableChoice::Btree,
         faults: FaultMode::Crash,
         disk: DiskModel::Full,
+        profile: Default::default(),
     };
     let out = execute(3, &ops, &cfg, true);
     assert!(
@@ -118,6 +119,7 @@ fn sim_regression_seed_11_replayed_wal_after_failed_fsync() {
         memtable: MemtableChoice::Btree,
         faults: FaultMode::All,
         disk: DiskModel::Prefix,
+        profile: Default::default(),
     };
     let out = execute(11, &ops, &cfg, true);
     assert!(
@@ -149,6 +151,7 @@ fn sim_regression_seed_125_replayed_wal_after_failed_fsync() {
         memtable: MemtableChoice::Btree,
         faults: FaultMode::All,
         disk: DiskModel::Prefix,
+        profile: Default::default(),
     };
     let out = execute(125, &ops, &cfg, true);
     assert!(
@@ -193,6 +196,7 @@ fn sim_regression_seed_507_empty_segment_before_newer_ones() {
         memtable: MemtableChoice::Btree,
         faults: FaultMode::All,
         disk: DiskModel::Full,
+        profile: Default::default(),
     };
     let out = execute(507, &ops, &cfg, true);
     assert!(
@@ -252,6 +256,7 @@ fn sim_regression_seed_511_unsynced_truncation_of_a_retired_segment() {
         memtable: MemtableChoice::Btree,
         faults: FaultMode::All,
         disk: DiskModel::Full,
+        profile: Default::default(),
     };
     let out = execute(511, &ops, &cfg, true);
     assert!(
@@ -452,6 +457,7 @@ fn sim_regression_seed_1077227_new_segment_before_recovery_flush() {
         memtable: MemtableChoice::Art,
         faults: FaultMode::All,
         disk: DiskModel::Full,
+        profile: Default::default(),
     };
     let out = execute(1077227, &ops, &cfg, true);
     assert!(
@@ -496,6 +502,7 @@ fn sim_regression_seed_5000352_torn_replayed_segment_not_last() {
         memtable: MemtableChoice::Art,
         faults: FaultMode::All,
         disk: DiskModel::Full,
+        profile: Default::default(),
     };
     let out = execute(5000352, &ops, &cfg, true);
     assert!(

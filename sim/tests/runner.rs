@@ -10,6 +10,7 @@ fn cfg(ops: usize, faults: FaultMode, disk: DiskModel) -> RunConfig {
         memtable: MemtableChoice::Btree,
         faults,
         disk,
+        profile: Default::default(),
     }
 }
 

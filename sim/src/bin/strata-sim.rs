@@ -12,9 +12,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use strata_sim::concurrent::{ConcurrentConfig, SchedulerChoice};
 use strata_sim::shrink::{regression_test, shrink};
 use strata_sim::{
-    generate, run_seed, DiskModel, Failure, FaultMode, MemtableChoice, RunConfig, RunOutcome,
-    RunStats,
+    generate_with, run_seed, DiskModel, Failure, FaultMode, Knobs, MemtableChoice, Profile,
+    RunConfig, RunOutcome, RunStats,
 };
+
+/// The level at least half the seeds of a deep campaign must reach.
+const DEEP_LEVEL: usize = 3;
 
 /// The command that builds and runs the concurrent campaign.
 const CONCURRENT_SCRIPT: &str = "bash sim/concurrent.sh";
@@ -116,6 +119,37 @@ impl From<DiskModel> for DiskArg {
     }
 }
 
+/// `--profile`: [`Profile`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ProfileArg {
+    /// One fixed small configuration for every seed.
+    Default,
+    /// Engine options, op mix, key space and fault rates drawn per seed.
+    Swarm,
+    /// Tiny levels, many keys, write-heavy: deep trees (use more --ops).
+    Deep,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(a: ProfileArg) -> Self {
+        match a {
+            ProfileArg::Default => Profile::Default,
+            ProfileArg::Swarm => Profile::Swarm,
+            ProfileArg::Deep => Profile::Deep,
+        }
+    }
+}
+
+impl From<Profile> for ProfileArg {
+    fn from(p: Profile) -> Self {
+        match p {
+            Profile::Default => ProfileArg::Default,
+            Profile::Swarm => ProfileArg::Swarm,
+            Profile::Deep => ProfileArg::Deep,
+        }
+    }
+}
+
 /// `--scheduler`: [`SchedulerChoice`] on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum SchedulerArg {
@@ -159,6 +193,9 @@ struct Common {
     /// that checks the checker: every seed should fail).
     #[arg(long, value_enum, default_value_t = RunConfig::default().disk.into())]
     disk: DiskArg,
+    /// Which configuration each seed runs with (single-threaded runs).
+    #[arg(long, value_enum, default_value_t = RunConfig::default().profile.into())]
+    profile: ProfileArg,
 }
 
 impl Common {
@@ -168,6 +205,7 @@ impl Common {
             memtable: self.memtable.into(),
             faults: self.faults.into(),
             disk: self.disk.into(),
+            profile: self.profile.into(),
         }
     }
     fn concurrent(&self) -> ConcurrentConfig {
@@ -188,11 +226,12 @@ impl Common {
             String::new()
         };
         format!(
-            "--ops {} --memtable {} --faults {} --disk {}{threads}",
+            "--ops {} --memtable {} --faults {} --disk {} --profile {}{threads}",
             self.ops,
             value_name(self.memtable),
             value_name(self.faults),
-            value_name(self.disk)
+            value_name(self.disk),
+            value_name(self.profile)
         )
     }
     /// How to run this binary again with these flags.
@@ -478,7 +517,7 @@ fn main() -> ExitCode {
                 return shrink_concurrent(seed, &common, runs_max);
             }
             let cfg = common.config();
-            let ops = generate(seed, cfg.ops, cfg.faults);
+            let ops = generate_with(seed, cfg.ops, cfg.faults, &Knobs::draw(seed, &cfg).workload);
             match shrink(seed, &ops, &cfg, runs_max) {
                 None => {
                     println!("seed {seed} does not fail; nothing to shrink");
@@ -659,6 +698,18 @@ fn campaign(seeds: &[u64], common: Common, opts: &CampaignOptions) -> ExitCode {
     }
     if failures.is_empty() {
         println!("all {} seeds passed", seeds.len());
+        if common.threads <= 1
+            && common.profile == ProfileArg::Deep
+            && total.seeds_reaching(DEEP_LEVEL) * 2 < total.seeds
+        {
+            println!(
+                "TOO SHALLOW: only {} of {} seeds reached level {DEEP_LEVEL} (a deep campaign \
+                 needs half; give the seeds more --ops)",
+                total.seeds_reaching(DEEP_LEVEL),
+                total.seeds
+            );
+            return ExitCode::FAILURE;
+        }
         if !unfired.is_empty() {
             let names: Vec<&str> = unfired.iter().map(|s| s.as_str()).collect();
             println!("REQUIRED PROBES NEVER FIRED: {}", names.join(", "));
@@ -790,6 +841,18 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
             s.flushes, s.background_steps, s.compactions, s.background_errors
         ),
     );
+    let per_level = |a: &[u64]| {
+        a.iter()
+            .enumerate()
+            .map(|(l, n)| format!("L{l}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    line(
+        "seeds by deepest level",
+        per_level(&s.seeds_by_deepest_level),
+    );
+    line("files per level (end)", per_level(&s.files_per_level));
     line("divergences", s.divergences.to_string());
     if let Some(secs) = secs {
         line(
@@ -912,6 +975,8 @@ fn summary_json_text(
             "errors": s.background_errors,
         },
         "commit_groups": s.commit_groups,
+        "seeds_by_deepest_level": s.seeds_by_deepest_level,
+        "files_per_level": s.files_per_level,
         "reach": reach,
         "probes": probes,
         "divergences": s.divergences,
@@ -977,6 +1042,7 @@ mod tests {
                 memtable,
                 faults,
                 disk,
+                profile: Profile::Swarm,
             };
             let printed = Common {
                 threads: 1,
@@ -985,6 +1051,7 @@ mod tests {
                 memtable: memtable.into(),
                 faults: faults.into(),
                 disk: disk.into(),
+                profile: ProfileArg::Swarm,
             }
             .flags();
             let mut args = vec!["strata-sim", "replay", "--seed", "9"];

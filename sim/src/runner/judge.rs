@@ -202,6 +202,7 @@ impl Exec {
             .map_err(|e| format!("final scan failed: {e}"))?
             .into_iter()
             .collect();
+        let levels = db.stats().levels;
         let want = self.model.state();
         if got != want {
             let k = want
@@ -225,11 +226,12 @@ impl Exec {
                 self.model.last_seqno()
             ));
         }
-        self.line(format!(
-            "end: {} keys, seqno {}",
-            got.len(),
-            db.last_seqno()
-        ));
+        let end = format!("end: {} keys, seqno {}", got.len(), db.last_seqno());
+        for (i, l) in levels.iter().enumerate().take(super::LEVELS_SEEN) {
+            self.stats.files_per_level[i] += l.files as u64;
+        }
+        self.note_depth();
+        self.line(end);
         Ok(())
     }
 }

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::simfs::SimStats;
 
+/// Levels the depth counters distinguish (the engine's seven).
+pub const LEVELS_SEEN: usize = 7;
+
 /// Counters of one run (or, added up, a campaign).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunStats {
@@ -64,6 +67,11 @@ pub struct RunStats {
     pub write_stalls: u64,
     /// Reach: memtable rotations while another write waited to commit.
     pub rotations_racing_writes: u64,
+    /// Seeds by the deepest level that held tables at some point
+    /// (single-threaded runs).
+    pub seeds_by_deepest_level: [u64; LEVELS_SEEN],
+    /// Tables per level at the end of each seed, added up.
+    pub files_per_level: [u64; LEVELS_SEEN],
 }
 
 impl RunStats {
@@ -99,6 +107,17 @@ impl RunStats {
         self.snapshots_across_compaction += o.snapshots_across_compaction;
         self.write_stalls += o.write_stalls;
         self.rotations_racing_writes += o.rotations_racing_writes;
+        for i in 0..LEVELS_SEEN {
+            self.seeds_by_deepest_level[i] += o.seeds_by_deepest_level[i];
+            self.files_per_level[i] += o.files_per_level[i];
+        }
+    }
+
+    /// Seeds whose tree reached level `level` or deeper.
+    pub fn seeds_reaching(&self, level: usize) -> u64 {
+        self.seeds_by_deepest_level[level.min(LEVELS_SEEN)..]
+            .iter()
+            .sum()
     }
 
     /// The reach counters a concurrent campaign must move, by name, with
