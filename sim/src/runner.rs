@@ -23,6 +23,7 @@
 //! recoveries, and `runner/stats.rs` counts.
 
 mod judge;
+mod liveness;
 mod recovery;
 mod stats;
 
@@ -329,7 +330,8 @@ impl Exec {
             self.step(op).map_err(wrap(i))?;
         }
         self.op_index = ops.len();
-        self.final_check().map_err(wrap(ops.len()))
+        self.final_check().map_err(wrap(ops.len()))?;
+        self.liveness().map_err(wrap(ops.len()))
     }
 
     fn db(&self) -> Result<&Db, String> {

@@ -110,10 +110,21 @@ impl DbInner {
     pub(super) fn step(&self) -> Result<BackgroundStep> {
         let _work = lock(&self.bg_work);
         let result = self.step_locked();
-        if let Err(e) = &result {
-            self.poison(e);
-        }
+        self.after_step(&result);
         result
+    }
+
+    /// After a step, with the state it read dropped: a failure poisons the
+    /// database; work done leaves files to delete. (Deleting inside the
+    /// step, while it still held the version it started from, kept that
+    /// version's tables: a compaction's inputs stayed on disk until the
+    /// next step or open, found by the simulator's liveness phase.)
+    fn after_step(&self, result: &Result<BackgroundStep>) {
+        match result {
+            Err(e) => self.poison(e),
+            Ok(BackgroundStep::Idle) => {}
+            Ok(_) => self.delete_obsolete_files(),
+        }
     }
 
     /// Flushes one frozen memtable if any (and nothing else).
@@ -124,9 +135,7 @@ impl DbInner {
             Some(f) => self.flush_one(&f),
             None => Ok(BackgroundStep::Idle),
         };
-        if let Err(e) = &result {
-            self.poison(e);
-        }
+        self.after_step(&result);
         result
     }
 
@@ -183,7 +192,6 @@ impl DbInner {
         })?;
         StatsCounters::add(&self.stats.flushes, 1);
         probe::hit(Probe::Flush);
-        self.delete_obsolete_files();
         Ok(BackgroundStep::Flushed {
             file_number,
             entries,
@@ -235,7 +243,6 @@ impl DbInner {
             3 => Probe::CompactionToL3,
             _ => Probe::CompactionToL4Plus,
         });
-        self.delete_obsolete_files();
         Ok(BackgroundStep::Compacted {
             level,
             output_level,

@@ -853,6 +853,13 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
         per_level(&s.seeds_by_deepest_level),
     );
     line("files per level (end)", per_level(&s.files_per_level));
+    line(
+        "liveness",
+        format!(
+            "{} seeds converged, {} background steps",
+            s.liveness_checks, s.liveness_steps
+        ),
+    );
     line("divergences", s.divergences.to_string());
     if let Some(secs) = secs {
         line(
@@ -979,6 +986,10 @@ fn summary_json_text(
         "files_per_level": s.files_per_level,
         "reach": reach,
         "probes": probes,
+        "liveness": {
+            "seeds": s.liveness_checks,
+            "steps": s.liveness_steps,
+        },
         "divergences": s.divergences,
     });
     let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();

@@ -72,6 +72,10 @@ pub struct RunStats {
     pub seeds_by_deepest_level: [u64; LEVELS_SEEN],
     /// Tables per level at the end of each seed, added up.
     pub files_per_level: [u64; LEVELS_SEEN],
+    /// Seeds whose liveness phase passed.
+    pub liveness_checks: u64,
+    /// Background steps the liveness phases took to go idle.
+    pub liveness_steps: u64,
 }
 
 impl RunStats {
@@ -107,6 +111,8 @@ impl RunStats {
         self.snapshots_across_compaction += o.snapshots_across_compaction;
         self.write_stalls += o.write_stalls;
         self.rotations_racing_writes += o.rotations_racing_writes;
+        self.liveness_checks += o.liveness_checks;
+        self.liveness_steps += o.liveness_steps;
         for i in 0..LEVELS_SEEN {
             self.seeds_by_deepest_level[i] += o.seeds_by_deepest_level[i];
             self.files_per_level[i] += o.files_per_level[i];
