@@ -17,7 +17,9 @@ pub mod rng;
 pub mod simfs;
 
 pub use rng::{Digest, Rng};
-pub use simfs::{CrashReport, CrashSite, FaultRates, FileClass, SimFs, SimStats};
+pub use simfs::{
+    AtRestDamage, AtRestKind, CrashReport, CrashSite, FaultRates, FileClass, SimFs, SimStats,
+};
 pub mod runner;
 pub mod workload;
 

@@ -25,6 +25,10 @@ use crate::runner::{MemtableChoice, RunConfig, FAULT_RATES_ALL};
 use crate::simfs::FaultRates;
 use crate::workload::FaultMode;
 
+/// Chance per power loss that synced data is damaged at rest, with
+/// `--faults all` (per million): one power loss in fifty.
+pub const AT_REST_PER_MILLION: u32 = 20_000;
+
 /// Which configurations a campaign's seeds run with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Profile {
@@ -127,6 +131,9 @@ pub struct Knobs {
     pub recovery: RecoveryMode,
     /// Fault rates while faults are on.
     pub faults: FaultRates,
+    /// Chance per power loss (per million) that synced bytes of a table or
+    /// WAL segment are damaged before the next open.
+    pub at_rest_per_million: u32,
     /// The workload's mix, keys and values.
     pub workload: WorkloadKnobs,
 }
@@ -164,6 +171,10 @@ impl Knobs {
             faults: match cfg.faults {
                 FaultMode::All => FAULT_RATES_ALL,
                 _ => FaultRates::default(),
+            },
+            at_rest_per_million: match cfg.faults {
+                FaultMode::All => AT_REST_PER_MILLION,
+                _ => 0,
             },
             workload: WorkloadKnobs::default(),
         }
@@ -215,6 +226,7 @@ fn swarm(rng: &mut Rng, cfg: &RunConfig, mut k: Knobs) -> Knobs {
     }
     if cfg.faults == FaultMode::All {
         let r = FAULT_RATES_ALL;
+        k.at_rest_per_million = [0, 50_000, 200_000, 500_000][rng.index(4)];
         k.faults = FaultRates {
             transient_per_million: swarm_rate(rng, r.transient_per_million),
             sync_failure_per_million: swarm_rate(rng, r.sync_failure_per_million),
@@ -275,7 +287,7 @@ impl fmt::Display for Knobs {
             f,
             "memtable={:?} memtable_bytes_max={} frozen_max={} block={} restart={} bloom={} \
              lz4={} l0={}/{}/{} l1={} mult={} file={} cache={} manifest={} recovery={:?} \
-             faults(transient={} fsync={} flip={} read={}) keys(+{} hot={}) value_max={} mix={:?}",
+             faults(transient={} fsync={} flip={} read={} at_rest={}) keys(+{} hot={}) value_max={} mix={:?}",
             self.memtable,
             self.memtable_bytes_max,
             self.frozen_memtables_max,
@@ -296,6 +308,7 @@ impl fmt::Display for Knobs {
             self.faults.sync_failure_per_million,
             self.faults.bit_flip_per_million,
             self.faults.read_error_per_million,
+            self.at_rest_per_million,
             self.workload.extra_keys,
             self.workload.hot_keys,
             self.workload.value_len_max,

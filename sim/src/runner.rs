@@ -22,6 +22,7 @@
 //! answers with the model, `runner/recovery.rs` handles deaths, reopens and
 //! recoveries, and `runner/stats.rs` counts.
 
+mod at_rest;
 mod judge;
 mod liveness;
 mod recovery;
@@ -191,6 +192,8 @@ struct Exec {
     knobs: Knobs,
     /// The deepest level that held tables at some point.
     deepest_level: usize,
+    /// Files damaged at rest in this run.
+    damaged: Vec<at_rest::Damaged>,
     kill_kind: KillKind,
     cfg: RunConfig,
     fs: SimFs,
@@ -234,6 +237,7 @@ impl Exec {
             seed,
             knobs,
             deepest_level: 0,
+            damaged: Vec::new(),
             kill_kind: KillKind::Power,
             cfg: *cfg,
             fs,
@@ -327,11 +331,19 @@ impl Exec {
             let salt = self.seed ^ op_hash(op);
             self.fs.reseed_faults(Rng::derive(salt, 2).next_u64());
             self.crash_rng = Rng::derive(salt, 3);
-            self.step(op).map_err(wrap(i))?;
+            match self.step(op) {
+                Err(m) if m == at_rest::DAMAGE_DETECTED => return Ok(()),
+                r => r.map_err(wrap(i))?,
+            }
         }
         self.op_index = ops.len();
-        self.final_check().map_err(wrap(ops.len()))?;
-        self.liveness().map_err(wrap(ops.len()))
+        for end in [Self::final_check, Self::liveness] {
+            match end(self) {
+                Err(m) if m == at_rest::DAMAGE_DETECTED => return Ok(()),
+                r => r.map_err(wrap(ops.len()))?,
+            }
+        }
+        Ok(())
     }
 
     fn db(&self) -> Result<&Db, String> {
@@ -557,6 +569,9 @@ impl Exec {
     fn write_failed(&mut self, e: Error, mops: Vec<Op>) -> Step {
         self.stats.write_errors += 1;
         self.line(format!("  write error: {e}"));
+        if self.damage_explains(&e) {
+            return Err(self.damage_detected("write", &e));
+        }
         if matches!(e, Error::InvalidArgument(_) | Error::Closed) {
             return Err(format!("write refused: {e}"));
         }
@@ -598,6 +613,9 @@ impl Exec {
             Err(e) => {
                 self.stats.background_errors += 1;
                 self.line(format!("  background error: {e}"));
+                if self.damage_explains(&e) {
+                    return Err(self.damage_detected("background work", &e));
+                }
                 if self.fs.is_dead() {
                     self.power_loss()
                 } else if self.cfg.faults == FaultMode::All {

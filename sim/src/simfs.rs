@@ -87,6 +87,8 @@ pub struct SimStats {
     pub read_errors: u64,
     /// Syncs of WAL files that succeeded.
     pub wal_syncs: u64,
+    /// Damage done to synced bytes at rest (`damage_at_rest`).
+    pub at_rest_damage: u64,
 }
 
 impl SimStats {
@@ -108,12 +110,39 @@ impl SimStats {
         self.bit_flips += o.bit_flips;
         self.read_errors += o.read_errors;
         self.wal_syncs += o.wal_syncs;
+        self.at_rest_damage += o.at_rest_damage;
     }
 
     /// Faults injected so far, of every kind (not counting crashes).
     pub fn faults_injected(&self) -> u64 {
         self.transient_errors + self.sync_failures + self.bit_flips + self.read_errors
     }
+}
+
+/// What `SimFs::damage_at_rest` did to a synced file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AtRestDamage {
+    /// The damaged file.
+    pub path: PathBuf,
+    /// The first damaged byte.
+    pub offset: u64,
+    /// Bytes damaged.
+    pub len: u64,
+    /// How.
+    pub kind: AtRestKind,
+}
+
+/// Kinds of damage to synced data at rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AtRestKind {
+    /// One bit flipped.
+    BitFlip,
+    /// A 512-byte sector reads back as zeros.
+    ZeroSector,
+    /// A 512-byte sector reads back as garbage.
+    GarbageSector,
+    /// A 4 KiB page the disk acknowledged never reached the medium: zeros.
+    LostPage,
 }
 
 /// What kind of file an I/O call touched.
@@ -491,6 +520,70 @@ impl SimFs {
     /// I/O calls so far.
     pub fn io_calls(&self) -> u64 {
         self.lock_inner().stats.io_calls
+    }
+
+    /// Damages bytes a sync made durable, as a disk may while the machine
+    /// is off: in one file that `pick` accepts (chosen among the durable
+    /// names), a flipped bit, a zeroed or garbage 512-byte sector, or a lost
+    /// 4 KiB page (it reads back as zeros). Both images change (call it
+    /// after `crash`, when they are equal). `None` if no file qualifies or
+    /// the chosen file is empty.
+    pub fn damage_at_rest(
+        &self,
+        rng: &mut Rng,
+        pick: &dyn Fn(&Path) -> bool,
+    ) -> Option<AtRestDamage> {
+        let mut g = self.lock_inner();
+        let candidates: Vec<(PathBuf, FileId)> = g
+            .names_durable
+            .iter()
+            .filter(|(p, _)| pick(p))
+            .map(|(p, id)| (p.clone(), *id))
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let (path, id) = candidates[rng.index(candidates.len())].clone();
+        let f = g.files.get_mut(&id)?;
+        let size = f.durable.len() as u64;
+        if size == 0 {
+            return None;
+        }
+        let kind = match rng.below(4) {
+            0 => AtRestKind::BitFlip,
+            1 => AtRestKind::ZeroSector,
+            2 => AtRestKind::GarbageSector,
+            _ => AtRestKind::LostPage,
+        };
+        let (offset, len) = match kind {
+            AtRestKind::BitFlip => (rng.below(size), 1),
+            AtRestKind::ZeroSector | AtRestKind::GarbageSector => {
+                let sector = rng.below(size.div_ceil(512)) * 512;
+                (sector, 512.min(size - sector))
+            }
+            AtRestKind::LostPage => {
+                let page = rng.below(size.div_ceil(4096)) * 4096;
+                (page, 4096.min(size - page))
+            }
+        };
+        let (o, l) = (offset as usize, len as usize);
+        let mut bytes = f.durable[o..o + l].to_vec();
+        match kind {
+            AtRestKind::BitFlip => bytes[0] ^= 1 << rng.below(8),
+            AtRestKind::ZeroSector | AtRestKind::LostPage => bytes.fill(0),
+            AtRestKind::GarbageSector => rng.fill(&mut bytes),
+        }
+        f.durable[o..o + l].copy_from_slice(&bytes);
+        if f.volatile.len() >= o + l {
+            f.volatile[o..o + l].copy_from_slice(&bytes);
+        }
+        g.stats.at_rest_damage += 1;
+        Some(AtRestDamage {
+            path,
+            offset,
+            len,
+            kind,
+        })
     }
 
     /// The counters.

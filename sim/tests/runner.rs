@@ -101,3 +101,26 @@ fn shrinking_keeps_the_failure_and_prints_a_test() {
     assert!(text.contains("DiskModel::LyingSync"));
     assert_eq!(text.matches("        SimOp::").count(), s.ops.len());
 }
+
+/// Damage at rest is injected after power losses with `--faults all`, and
+/// every seed either reports it (and ends) or still matches the model.
+#[test]
+fn damage_at_rest_is_detected_or_harmless() {
+    let c = RunConfig {
+        profile: strata_sim::Profile::Swarm,
+        ..cfg(600, FaultMode::All, DiskModel::Full)
+    };
+    let mut injected = 0;
+    let mut detected = 0;
+    for seed in 0..60 {
+        let out = run_seed(seed, &c, false);
+        assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
+        injected += out.stats.at_rest_injected.values().sum::<u64>();
+        detected += out.stats.at_rest_detected.values().sum::<u64>();
+    }
+    assert!(injected >= 10, "only {injected} damages in 60 swarm seeds");
+    assert!(
+        detected >= 5,
+        "only {detected} of {injected} damages detected"
+    );
+}

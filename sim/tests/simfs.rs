@@ -381,3 +381,32 @@ fn reseeding_the_fault_stream_repeats_the_faults() {
     assert_eq!(a, pattern(&fs));
     assert!(a.contains(&true) && a.contains(&false));
 }
+
+#[test]
+fn damage_at_rest_changes_exactly_the_reported_synced_bytes() {
+    use std::path::Path;
+    use strata::fs::{FileSystem, OpenMode};
+    use strata_sim::{Rng, SimFs};
+    for seed in 0..64 {
+        let fs = SimFs::new(seed);
+        let path = Path::new("/t.sst");
+        let f = fs.open(path, OpenMode::CreateNew).unwrap();
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        f.write_at(&data, 0).unwrap();
+        f.sync_all().unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        let d = fs
+            .damage_at_rest(&mut Rng::new(seed), &|p| p == path)
+            .expect("the file qualifies");
+        let after = fs.durable_contents(path).unwrap();
+        assert_eq!(after.len(), data.len());
+        assert_eq!(fs.contents(path).unwrap(), after, "both images change");
+        let (lo, hi) = (d.offset as usize, (d.offset + d.len) as usize);
+        assert_eq!(&after[..lo], &data[..lo], "{d:?}");
+        assert_eq!(&after[hi..], &data[hi..], "{d:?}");
+        if d.kind == strata_sim::AtRestKind::BitFlip {
+            assert_eq!((after[lo] ^ data[lo]).count_ones(), 1, "{d:?}");
+        }
+        assert_eq!(fs.stats().at_rest_damage, 1);
+    }
+}

@@ -853,6 +853,21 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
         per_level(&s.seeds_by_deepest_level),
     );
     line("files per level (end)", per_level(&s.files_per_level));
+    let kv = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    line("damage at rest", kv(&s.at_rest_injected));
+    line(
+        "  detected",
+        format!(
+            "{} (undetectable by design, torn-tail window: {})",
+            kv(&s.at_rest_detected),
+            s.at_rest_undetectable
+        ),
+    );
     line(
         "liveness",
         format!(
@@ -986,6 +1001,11 @@ fn summary_json_text(
         "files_per_level": s.files_per_level,
         "reach": reach,
         "probes": probes,
+        "at_rest": {
+            "injected": s.at_rest_injected,
+            "detected": s.at_rest_detected,
+            "undetectable": s.at_rest_undetectable,
+        },
         "liveness": {
             "seeds": s.liveness_checks,
             "steps": s.liveness_steps,

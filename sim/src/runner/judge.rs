@@ -48,6 +48,9 @@ impl Exec {
             }
             Err(e) => {
                 self.line(format!("  read error: {e}"));
+                if self.damage_explains(&e) {
+                    return Err(self.damage_detected("read", &e));
+                }
                 if self.fs.is_dead() {
                     self.power_loss()?;
                     Ok(None)
@@ -154,32 +157,36 @@ impl Exec {
     /// Reads the whole recovered state and asks the crash oracle whether it
     /// is acceptable; `mark` is the highest seqno that must have survived.
     pub(super) fn check_recovered(
-        &self,
+        &mut self,
         db: &Db,
         mark: SeqNo,
         after_power_loss: bool,
     ) -> Result<Recovered, String> {
         let scanned: strata::Result<Vec<(Vec<u8>, Vec<u8>)>> =
             db.range::<Vec<u8>, _>(..).and_then(|it| it.collect());
-        let state: State = scanned
-            .map_err(|e| format!("full scan after recovery failed: {e}"))?
-            .into_iter()
-            .collect();
+        let state: State = match scanned {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) if self.damage_explains(&e) => {
+                return Err(self.damage_detected("scan after recovery", &e));
+            }
+            Err(e) => return Err(format!("full scan after recovery failed: {e}")),
+        };
         let last = db.last_seqno();
-        let acc = self
-            .model
-            .oracle()
-            .check(mark, &state, Some(last))
-            .map_err(|d| {
-                format!(
+        let checked = self.model.oracle().check(mark, &state, Some(last));
+        let acc = match checked {
+            Ok(acc) => acc,
+            Err(d) => {
+                let why = format!(
                     "crash oracle ({}): {d}",
                     if after_power_loss {
                         "after power loss"
                     } else {
                         "after process restart"
                     }
-                )
-            })?;
+                );
+                return Err(self.undetectable_loss(why));
+            }
+        };
         Ok(Recovered {
             keys: state.len(),
             last,
@@ -195,13 +202,18 @@ impl Exec {
         if self.fs.is_dead() {
             return self.power_loss();
         }
-        let db = self.db()?;
-        let got: State = db
+        let scanned = self
+            .db()?
             .range::<Vec<u8>, _>(..)
-            .and_then(|it| it.collect::<strata::Result<Vec<_>>>())
-            .map_err(|e| format!("final scan failed: {e}"))?
-            .into_iter()
-            .collect();
+            .and_then(|it| it.collect::<strata::Result<Vec<_>>>());
+        let got: State = match scanned {
+            Ok(v) => v.into_iter().collect(),
+            Err(e) if self.damage_explains(&e) => {
+                return Err(self.damage_detected("final scan", &e))
+            }
+            Err(e) => return Err(format!("final scan failed: {e}")),
+        };
+        let db = self.db()?;
         let levels = db.stats().levels;
         let want = self.model.state();
         if got != want {

@@ -102,6 +102,7 @@ impl Exec {
         self.stats.power_losses += 1;
         let rep = self.fs.crash(&mut self.crash_rng);
         self.line(format!("  crash: {rep:?}"));
+        self.maybe_damage_at_rest();
         self.recover(self.durable_mark, true)
     }
 
@@ -117,6 +118,7 @@ impl Exec {
         self.stats.power_losses += 1;
         let rep = self.fs.crash(&mut self.crash_rng);
         self.line(format!("  crash during recovery: {rep:?}"));
+        self.maybe_damage_at_rest();
         *mark = self.durable_mark;
         *after_power_loss = true;
     }
@@ -198,6 +200,9 @@ impl Exec {
                 }
                 Err(e) => {
                     self.line(format!("  open error: {e}"));
+                    if self.damage_explains(&e) {
+                        return Err(self.damage_detected("open", &e));
+                    }
                     if !faulty || e.is_corruption() && attempt == OPEN_ATTEMPTS_MAX - 1 {
                         return Err(format!("recovery failed: {e}"));
                     }

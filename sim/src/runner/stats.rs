@@ -72,6 +72,14 @@ pub struct RunStats {
     pub seeds_by_deepest_level: [u64; LEVELS_SEEN],
     /// Tables per level at the end of each seed, added up.
     pub files_per_level: [u64; LEVELS_SEEN],
+    /// Damage at rest injected, by `kind:file class`.
+    pub at_rest_injected: BTreeMap<String, u64>,
+    /// Damage at rest the engine reported, by where it was found (the seed
+    /// ends there).
+    pub at_rest_detected: BTreeMap<String, u64>,
+    /// Durable writes lost to damage in the torn-tail window (undetectable
+    /// by design; the seed ends there).
+    pub at_rest_undetectable: u64,
     /// Seeds whose liveness phase passed.
     pub liveness_checks: u64,
     /// Background steps the liveness phases took to go idle.
@@ -111,6 +119,13 @@ impl RunStats {
         self.snapshots_across_compaction += o.snapshots_across_compaction;
         self.write_stalls += o.write_stalls;
         self.rotations_racing_writes += o.rotations_racing_writes;
+        for (k, v) in &o.at_rest_injected {
+            *self.at_rest_injected.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &o.at_rest_detected {
+            *self.at_rest_detected.entry(k.clone()).or_insert(0) += v;
+        }
+        self.at_rest_undetectable += o.at_rest_undetectable;
         self.liveness_checks += o.liveness_checks;
         self.liveness_steps += o.liveness_steps;
         for i in 0..LEVELS_SEEN {
