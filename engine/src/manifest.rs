@@ -568,7 +568,29 @@ pub fn recover(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Recovered>> {
         .open(&path, OpenMode::Read)
         .map_err(|e| Error::io(&path, e))?;
     let bytes = f.read_all().map_err(|e| Error::io(&path, e))?;
-    replay(&bytes, &path, number).map(Some)
+    let recovered = replay(&bytes, &path, number)?;
+    if recovered.torn_tail.is_some() {
+        // The torn tail will be dropped for good (the next manifest is
+        // written without it): make sure it is on the disk and not a read
+        // fault, by reading the file again.
+        let again = f.read_all().map_err(|e| Error::io(&path, e))?;
+        if again != bytes {
+            return Err(read_back_differently(&path));
+        }
+    }
+    Ok(Some(recovered))
+}
+
+/// The error for a file whose two reads disagreed: a transient read fault,
+/// not damage to act on (recovery must not drop data on its word).
+pub(crate) fn read_back_differently(path: &Path) -> Error {
+    Error::io(
+        path,
+        std::io::Error::other(
+            "read back differently on a second read (a transient read fault?); \
+             nothing was truncated, retry the open",
+        ),
+    )
 }
 
 // ---------------------------------------------------------------------------

@@ -292,7 +292,7 @@ impl Replay<'_> {
             last = rec.seqno_last();
             Ok(())
         })?;
-        let Some(damage) = scan.damage else {
+        let Some(damage) = scan.damage.clone() else {
             return Ok(last);
         };
         if self.mode == RecoveryMode::TruncateTornTail
@@ -331,7 +331,13 @@ impl Replay<'_> {
         }
         // A torn tail of the last segment: cut it off durably before any new
         // append (appending after the garbage would lose later commits at
-        // the next restart).
+        // the next restart). Truncating destroys bytes for good, so first
+        // read the segment again: a transient read fault (a flipped bit on
+        // the way) must not pass for a torn tail.
+        let again = wal::scan_segment(&*file, &path, number, self.limits, &mut |_, _| Ok(()))?;
+        if again != scan {
+            return Err(crate::manifest::read_back_differently(&path));
+        }
         file.set_len(scan.valid_bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::io(&path, e))?;

@@ -6,7 +6,6 @@ use strata::Db;
 use strata_models::SeqNo;
 
 use super::{Exec, KillKind, Step, DB_DIR};
-use crate::simfs::FaultRates;
 use crate::workload::FaultMode;
 
 /// Opens tried before a recovery gives up; the last runs without faults.
@@ -170,14 +169,12 @@ impl Exec {
         mark: &mut SeqNo,
         after_power_loss: &mut bool,
     ) -> Result<Db, String> {
-        // Media faults during recovery would make a damaged record look like
-        // a torn tail; recovery sees transient errors and sync failures only.
+        // Every fault stays possible during recovery, media faults on read
+        // included: a flipped bit on the way must not make recovery drop a
+        // synced record as a torn tail (the engine reads a tail twice before
+        // it truncates).
         let faulty = self.cfg.faults == FaultMode::All;
-        self.fs.set_faults(FaultRates {
-            bit_flip_per_million: 0,
-            read_error_per_million: 0,
-            ..self.rates
-        });
+        self.fs.set_faults(self.rates);
         self.fs.set_faults_enabled(faulty);
         let mut last_err = String::new();
         for attempt in 0..OPEN_ATTEMPTS_MAX {
