@@ -606,3 +606,17 @@ fn sim_regression_seed_10_read_fault_dropped_a_manifest_edit() {
         out.trace.join("\n")
     );
 }
+
+/// Postmortem: the runner's own mistake, found by the 100,000-seed campaign
+/// (3 seeds): when the final check had to recover (an armed crash fired in
+/// it), recovery switched faults back on, and the liveness phase, which must
+/// run with faults off, failed on an injected read fault.
+#[test]
+fn sim_regression_seeds_43266_62436_89521_liveness_runs_with_faults_off() {
+    use strata_sim::{run_seed, RunConfig};
+    for seed in [43266, 62436, 89521] {
+        let out = run_seed(seed, &RunConfig::default(), false);
+        assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
+        assert_eq!(out.stats.liveness_checks, 1, "seed {seed}");
+    }
+}

@@ -22,6 +22,9 @@ const SLACK_BYTES: u64 = 64 * 1024;
 impl Exec {
     /// Runs the liveness phase on the open database; faults must be off.
     pub(super) fn liveness(&mut self) -> Step {
+        // Off for good: a recovery in the final check switches them back on.
+        self.fs.set_faults_enabled(false);
+        self.fs.crash_at_io(None);
         let fail = |m: String| Err(format!("liveness (faults off): {m}"));
         let db = self.db.take().ok_or("no open database")?;
         if let Err(e) = db.close() {
@@ -29,6 +32,7 @@ impl Exec {
         }
         let db = match Db::open(DB_DIR, self.options()?) {
             Ok(db) => db,
+            Err(e) if self.damage_explains(&e) => return Err(self.damage_detected("liveness", &e)),
             Err(e) => return fail(format!("reopen failed: {e}")),
         };
         match db.put(b"liveness", b"ok", WriteOptions::DURABLE) {
@@ -49,6 +53,9 @@ impl Exec {
                     return fail(format!(
                         "background work still busy after {steps} steps (last: {s:?})"
                     ))
+                }
+                Err(e) if self.damage_explains(&e) => {
+                    return Err(self.damage_detected("liveness", &e))
                 }
                 Err(e) => return fail(format!("background step failed: {e}")),
             }
