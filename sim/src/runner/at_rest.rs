@@ -1,5 +1,6 @@
 //! Faults at rest: after a power loss, before the next open, the simulated
-//! disk may damage bytes a sync made durable, in a table or a WAL segment
+//! disk may damage bytes a sync made durable, in a table, a WAL segment or
+//! a manifest
 //! (`SimFs::damage_at_rest`). The rule: the engine returns correct data or
 //! an error naming the damaged file; never wrong data, and never a silent
 //! drop of records a later durable record proves were synced.
@@ -10,12 +11,14 @@
 //! watermark covers looks exactly like a torn tail, so recovery cuts it off
 //! (`engine/DESIGN.md`, "Recovery rules"); a recovered state that lost
 //! durable writes is then counted as "undetectable", not as a failure. The
-//! window is decided with the engine's own segment scanner on the damaged
-//! bytes, before the engine opens them.
+//! same holds for the manifest's last record. The window is decided with
+//! the engine's own scanners on the damaged bytes, before the engine opens
+//! them.
 
 use std::path::{Path, PathBuf};
 
 use strata::format::filename::{parse_file_name, FileKind};
+use strata::format::manifest::replay;
 use strata::format::wal::{scan_segment, WalLimits};
 use strata::fs::{FileSystem, MemFs, OpenMode};
 use strata::Error;
@@ -44,7 +47,11 @@ impl Exec {
             return;
         }
         let pick = |p: &Path| {
-            p.starts_with(DB_DIR) && matches!(FileClass::of(p), FileClass::Wal | FileClass::Table)
+            p.starts_with(DB_DIR)
+                && matches!(
+                    FileClass::of(p),
+                    FileClass::Wal | FileClass::Table | FileClass::Manifest
+                )
         };
         let Some(damage) = self.fs.damage_at_rest(&mut self.crash_rng, &pick) else {
             return;
@@ -81,8 +88,16 @@ impl Exec {
         let Some(name) = d.path.file_name().and_then(|n| n.to_str()) else {
             return false;
         };
-        let Some(FileKind::Wal(number)) = parse_file_name(name) else {
-            return false;
+        let number = match parse_file_name(name) {
+            Some(FileKind::Wal(n)) => n,
+            Some(FileKind::Manifest(n)) => {
+                // The manifest's last record is read like a WAL tail: damage
+                // there passes for a torn write, and recovery drops the edit.
+                return self.fs.contents(&d.path).is_some_and(|bytes| {
+                    replay(&bytes, &d.path, n).is_ok_and(|r| r.torn_tail.is_some())
+                });
+            }
+            _ => return false,
         };
         let newest = self
             .fs

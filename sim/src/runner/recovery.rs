@@ -201,7 +201,10 @@ impl Exec {
                         return Err(self.damage_detected("open", &e));
                     }
                     if !faulty || e.is_corruption() && attempt == OPEN_ATTEMPTS_MAX - 1 {
-                        return Err(format!("recovery failed: {e}"));
+                        // A manifest edit dropped by damage in its torn-tail
+                        // window can leave the WAL it had retired half
+                        // deleted: the error then names a segment.
+                        return Err(self.undetectable_loss(format!("recovery failed: {e}")));
                     }
                     last_err = e.to_string();
                     self.stats.open_retries += 1;
