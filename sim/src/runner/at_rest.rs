@@ -1,6 +1,6 @@
 //! Faults at rest: after a power loss, before the next open, the simulated
 //! disk may damage bytes a sync made durable, in a table, a WAL segment or
-//! a manifest
+//! a manifest file (a manifest or `CURRENT`)
 //! (`SimFs::damage_at_rest`). The rule: the engine returns correct data or
 //! an error naming the damaged file; never wrong data, and never a silent
 //! drop of records a later durable record proves were synced.
