@@ -20,6 +20,20 @@ fn manual(memtable_bytes_max: usize) -> Options {
 
 const W: WriteOptions = WriteOptions::BUFFERED;
 
+/// Files in `dir` whose names end with `suffix`.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(suffix)
+        })
+        .count()
+}
+
 /// Postmortem: the seed system's SST entries had no sequence number and no
 /// tombstone kind, so a delete flushed above an older value could not hide it.
 #[test]
@@ -104,18 +118,7 @@ fn regression_wal_segments_are_retired_after_flush() {
     }
     db.flush().unwrap();
     db.compact().unwrap();
-    let logs = |d: &std::path::Path| {
-        std::fs::read_dir(d)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(".log")
-            })
-            .count()
-    };
+    let logs = |d: &std::path::Path| files_ending(d, ".log");
     assert_eq!(logs(dir.path()), 1, "only the live segment remains");
     db.close().unwrap();
     let db = Db::open(dir.path(), manual(4096)).unwrap();
@@ -263,15 +266,6 @@ fn regression_a_compactions_inputs_are_deleted_when_it_finishes() {
     let stats = db.stats();
     let live: usize = stats.levels.iter().map(|l| l.files).sum();
     assert!(stats.compactions > 0, "the test must compact");
-    let on_disk = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".sst")
-        })
-        .count();
+    let on_disk = files_ending(dir.path(), ".sst");
     assert_eq!(on_disk, live, "tables on disk vs live tables");
 }

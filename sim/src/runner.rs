@@ -214,7 +214,8 @@ struct Exec {
     trace: Vec<String>,
 }
 
-fn model_ops(ops: &[(Vec<u8>, Option<Val>)]) -> Vec<Op> {
+/// The model's form of a workload write.
+pub(crate) fn model_ops(ops: &[(Vec<u8>, Option<Val>)]) -> Vec<Op> {
     ops.iter()
         .map(|(k, v)| match v {
             Some(v) => Op::Put {
@@ -224,6 +225,34 @@ fn model_ops(ops: &[(Vec<u8>, Option<Val>)]) -> Vec<Op> {
             None => Op::Delete { key: k.clone() },
         })
         .collect()
+}
+
+/// The `Db` call a write of `mops` is issued as: one put, one delete, or a
+/// batch.
+pub(crate) fn write_call(mops: &[Op]) -> &'static str {
+    match mops {
+        [Op::Put { .. }] => "put",
+        [Op::Delete { .. }] => "delete",
+        _ => "write",
+    }
+}
+
+/// Issues a write of `mops` as [`write_call`] names it.
+pub(crate) fn submit_write(db: &Db, mops: &[Op], wo: WriteOptions) -> strata::Result<SeqNo> {
+    match mops {
+        [Op::Put { key, value }] => db.put(key, value, wo),
+        [Op::Delete { key }] => db.delete(key, wo),
+        _ => {
+            let mut b = WriteBatch::new();
+            for op in mops {
+                match op {
+                    Op::Put { key, value } => b.put(key.clone(), value.clone()),
+                    Op::Delete { key } => b.delete(key.clone()),
+                };
+            }
+            db.write(b, wo)
+        }
+    }
 }
 
 impl Exec {
@@ -527,27 +556,8 @@ impl Exec {
         let mops = model_ops(&ops);
         let n = mops.len() as u64;
         let db = self.db.as_ref().ok_or("no open database")?;
-        let res = match mops.as_slice() {
-            [Op::Put { key, value }] if ops.len() == 1 => {
-                self.call = "put";
-                db.put(key, value, wo)
-            }
-            [Op::Delete { key }] if ops.len() == 1 => {
-                self.call = "delete";
-                db.delete(key, wo)
-            }
-            _ => {
-                self.call = "write";
-                let mut b = WriteBatch::new();
-                for op in &mops {
-                    match op {
-                        Op::Put { key, value } => b.put(key.clone(), value.clone()),
-                        Op::Delete { key } => b.delete(key.clone()),
-                    };
-                }
-                db.write(b, wo)
-            }
-        };
+        self.call = write_call(&mops);
+        let res = submit_write(db, &mops, wo);
         match res {
             Ok(s) => {
                 self.check_write_seqno(s, n)?;

@@ -19,14 +19,16 @@ use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
 use strata::fs::FileSystem;
 use strata::{
     BackgroundMode, CompactionOptions, Db, Error, MemtableKind, Options, Stats, TableOptions,
-    WriteBatch, WriteOptions,
+    WriteOptions,
 };
-use strata_models::{KvModel, Op, SeqNo, State, Window};
+use strata_models::{KvModel, SeqNo, State, Window};
 
 use super::check::{check_reads, round_writes, Call, Seen};
 use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice};
 use crate::rng::{Digest, Rng};
-use crate::runner::{Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT_RATES_ALL};
+use crate::runner::{
+    model_ops, submit_write, Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT_RATES_ALL,
+};
 use crate::simfs::{FaultRates, SimFs};
 use crate::workload::{collect_scan, FaultMode, Pairs, ScanReader, Val};
 
@@ -814,31 +816,9 @@ fn write(db: &Db, ops: &[(Vec<u8>, Option<Val>)], durable: bool, ctx: &Ctx) -> S
     } else {
         WriteOptions::BUFFERED
     };
-    let mops: Vec<Op> = ops
-        .iter()
-        .map(|(k, v)| match v {
-            Some(v) => Op::Put {
-                key: k.clone(),
-                value: v.bytes(),
-            },
-            None => Op::Delete { key: k.clone() },
-        })
-        .collect();
+    let mops = model_ops(ops);
     let syncs_before = durable.then(|| ctx.fs.stats().wal_syncs);
-    let r = match mops.as_slice() {
-        [Op::Put { key, value }] => db.put(key, value, wo),
-        [Op::Delete { key }] => db.delete(key, wo),
-        _ => {
-            let mut b = WriteBatch::new();
-            for op in &mops {
-                match op {
-                    Op::Put { key, value } => b.put(key.clone(), value.clone()),
-                    Op::Delete { key } => b.delete(key.clone()),
-                };
-            }
-            db.write(b, wo)
-        }
-    };
+    let r = submit_write(db, &mops, wo);
     match r {
         Ok(seqno) => Seen::Written {
             ops: mops,
