@@ -37,7 +37,7 @@ impl TableFiles<'_> {
             .fs
             .open(&path, OpenMode::CreateNew)
             .map_err(|e| Error::io(&path, e))?;
-        Ok((number, TableBuilder::new(file, path, self.options)))
+        Ok((number, TableBuilder::new(file, path, number, self.options)))
     }
 
     /// Syncs the directory, making the names of finished tables durable.

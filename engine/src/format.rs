@@ -52,10 +52,11 @@ pub mod version {
 /// cache, and the internal-key order (`engine/docs/sstable.md`).
 pub mod sst {
     pub use crate::sst::{
-        bloom_hash64, cmp_internal, BlockCache, BloomFilter, Compression, Table, TableBuilder,
-        TableIter, TableOptions, TableStats, TableSummary, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES,
-        BLOCK_TRAILER_BYTES, BLOOM_PROBES_MAX, CODEC_LZ4, CODEC_NONE, FOOTER_BYTES, KIND_TOMBSTONE,
-        KIND_VALUE, SST_FORMAT_VERSION, SST_MAGIC,
+        bloom_hash64, cmp_internal, BlockCache, BloomFilter, Compression, Seal, Table,
+        TableBuilder, TableIter, TableOptions, TableStats, TableSummary, BLOCK_BYTES_MAX,
+        BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, BLOOM_PROBES_MAX, CODEC_LZ4, CODEC_NONE,
+        FOOTER_BYTES, KIND_TOMBSTONE, KIND_VALUE, SST_FORMAT_VERSION, SST_FORMAT_VERSION_MIN,
+        SST_MAGIC,
     };
 }
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use strata::format::sst::{
-    cmp_internal, BlockCache, Table, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, CODEC_LZ4,
+    cmp_internal, BlockCache, Seal, Table, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, CODEC_LZ4,
     FOOTER_BYTES,
 };
 use strata::types::{SeqNo, SEQNO_MAX};
@@ -40,12 +40,15 @@ fn handle(b: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Rewrites the trailer CRC of the block at `(offset, size)` if it fits.
-fn fix_block(data: &mut [u8], (offset, size): (usize, usize)) -> Option<()> {
+/// The number every fuzzed table is opened under (its name is `000007.sst`).
+pub const FUZZ_TABLE_NUMBER: u64 = 7;
+
+fn fix_block(data: &mut [u8], seal: Seal, (offset, size): (usize, usize)) -> Option<()> {
     let end = offset.checked_add(size)?.checked_add(BLOCK_TRAILER_BYTES)?;
     if end > data.len() {
         return None;
     }
-    let crc = crc32c::crc32c(&data[offset..offset + size + 1]);
+    let crc = seal.crc(offset as u64, &[&data[offset..offset + size + 1]]);
     data[offset + size + 1..end].copy_from_slice(&crc.to_le_bytes());
     Some(())
 }
@@ -117,15 +120,19 @@ pub fn fix_checksums(data: &mut [u8]) {
     }
     let f = data.len() - FOOTER_BYTES;
     // Footer: filter handle | index handle | entries u64 | version u32 | crc u32 | magic u64.
-    let crc = crc32c::crc32c(&data[f..f + 36]);
+    // The version says whether checksums carry the seal (table number
+    // `FUZZ_TABLE_NUMBER`, and the offset of what they cover).
+    let version = u32::from_le_bytes(data[f + 32..f + 36].try_into().expect("4 bytes"));
+    let seal = Seal::new(version, FUZZ_TABLE_NUMBER);
+    let crc = seal.crc(f as u64, &[&data[f..f + 36]]);
     data[f + 36..f + 40].copy_from_slice(&crc.to_le_bytes());
     let filter = handle(&data[f..f + 12]);
     let index = handle(&data[f + 12..f + 24]);
     if let Some(h) = filter {
-        fix_block(data, h);
+        fix_block(data, seal, h);
     }
     let Some((offset, size)) = index else { return };
-    if fix_block(data, (offset, size)).is_none() {
+    if fix_block(data, seal, (offset, size)).is_none() {
         return;
     }
     let stored = &data[offset..offset + size];
@@ -145,7 +152,7 @@ pub fn fix_checksums(data: &mut [u8]) {
         stored.to_vec()
     };
     for h in index_handles(&raw) {
-        fix_block(data, h);
+        fix_block(data, seal, h);
     }
 }
 
@@ -234,7 +241,7 @@ pub fn run(data: &[u8]) {
         Table::open(
             MemFile::with_bytes(bytes.to_vec()),
             PathBuf::from("fuzz/000007.sst"),
-            7,
+            FUZZ_TABLE_NUMBER,
             Arc::new(BlockCache::new(1 << 20)),
         )
     };

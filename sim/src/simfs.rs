@@ -130,6 +130,9 @@ pub struct AtRestDamage {
     pub len: u64,
     /// How.
     pub kind: AtRestKind,
+    /// For a misdirected write: where it belonged (file, offset, bytes);
+    /// that place kept its old contents (zeros), so it is damaged too.
+    pub from: Option<(PathBuf, u64, u64)>,
 }
 
 /// Kinds of damage to synced data at rest.
@@ -143,6 +146,12 @@ pub enum AtRestKind {
     GarbageSector,
     /// A 4 KiB page the disk acknowledged never reached the medium: zeros.
     LostPage,
+    /// One of the engine's writes landed at the start of another of its
+    /// writes, in the same file or another one (the disk wrote the wrong
+    /// block address): the target holds valid-looking bytes from the wrong
+    /// place, and the write's own place reads back as zeros. Half the time
+    /// the target is a write of the same length, if there is one.
+    Misdirected,
 }
 
 /// What kind of file an I/O call touched.
@@ -220,6 +229,9 @@ struct FileData {
     pending: Vec<Mutation>,
     /// The `write_at` that was the crashing call, never applied to `volatile`.
     in_flight: Option<(u64, Vec<u8>)>,
+    /// Every `write_at` made to the file, as (offset, length): the units a
+    /// misdirected write moves (`AtRestKind::Misdirected`).
+    extents: Vec<(u64, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -375,6 +387,76 @@ fn not_found(path: &Path) -> io::Error {
     )
 }
 
+impl FileData {
+    /// Replaces durable bytes at `o` (and the volatile image's, which
+    /// equals it after a crash).
+    fn overwrite_at_rest(&mut self, o: usize, bytes: &[u8]) {
+        let l = bytes.len();
+        self.durable[o..o + l].copy_from_slice(bytes);
+        if self.volatile.len() >= o + l {
+            self.volatile[o..o + l].copy_from_slice(bytes);
+        }
+    }
+
+    /// The writes whose bytes lie within the durable image.
+    fn durable_extents(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let size = self.durable.len() as u64;
+        self.extents
+            .iter()
+            .copied()
+            .filter(move |&(o, l)| l > 0 && o + l <= size)
+    }
+}
+
+impl Inner {
+    /// `AtRestKind::Misdirected` among `candidates`; `None` without two
+    /// distinct writes to choose from.
+    fn misdirect(
+        &mut self,
+        rng: &mut Rng,
+        candidates: &[(PathBuf, FileId)],
+    ) -> Option<AtRestDamage> {
+        let mut writes: Vec<(usize, u64, u64)> = Vec::new();
+        for (i, (_, id)) in candidates.iter().enumerate() {
+            if let Some(f) = self.files.get(id) {
+                writes.extend(f.durable_extents().map(|(o, l)| (i, o, l)));
+            }
+        }
+        writes.sort_unstable();
+        writes.dedup_by_key(|w| (w.0, w.1));
+        if writes.len() < 2 {
+            return None;
+        }
+        let src = rng.index(writes.len());
+        // Half the time, where a write of the same length starts if there
+        // is one: the case a checksum over only its own bytes cannot see.
+        let same: Vec<usize> = (0..writes.len())
+            .filter(|&i| i != src && writes[i].2 == writes[src].2)
+            .collect();
+        let dst = if !same.is_empty() && rng.coin() {
+            same[rng.index(same.len())]
+        } else {
+            let d = rng.index(writes.len() - 1);
+            d + usize::from(d >= src)
+        };
+        let (si, so, sl) = writes[src];
+        let (di, doff, _) = writes[dst];
+        let f = self.files.get_mut(&candidates[si].1)?;
+        let moved = f.durable[so as usize..(so + sl) as usize].to_vec();
+        f.overwrite_at_rest(so as usize, &vec![0; moved.len()]);
+        let t = self.files.get_mut(&candidates[di].1)?;
+        let room = (t.durable.len() as u64 - doff).min(sl);
+        t.overwrite_at_rest(doff as usize, &moved[..room as usize]);
+        Some(AtRestDamage {
+            path: candidates[di].0.clone(),
+            offset: doff,
+            len: room,
+            kind: AtRestKind::Misdirected,
+            from: Some((candidates[si].0.clone(), so, sl)),
+        })
+    }
+}
+
 fn apply_mutation(img: &mut Vec<u8>, m: &Mutation) {
     match m {
         Mutation::Write { offset, data } => write_into(img, *offset, data),
@@ -524,10 +606,13 @@ impl SimFs {
 
     /// Damages bytes a sync made durable, as a disk may while the machine
     /// is off: in one file that `pick` accepts (chosen among the durable
-    /// names), a flipped bit, a zeroed or garbage 512-byte sector, or a lost
-    /// 4 KiB page (it reads back as zeros). Both images change (call it
-    /// after `crash`, when they are equal). `None` if no file qualifies or
-    /// the chosen file is empty.
+    /// names), a flipped bit, a zeroed or garbage 512-byte sector, a lost
+    /// 4 KiB page (it reads back as zeros), or a misdirected write (one of
+    /// the engine's writes to a picked file moved to where another of them
+    /// starts, in the same or another picked file; the moved write's own
+    /// place reads back as zeros; without two such writes, a lost page).
+    /// Both images change (call it after `crash`, when they are equal).
+    /// `None` if no file qualifies or the chosen file is empty.
     pub fn damage_at_rest(
         &self,
         rng: &mut Rng,
@@ -544,24 +629,32 @@ impl SimFs {
             return None;
         }
         let (path, id) = candidates[rng.index(candidates.len())].clone();
-        let f = g.files.get_mut(&id)?;
-        let size = f.durable.len() as u64;
+        let size = g.files.get(&id)?.durable.len() as u64;
         if size == 0 {
             return None;
         }
-        let kind = match rng.below(4) {
+        let mut kind = match rng.below(5) {
             0 => AtRestKind::BitFlip,
             1 => AtRestKind::ZeroSector,
             2 => AtRestKind::GarbageSector,
-            _ => AtRestKind::LostPage,
+            3 => AtRestKind::LostPage,
+            _ => AtRestKind::Misdirected,
         };
+        if kind == AtRestKind::Misdirected {
+            if let Some(d) = g.misdirect(rng, &candidates) {
+                g.stats.at_rest_damage += 1;
+                return Some(d);
+            }
+            kind = AtRestKind::LostPage;
+        }
+        let f = g.files.get_mut(&id)?;
         let (offset, len) = match kind {
             AtRestKind::BitFlip => (rng.below(size), 1),
             AtRestKind::ZeroSector | AtRestKind::GarbageSector => {
                 let sector = rng.below(size.div_ceil(512)) * 512;
                 (sector, 512.min(size - sector))
             }
-            AtRestKind::LostPage => {
+            AtRestKind::LostPage | AtRestKind::Misdirected => {
                 let page = rng.below(size.div_ceil(4096)) * 4096;
                 (page, 4096.min(size - page))
             }
@@ -570,19 +663,19 @@ impl SimFs {
         let mut bytes = f.durable[o..o + l].to_vec();
         match kind {
             AtRestKind::BitFlip => bytes[0] ^= 1 << rng.below(8),
-            AtRestKind::ZeroSector | AtRestKind::LostPage => bytes.fill(0),
+            AtRestKind::ZeroSector | AtRestKind::LostPage | AtRestKind::Misdirected => {
+                bytes.fill(0);
+            }
             AtRestKind::GarbageSector => rng.fill(&mut bytes),
         }
-        f.durable[o..o + l].copy_from_slice(&bytes);
-        if f.volatile.len() >= o + l {
-            f.volatile[o..o + l].copy_from_slice(&bytes);
-        }
+        f.overwrite_at_rest(o, &bytes);
         g.stats.at_rest_damage += 1;
         Some(AtRestDamage {
             path,
             offset,
             len,
             kind,
+            from: None,
         })
     }
 
@@ -838,6 +931,7 @@ impl FsFile for SimFile {
             .get_mut(&self.id)
             .ok_or_else(|| not_found(&self.path))?;
         write_into(&mut f.volatile, offset, buf);
+        f.extents.push((offset, buf.len() as u64));
         f.pending.push(Mutation::Write {
             offset,
             data: buf.to_vec(),

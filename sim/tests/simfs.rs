@@ -410,3 +410,64 @@ fn damage_at_rest_changes_exactly_the_reported_synced_bytes() {
         assert_eq!(fs.stats().at_rest_damage, 1);
     }
 }
+
+#[test]
+fn a_misdirected_write_moves_one_write_onto_another_and_zeroes_its_own_place() {
+    use std::path::Path;
+    use strata::fs::{FileSystem, OpenMode};
+    use strata_sim::{AtRestKind, Rng, SimFs};
+    let mut seen = 0;
+    for seed in 0..200 {
+        let fs = SimFs::new(seed);
+        let paths = [Path::new("/a.log"), Path::new("/b.log")];
+        let mut before = Vec::new();
+        for (n, path) in paths.iter().enumerate() {
+            let f = fs.open(path, OpenMode::CreateNew).unwrap();
+            let mut all = Vec::new();
+            for w in 0..4u8 {
+                // Writes of 100 and 300 bytes, so same-length targets exist.
+                let len = if w % 2 == 0 { 100 } else { 300 };
+                let chunk = vec![n as u8 * 16 + w + 1; len];
+                f.write_at(&chunk, all.len() as u64).unwrap();
+                all.extend_from_slice(&chunk);
+            }
+            f.sync_all().unwrap();
+            before.push(all);
+        }
+        fs.sync_dir(Path::new("/")).unwrap();
+        let d = fs
+            .damage_at_rest(&mut Rng::new(seed), &|p| paths.contains(&p))
+            .expect("the files qualify");
+        if d.kind != AtRestKind::Misdirected {
+            continue;
+        }
+        seen += 1;
+        let (from, from_at, from_len) =
+            d.from.clone().expect("a misdirected write says where from");
+        let index = |p: &Path| paths.iter().position(|q| *q == p).unwrap();
+        let (src, dst) = (index(&from), index(&d.path));
+        let moved = &before[src][from_at as usize..(from_at + from_len) as usize];
+        let after_dst = fs.durable_contents(&d.path).unwrap();
+        let (lo, hi) = (d.offset as usize, (d.offset + d.len) as usize);
+        assert_eq!(&after_dst[lo..hi], &moved[..d.len as usize], "{d:?}");
+        assert!(d.len <= from_len && d.offset.is_multiple_of(100), "{d:?}");
+        let after_src = fs.durable_contents(&from).unwrap();
+        let own = &after_src[from_at as usize..(from_at + from_len) as usize];
+        if src != dst || hi <= from_at as usize || lo >= (from_at + from_len) as usize {
+            assert!(own.iter().all(|&b| b == 0), "{d:?}");
+        }
+        // Nothing else changed.
+        for (i, path) in paths.iter().enumerate() {
+            let now = fs.durable_contents(path).unwrap();
+            for (at, (a, b)) in before[i].iter().zip(&now).enumerate() {
+                let in_target = i == dst && (lo..hi).contains(&at);
+                let in_source =
+                    i == src && (from_at as usize..(from_at + from_len) as usize).contains(&at);
+                if !in_target && !in_source {
+                    assert_eq!(a, b, "{d:?} changed byte {at} of {}", path.display());
+                }
+            }
+        }
+    }
+    assert!(seen > 10, "{seen} misdirected writes in 200 seeds");
+}

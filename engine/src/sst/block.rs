@@ -23,8 +23,8 @@ use std::path::Path;
 
 use super::coding::{get_u32, get_u64, get_varint, put_varint};
 use super::{
-    cmp_internal, Compression, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, CODEC_LZ4,
-    CODEC_NONE, KIND_TOMBSTONE, KIND_VALUE,
+    cmp_internal, Compression, Seal, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES,
+    CODEC_LZ4, CODEC_NONE, KIND_TOMBSTONE, KIND_VALUE,
 };
 use crate::error::{Error, Result};
 use crate::fs::FsFile;
@@ -170,9 +170,15 @@ pub(crate) fn encode_for_disk(raw: &[u8], compression: Compression) -> (u8, Vec<
     (CODEC_NONE, raw.to_vec())
 }
 
-/// The trailer stored after `stored` bytes with codec `codec`.
-pub(crate) fn trailer(stored: &[u8], codec: u8) -> [u8; BLOCK_TRAILER_BYTES] {
-    let crc = crc32c::crc32c_append(crc32c::crc32c(stored), &[codec]);
+/// The trailer stored after `stored` bytes with codec `codec`, for a block
+/// at `offset` of the table `seal` describes.
+pub(crate) fn trailer(
+    seal: Seal,
+    offset: u64,
+    stored: &[u8],
+    codec: u8,
+) -> [u8; BLOCK_TRAILER_BYTES] {
+    let crc = seal.crc(offset, &[stored, &[codec]]);
     let mut t = [0u8; BLOCK_TRAILER_BYTES];
     t[0] = codec;
     t[1..].copy_from_slice(&crc.to_le_bytes());
@@ -181,12 +187,14 @@ pub(crate) fn trailer(stored: &[u8], codec: u8) -> [u8; BLOCK_TRAILER_BYTES] {
 
 /// Reads the block at `handle` (whose range the caller has checked lies
 /// inside the file), verifies its CRC and decompresses it. `stored_bytes_max`
-/// bounds the stored size (data and index blocks: [`BLOCK_BYTES_MAX`]).
+/// bounds the stored size (data and index blocks: [`BLOCK_BYTES_MAX`]);
+/// `seal` says what the checksum is bound to.
 pub(crate) fn read_block(
     file: &dyn FsFile,
     path: &Path,
     handle: BlockHandle,
     stored_bytes_max: usize,
+    seal: Seal,
 ) -> Result<Vec<u8>> {
     let size = handle.size as usize;
     if size > stored_bytes_max {
@@ -202,7 +210,7 @@ pub(crate) fn read_block(
     let codec = buf[size];
     let stored_crc =
         u32::from_le_bytes([buf[size + 1], buf[size + 2], buf[size + 3], buf[size + 4]]);
-    let actual_crc = crc32c::crc32c(&buf[..size + 1]);
+    let actual_crc = seal.crc(handle.offset, &[&buf[..size + 1]]);
     if stored_crc != actual_crc {
         return Err(Error::corruption(
             path,

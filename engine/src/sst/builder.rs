@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use super::block::{encode_for_disk, trailer, BlockBuilder, BlockHandle};
 use super::bloom::{bloom_hash64, build_filter};
+use super::Seal;
 use super::{
     cmp_internal, TableOptions, BLOCK_BYTES_MAX, CODEC_NONE, FOOTER_BYTES, KIND_TOMBSTONE,
     KIND_VALUE, SST_FORMAT_VERSION, SST_MAGIC,
@@ -60,11 +61,19 @@ pub struct TableBuilder {
     seqno_max: SeqNo,
     /// Set after an I/O failure: the file content is unknown, refuse more.
     failed: bool,
+    /// What the table's checksums are bound to.
+    seal: Seal,
 }
 
 impl TableBuilder {
-    /// A builder writing to `file` (which should be empty) at `path`.
-    pub fn new(file: Arc<dyn FsFile>, path: PathBuf, opts: TableOptions) -> TableBuilder {
+    /// A builder writing to `file` (which should be empty) at `path`, the
+    /// table numbered `file_number` (its checksums are bound to it).
+    pub fn new(
+        file: Arc<dyn FsFile>,
+        path: PathBuf,
+        file_number: u64,
+        opts: TableOptions,
+    ) -> TableBuilder {
         let opts = TableOptions {
             block_bytes_target: opts.block_bytes_target.clamp(1, BLOCK_BYTES_MAX),
             restart_interval: opts.restart_interval.max(1),
@@ -73,6 +82,7 @@ impl TableBuilder {
         TableBuilder {
             file,
             path,
+            seal: Seal::new(SST_FORMAT_VERSION, file_number),
             data_block: BlockBuilder::new(opts.restart_interval),
             // Index entries are looked up by binary search over decoded
             // entries, so a restart every entry costs nothing on read.
@@ -183,7 +193,8 @@ impl TableBuilder {
             size,
         };
         self.out.extend_from_slice(stored);
-        self.out.extend_from_slice(&trailer(stored, codec));
+        self.out
+            .extend_from_slice(&trailer(self.seal, handle.offset, stored, codec));
         Ok(handle)
     }
 
@@ -248,7 +259,7 @@ impl TableBuilder {
         index_handle.encode_to(&mut footer);
         footer.extend_from_slice(&self.entries.to_le_bytes());
         footer.extend_from_slice(&SST_FORMAT_VERSION.to_le_bytes());
-        let crc = crc32c::crc32c(&footer);
+        let crc = self.seal.crc(self.offset(), &[&footer]);
         footer.extend_from_slice(&crc.to_le_bytes());
         footer.extend_from_slice(&SST_MAGIC.to_le_bytes());
         assert_eq!(footer.len(), FOOTER_BYTES);

@@ -35,6 +35,7 @@ mod table;
 mod tests;
 
 pub use bloom::{bloom_hash64, BloomFilter};
+
 pub use builder::{TableBuilder, TableSummary};
 pub use cache::BlockCache;
 pub use iter::TableIter;
@@ -44,11 +45,49 @@ use std::cmp::Ordering;
 
 use crate::types::SeqNo;
 
+/// What a table's checksums are bound to. From format version 2 on, every
+/// CRC32C in a table starts with the table's file number and the file
+/// offset of the bytes it covers (both u64 LE), so a valid block or footer
+/// read from the wrong place (a misdirected write, a file copied under
+/// another number) fails its check instead of passing for the right one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seal {
+    version: u32,
+    file_number: u64,
+}
+
+impl Seal {
+    /// The seal of table `file_number` in format `version`.
+    pub fn new(version: u32, file_number: u64) -> Seal {
+        Seal {
+            version,
+            file_number,
+        }
+    }
+
+    /// The CRC32C of `parts`, in order, stored at `offset`.
+    pub fn crc(&self, offset: u64, parts: &[&[u8]]) -> u32 {
+        let mut crc = 0;
+        if self.version >= 2 {
+            crc = crc32c::crc32c_append(crc, &self.file_number.to_le_bytes());
+            crc = crc32c::crc32c_append(crc, &offset.to_le_bytes());
+        }
+        for p in parts {
+            crc = crc32c::crc32c_append(crc, p);
+        }
+        crc
+    }
+}
+
 /// Magic number: the last 8 bytes of every table, little-endian
 /// (the ASCII bytes "TSATARTS" on disk, "STRATAST" read as a big-endian u64).
 pub const SST_MAGIC: u64 = 0x5354_5241_5441_5354;
-/// Format version stored in the footer. Readers refuse any other value.
-pub const SST_FORMAT_VERSION: u32 = 1;
+/// Format version the writer stores in the footer. Version 2 binds every
+/// checksum to the table's file number and the checksummed bytes' offset;
+/// version 1 (checksums over the bytes alone) is still read.
+pub const SST_FORMAT_VERSION: u32 = 2;
+/// Oldest format version a reader accepts.
+pub const SST_FORMAT_VERSION_MIN: u32 = 1;
 /// Size of the fixed footer at the end of the file.
 pub const FOOTER_BYTES: usize = 48;
 /// Size of the trailer after every block: codec id (1) + CRC32C (4).

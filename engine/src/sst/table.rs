@@ -21,8 +21,8 @@ use super::bloom::BloomFilter;
 use super::coding::{get_u32, get_u64};
 use super::iter::TableIter;
 use super::{
-    BlockCache, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, FOOTER_BYTES, KIND_VALUE,
-    SST_FORMAT_VERSION, SST_MAGIC,
+    BlockCache, Seal, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, FOOTER_BYTES,
+    KIND_VALUE, SST_FORMAT_VERSION, SST_FORMAT_VERSION_MIN, SST_MAGIC,
 };
 use crate::error::{Error, Result};
 use crate::fs::FsFile;
@@ -54,6 +54,8 @@ pub struct Table {
     file: Arc<dyn FsFile>,
     path: PathBuf,
     file_number: u64,
+    /// What the table's checksums are bound to (its format version and number).
+    seal: Seal,
     cache: Arc<BlockCache>,
     index: DecodedBlock,
     handles: Vec<BlockHandle>,
@@ -94,6 +96,8 @@ const _: () = assert!(MAGIC_AT + 8 == FOOTER_BYTES);
 struct Footer {
     /// Where the footer starts.
     at: u64,
+    /// What the table's checksums are bound to.
+    seal: Seal,
     filter: BlockHandle,
     index: BlockHandle,
     entries: u64,
@@ -102,7 +106,12 @@ struct Footer {
 /// Reads and checks the footer of a table of `file_bytes`: magic, checksum,
 /// format version, and handles that tile the file before the footer
 /// (filter, then index).
-fn read_footer(file: &dyn FsFile, path: &Path, file_bytes: u64) -> Result<Footer> {
+fn read_footer(
+    file: &dyn FsFile,
+    path: &Path,
+    file_bytes: u64,
+    file_number: u64,
+) -> Result<Footer> {
     if file_bytes < FOOTER_BYTES as u64 {
         return Err(Error::corruption(
             path,
@@ -122,21 +131,29 @@ fn read_footer(file: &dyn FsFile, path: &Path, file_bytes: u64) -> Result<Footer
             format!("bad magic {magic:#018x} (not a Strata table, or truncated)"),
         ));
     }
+    // The version says how the checksum is computed, so it is read first;
+    // a damaged version either is unknown or fails the checksum.
+    let version = get_u32(&footer, VERSION_AT).unwrap_or(0);
+    if !(SST_FORMAT_VERSION_MIN..=SST_FORMAT_VERSION).contains(&version) {
+        return Err(Error::corruption(
+            path,
+            footer_at + VERSION_AT as u64,
+            format!(
+                "unsupported format version {version} (this reader knows {SST_FORMAT_VERSION_MIN}..={SST_FORMAT_VERSION})"
+            ),
+        ));
+    }
+    let seal = Seal::new(version, file_number);
     let stored_crc = get_u32(&footer, CRC_AT).unwrap_or(0);
-    let crc = crc32c::crc32c(&footer[..CRC_AT]);
+    let crc = seal.crc(footer_at, &[&footer[..CRC_AT]]);
     if stored_crc != crc {
         return Err(Error::corruption(
             path,
             footer_at + CRC_AT as u64,
-            format!("footer checksum mismatch: stored {stored_crc:#010x}, computed {crc:#010x}"),
-        ));
-    }
-    let version = get_u32(&footer, VERSION_AT).unwrap_or(0);
-    if version != SST_FORMAT_VERSION {
-        return Err(Error::corruption(
-            path,
-            footer_at + VERSION_AT as u64,
-            format!("unsupported format version {version}"),
+            format!(
+                "footer checksum mismatch: stored {stored_crc:#010x}, computed {crc:#010x} \
+                 (for table number {file_number} at offset {footer_at})"
+            ),
         ));
     }
     let entries = get_u64(&footer, ENTRIES_AT).unwrap_or(0);
@@ -157,6 +174,7 @@ fn read_footer(file: &dyn FsFile, path: &Path, file_bytes: u64) -> Result<Footer
     }
     Ok(Footer {
         at: footer_at,
+        seal,
         filter,
         index,
         entries,
@@ -172,7 +190,7 @@ fn read_index(
     footer: &Footer,
 ) -> Result<(DecodedBlock, Vec<BlockHandle>)> {
     let index_h = footer.index;
-    let index_raw = read_block(file, path, index_h, BLOCK_BYTES_MAX)?;
+    let index_raw = read_block(file, path, index_h, BLOCK_BYTES_MAX, footer.seal)?;
     let index_block = Arc::new(Block::parse(index_raw, path, index_h.offset)?);
     let index = DecodedBlock::decode(index_block, path)?;
     if index.len() == 0 {
@@ -231,17 +249,24 @@ impl Table {
         cache: Arc<BlockCache>,
     ) -> Result<Table> {
         let file_bytes = file.len().map_err(|e| Error::io(&path, e))?;
-        let footer = read_footer(file.as_ref(), &path, file_bytes)?;
+        let footer = read_footer(file.as_ref(), &path, file_bytes, file_number)?;
         let (index, handles) = read_index(file.as_ref(), &path, &footer)?;
         // The filter may exceed BLOCK_BYTES_MAX for huge tables; its size is
         // bounded by the file's (checked above).
-        let filter_raw = read_block(file.as_ref(), &path, footer.filter, u32::MAX as usize)?;
+        let filter_raw = read_block(
+            file.as_ref(),
+            &path,
+            footer.filter,
+            u32::MAX as usize,
+            footer.seal,
+        )?;
         let filter = BloomFilter::parse(filter_raw)
             .map_err(|why| Error::corruption(&path, footer.filter.offset, why))?;
         Ok(Table {
             file,
             path,
             file_number,
+            seal: footer.seal,
             cache,
             index,
             handles,
@@ -358,7 +383,13 @@ impl Table {
             self.counters.cache.fetch_add(1, AtomicOrdering::Relaxed);
             return Ok(b);
         }
-        let raw = read_block(self.file.as_ref(), &self.path, h, BLOCK_BYTES_MAX)?;
+        let raw = read_block(
+            self.file.as_ref(),
+            &self.path,
+            h,
+            BLOCK_BYTES_MAX,
+            self.seal,
+        )?;
         let block = Arc::new(Block::parse(raw, &self.path, h.offset)?);
         self.counters.disk.fetch_add(1, AtomicOrdering::Relaxed);
         self.cache

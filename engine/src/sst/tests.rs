@@ -71,13 +71,18 @@ fn gen_entries(seed: u64, n_keys: usize, big: bool) -> Vec<Entry> {
     out
 }
 
+/// The file number `mem_table` writes and `open_mem` opens with (a v2
+/// table's checksums are bound to it).
+const MEM_NUMBER: u64 = 7;
+
 fn write_table(
     file: Arc<dyn FsFile>,
     path: &Path,
+    number: u64,
     entries: &[Entry],
     opts: TableOptions,
 ) -> TableSummary {
-    let mut b = TableBuilder::new(file, path.to_path_buf(), opts);
+    let mut b = TableBuilder::new(file, path.to_path_buf(), number, opts);
     for (k, s, v) in entries {
         b.add(k, *s, v.as_deref()).unwrap();
     }
@@ -86,7 +91,7 @@ fn write_table(
 
 fn mem_table(entries: &[Entry], opts: TableOptions) -> (Arc<MemFile>, TableSummary) {
     let f = Arc::new(MemFile::default());
-    let s = write_table(f.clone(), Path::new("mem.sst"), entries, opts);
+    let s = write_table(f.clone(), Path::new("mem.sst"), MEM_NUMBER, entries, opts);
     (f, s)
 }
 
@@ -94,7 +99,7 @@ fn open_mem(bytes: Vec<u8>, cache_bytes: usize) -> crate::Result<Arc<Table>> {
     Table::open(
         MemFile::with_bytes(bytes),
         PathBuf::from("mem.sst"),
-        7,
+        MEM_NUMBER,
         Arc::new(BlockCache::new(cache_bytes)),
     )
     .map(Arc::new)
@@ -225,7 +230,7 @@ fn round_trip_on_std_fs_compressed_and_uncompressed() {
     {
         let path = dir.path().join(format!("{n:06}.sst"));
         let file = fs.open(&path, OpenMode::CreateNew).unwrap();
-        let summary = write_table(file, &path, &model, opts(block, comp));
+        let summary = write_table(file, &path, n as u64, &model, opts(block, comp));
         assert_eq!(summary.entries, model.len() as u64);
         assert_eq!(summary.smallest_key, Vec::<u8>::new());
         assert_eq!(summary.largest_key, model.last().unwrap().0);
@@ -380,15 +385,15 @@ fn bloom_filter_skips_data_block_reads_for_absent_keys() {
 #[test]
 fn block_cache_serves_repeat_reads_and_stays_bounded() {
     let model = gen_entries(11, 3000, false);
-    let (f, _) = mem_table(&model, opts(1024, Compression::Lz4));
+    // The same entries as tables 1, 2 and 3 (their checksums name them).
+    let bytes = |number: u64| {
+        let f = Arc::new(MemFile::default());
+        let o = opts(1024, Compression::Lz4);
+        write_table(f.clone(), Path::new("t.sst"), number, &model, o);
+        MemFile::with_bytes(f.read_all().unwrap())
+    };
     let cache = Arc::new(BlockCache::new(1 << 20));
-    let t = Table::open(
-        MemFile::with_bytes(f.read_all().unwrap()),
-        "a.sst".into(),
-        1,
-        cache.clone(),
-    )
-    .unwrap();
+    let t = Table::open(bytes(1), "a.sst".into(), 1, cache.clone()).unwrap();
     let k = &model[model.len() / 2].0;
     t.get(k, SEQNO_MAX).unwrap().unwrap();
     t.get(k, SEQNO_MAX).unwrap().unwrap();
@@ -396,27 +401,13 @@ fn block_cache_serves_repeat_reads_and_stays_bounded() {
     assert_eq!((s.data_block_reads_disk, s.data_block_reads_cache), (1, 1));
 
     // A second table with another file number does not see the first's blocks.
-    let t2 = Table::open(
-        MemFile::with_bytes(f.read_all().unwrap()),
-        "b.sst".into(),
-        2,
-        cache.clone(),
-    )
-    .unwrap();
+    let t2 = Table::open(bytes(2), "b.sst".into(), 2, cache.clone()).unwrap();
     t2.get(k, SEQNO_MAX).unwrap().unwrap();
     assert_eq!(t2.stats().data_block_reads_disk, 1);
 
     // A small cache stays within its capacity across a full scan.
     let small = Arc::new(BlockCache::new(16 << 10));
-    let t3 = Arc::new(
-        Table::open(
-            MemFile::with_bytes(f.read_all().unwrap()),
-            "c.sst".into(),
-            3,
-            small.clone(),
-        )
-        .unwrap(),
-    );
+    let t3 = Arc::new(Table::open(bytes(3), "c.sst".into(), 3, small.clone()).unwrap());
     let mut it = t3.iter();
     it.seek_to_first().unwrap();
     while it.valid() {
@@ -434,7 +425,12 @@ fn block_cache_serves_repeat_reads_and_stays_bounded() {
 #[test]
 fn builder_rejects_bad_input() {
     let f = Arc::new(MemFile::default());
-    let mut b = TableBuilder::new(f.clone(), "x.sst".into(), TableOptions::default());
+    let mut b = TableBuilder::new(
+        f.clone(),
+        "x.sst".into(),
+        MEM_NUMBER,
+        TableOptions::default(),
+    );
     b.add(b"b", 10, Some(b"v")).unwrap();
     // Same key, newer (higher) seqno after older: out of order.
     assert!(matches!(
@@ -475,6 +471,7 @@ fn builder_rejects_bad_input() {
     let empty = TableBuilder::new(
         Arc::new(MemFile::default()),
         "e.sst".into(),
+        1,
         TableOptions::default(),
     );
     assert!(matches!(empty.finish(), Err(Error::InvalidArgument(_))));
@@ -629,7 +626,12 @@ fn checksummed_blocks_with_impossible_lengths_are_corruption() {
         // Pad with a tail the parser reads as part of the block; keep the size.
         block.resize(handle.size as usize, 0);
         bad[at..at + block.len()].copy_from_slice(&block);
-        let t = trailer(&block, codec);
+        let t = trailer(
+            Seal::new(SST_FORMAT_VERSION, MEM_NUMBER),
+            handle.offset,
+            &block,
+            codec,
+        );
         bad[at + block.len()..at + block.len() + BLOCK_TRAILER_BYTES].copy_from_slice(&t);
         bad
     }
@@ -706,6 +708,11 @@ fn block_builder_estimate_bounds_the_finished_size() {
 #[test]
 fn doc_constants_match_code() {
     let doc = include_str!("../../docs/sstable.md");
+    // The seal's reference trailer.
+    let t = trailer(Seal::new(2, 7), 4096, b"abc", CODEC_NONE);
+    let hex: Vec<String> = t.iter().map(|b| format!("{b:02x}")).collect();
+    let line = format!("trailer `{}`", hex.join(" "));
+    assert!(doc.contains(&line), "doc lacks the seal example {line}");
     let mut found: HashMap<String, u64> = HashMap::new();
     for line in doc.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -724,9 +731,10 @@ fn doc_constants_match_code() {
             "{name} twice in doc"
         );
     }
-    let code: [(&str, u64); 11] = [
+    let code: [(&str, u64); 12] = [
         ("SST_MAGIC", SST_MAGIC),
         ("SST_FORMAT_VERSION", u64::from(SST_FORMAT_VERSION)),
+        ("SST_FORMAT_VERSION_MIN", u64::from(SST_FORMAT_VERSION_MIN)),
         ("FOOTER_BYTES", FOOTER_BYTES as u64),
         ("BLOCK_TRAILER_BYTES", BLOCK_TRAILER_BYTES as u64),
         ("BLOCK_HANDLE_BYTES", BLOCK_HANDLE_BYTES as u64),
@@ -815,6 +823,7 @@ fn fs_trait_file_is_written_in_few_large_chunks() {
     let s = write_table(
         f.clone(),
         Path::new("c.sst"),
+        1,
         &model,
         opts(4096, Compression::None),
     );
@@ -857,7 +866,12 @@ fn write_errors_surface_as_io_errors_naming_the_file() {
             Ok(0)
         }
     }
-    let mut b = TableBuilder::new(Arc::new(Failing), "f.sst".into(), TableOptions::default());
+    let mut b = TableBuilder::new(
+        Arc::new(Failing),
+        "f.sst".into(),
+        1,
+        TableOptions::default(),
+    );
     b.add(b"a", 1, Some(b"v")).unwrap();
     let err = b.finish().unwrap_err();
     assert!(err.is_io() && err.to_string().contains("f.sst"), "{err}");
@@ -964,4 +978,102 @@ fn tables_and_cursors_can_cross_threads() {
         .join()
         .unwrap();
     assert_eq!(last, model.last().unwrap().0);
+}
+
+#[test]
+fn a_block_of_another_table_at_the_same_offset_is_corruption() {
+    // Tables 7 and 8 hold the same keys and seqnos with different values of
+    // the same size, so their blocks line up: a write of table 8's block
+    // misdirected onto table 7's passes every structural check.
+    let model = |fill: u8| -> Vec<Entry> {
+        (0..400u32)
+            .map(|i| (format!("key{i:05}").into_bytes(), 1, Some(vec![fill; 40])))
+            .collect()
+    };
+    let (mine, theirs) = (model(b'a'), model(b'b'));
+    let (f, _) = mem_table(&mine, opts(512, Compression::None));
+    let clean = f.read_all().unwrap();
+    let other = Arc::new(MemFile::default());
+    let o = opts(512, Compression::None);
+    write_table(
+        other.clone(),
+        Path::new("o.sst"),
+        MEM_NUMBER + 1,
+        &theirs,
+        o,
+    );
+    let stray = other.read_all().unwrap();
+    let handles = open_mem(clean.clone(), 0).unwrap().handles().to_vec();
+    let b = handles[handles.len() / 2];
+    let (at, end) = (
+        b.offset as usize,
+        b.offset as usize + b.size as usize + BLOCK_TRAILER_BYTES,
+    );
+    let mut bad = clean.clone();
+    bad[at..end].copy_from_slice(&stray[at..end]);
+    assert_ne!(bad, clean);
+    let t = open_mem(bad, 0).unwrap();
+    let victim = mine
+        .iter()
+        .find(|e| t.block_offset(t.index().lower_bound(&e.0, e.1)) == b.offset)
+        .expect("the overwritten block holds keys");
+    // Without the seal this returns table 8's value.
+    match t.get(&victim.0, SEQNO_MAX) {
+        Err(Error::Corruption { offset, .. }) => assert_eq!(offset, b.offset),
+        other => panic!("a misplaced block read as {other:?}"),
+    }
+}
+
+#[test]
+fn a_table_read_under_another_number_is_corruption() {
+    let model = gen_entries(3, 200, false);
+    let (f, _) = mem_table(&model, opts(512, Compression::Lz4));
+    let bytes = f.read_all().unwrap();
+    let err = Table::open(
+        MemFile::with_bytes(bytes.clone()),
+        "000008.sst".into(),
+        MEM_NUMBER + 1,
+        Arc::new(BlockCache::new(0)),
+    )
+    .unwrap_err();
+    match &err {
+        Error::Corruption { file, offset, .. } => {
+            assert_eq!(file, Path::new("000008.sst"));
+            assert_eq!(*offset, bytes.len() as u64 - FOOTER_BYTES as u64 + 36);
+        }
+        other => panic!("{other}"),
+    }
+    // Under its own number it opens.
+    open_mem(bytes, 0).unwrap();
+}
+
+#[test]
+fn version_1_tables_are_still_read() {
+    let model = gen_entries(5, 300, false);
+    let (f, _) = mem_table(&model, opts(512, Compression::Lz4));
+    let v2 = f.read_all().unwrap();
+    let t = open_mem(v2.clone(), 0).unwrap();
+    // Rewrite every checksum without the seal and mark the footer version 1.
+    let v1_seal = Seal::new(1, 0);
+    let footer_at = v2.len() - FOOTER_BYTES;
+    let mut blocks = t.handles().to_vec();
+    for at in [0, BLOCK_HANDLE_BYTES] {
+        let h = &v2[footer_at + at..footer_at + at + BLOCK_HANDLE_BYTES];
+        blocks.push(BlockHandle::decode(h).unwrap());
+    }
+    let mut v1 = v2.clone();
+    for h in blocks {
+        let (start, end) = (h.offset as usize, (h.offset + u64::from(h.size)) as usize);
+        let t = trailer(v1_seal, h.offset, &v1[start..end], v1[end]);
+        v1[end..end + BLOCK_TRAILER_BYTES].copy_from_slice(&t);
+    }
+    v1[footer_at + 32..footer_at + 36].copy_from_slice(&1u32.to_le_bytes());
+    let crc = v1_seal.crc(0, &[&v1[footer_at..footer_at + 36]]);
+    v1[footer_at + 36..footer_at + 40].copy_from_slice(&crc.to_le_bytes());
+    assert_ne!(v1, v2);
+    let keys: Vec<(Vec<u8>, SeqNo)> = model.iter().map(|e| (e.0.clone(), e.1)).collect();
+    assert_eq!(observe(v1.clone(), &keys).unwrap().0, model);
+    // A version-1 table read as version 2 (or 2 as 1) fails its checks.
+    v1[footer_at + 32..footer_at + 36].copy_from_slice(&2u32.to_le_bytes());
+    assert!(open_mem(v1, 0).unwrap_err().is_corruption());
 }

@@ -12,6 +12,7 @@ use strata::format::sst::{Compression, TableBuilder, TableOptions};
 use strata::format::wal::encode_record;
 use strata::fs::{FileSystem, MemFs, OpenMode};
 use strata_fuzz_harness::open_corrupted::{build_base, check_clean, BASE_SEED};
+use strata_fuzz_harness::table_decode::FUZZ_TABLE_NUMBER;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     fs::create_dir_all(dir).expect("create corpus dir");
@@ -28,7 +29,7 @@ fn small_table(compression: Compression, bloom_bits_per_key: u32) -> Vec<u8> {
         bloom_bits_per_key,
         restart_interval: 2,
     };
-    let mut b = TableBuilder::new(Arc::clone(&file), path, opts);
+    let mut b = TableBuilder::new(Arc::clone(&file), path, FUZZ_TABLE_NUMBER, opts);
     for i in 0..12u64 {
         let key = format!("key{:02}", i / 2).into_bytes();
         let seqno = 100 - i;

@@ -56,29 +56,47 @@ impl Exec {
         let Some(damage) = self.fs.damage_at_rest(&mut self.crash_rng, &pick) else {
             return;
         };
-        let undetectable = self.in_torn_tail_window(&damage);
         let class = FileClass::of(&damage.path);
         *self
             .stats
             .at_rest_injected
             .entry(format!("{:?}:{class:?}", damage.kind))
             .or_insert(0) += 1;
-        self.line(format!(
-            "  at-rest damage: {:?} {} at {}+{}{}",
-            damage.kind,
-            damage.path.display(),
-            damage.offset,
-            damage.len,
-            if undetectable {
-                " (torn-tail window: undetectable by design)"
-            } else {
-                ""
-            }
-        ));
-        self.damaged.push(Damaged {
-            damage,
-            undetectable,
-        });
+        // A misdirected write damages two places: where it landed, and where
+        // it belonged (which kept its old contents).
+        let mut places = vec![damage.clone()];
+        if let Some((path, offset, len)) = damage.from.clone() {
+            places.push(AtRestDamage {
+                path,
+                offset,
+                len,
+                ..damage.clone()
+            });
+        }
+        for (i, place) in places.into_iter().enumerate() {
+            let undetectable = self.in_torn_tail_window(&place);
+            self.line(format!(
+                "  at-rest damage: {:?}{} {} at {}+{}{}",
+                place.kind,
+                match (place.from.is_some(), i) {
+                    (false, _) => "",
+                    (true, 0) => " (landed here)",
+                    (true, _) => " (belonged here; reads as zeros)",
+                },
+                place.path.display(),
+                place.offset,
+                place.len,
+                if undetectable {
+                    " (torn-tail window: undetectable by design)"
+                } else {
+                    ""
+                }
+            ));
+            self.damaged.push(Damaged {
+                damage: place,
+                undetectable,
+            });
+        }
     }
 
     /// Whether damage in a WAL segment falls in the window no reader can

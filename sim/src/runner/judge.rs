@@ -189,6 +189,12 @@ impl Exec {
                         "after process restart"
                     }
                 );
+                // Damage no reader can tell from a torn tail may lose
+                // durable writes, never invent data: the state must still
+                // be the model's at some earlier write.
+                if self.model.oracle().check(0, &state, None).is_err() {
+                    return Err(format!("{why}; and it is no earlier state either"));
+                }
                 return Err(self.undetectable_loss(why));
             }
         };
