@@ -47,8 +47,13 @@ use crate::version::{FileMeta, Version, VersionBuilder, VersionEdit, LEVELS};
 
 /// First 8 bytes of every manifest: `"STRATAMF"` read as a little-endian u64.
 pub const MANIFEST_MAGIC: u64 = 0x464d_4154_4152_5453;
-/// The manifest format version, after the magic.
-pub const MANIFEST_FORMAT_VERSION: u32 = 0x0000_0001;
+/// The manifest format version the writer puts after the magic. Version 2
+/// binds each record's header checksum to the manifest's number and the
+/// record's offset ([`RecordPlace`]); version 1 files are still read and
+/// appended to in their own format.
+pub const MANIFEST_FORMAT_VERSION: u32 = 0x0000_0002;
+/// The oldest format version a reader accepts.
+pub const MANIFEST_FORMAT_VERSION_MIN: u32 = 0x0000_0001;
 /// Size of the file header: magic + format version.
 pub const MANIFEST_HEADER_BYTES: u64 = 0x0c;
 /// Size of a record header: len + payload crc + header crc.
@@ -244,8 +249,40 @@ fn file_header() -> [u8; MANIFEST_HEADER_BYTES as usize] {
     h
 }
 
-/// Frames a payload as one record: header then payload.
-fn frame(payload: &[u8]) -> Result<Vec<u8>> {
+/// What a record's header checksum is bound to. From format version 2 on,
+/// the header CRC starts with the manifest's file number and the record's
+/// offset in the file (both u64 LE): a valid record written at the wrong
+/// place (a misdirected write) fails its check there, and cannot pass for
+/// the record that belonged there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordPlace {
+    version: u32,
+    manifest_number: u64,
+}
+
+impl RecordPlace {
+    /// Records of manifest `manifest_number` in format `version`.
+    pub fn new(version: u32, manifest_number: u64) -> RecordPlace {
+        RecordPlace {
+            version,
+            manifest_number,
+        }
+    }
+
+    /// The masked header checksum of a record at `offset` whose first 8
+    /// header bytes (length, payload checksum) are `head`.
+    pub fn header_crc(&self, offset: u64, head: &[u8]) -> u32 {
+        let mut crc = 0;
+        if self.version >= 2 {
+            crc = crc32c::crc32c_append(crc, &self.manifest_number.to_le_bytes());
+            crc = crc32c::crc32c_append(crc, &offset.to_le_bytes());
+        }
+        mask_crc(crc32c::crc32c_append(crc, head))
+    }
+}
+
+/// Frames a payload as one record at `offset`: header then payload.
+fn frame(payload: &[u8], place: RecordPlace, offset: u64) -> Result<Vec<u8>> {
     if payload.len() as u64 > RECORD_PAYLOAD_BYTES_MAX {
         return Err(Error::InvalidArgument(format!(
             "manifest edit of {} bytes exceeds the {RECORD_PAYLOAD_BYTES_MAX} byte limit",
@@ -255,7 +292,7 @@ fn frame(payload: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(RECORD_HEADER_BYTES as usize + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&mask_crc(crc32c::crc32c(payload)).to_le_bytes());
-    let header_crc = mask_crc(crc32c::crc32c(&out[..8]));
+    let header_crc = place.header_crc(offset, &out[..8]);
     out.extend_from_slice(&header_crc.to_le_bytes());
     out.extend_from_slice(payload);
     Ok(out)
@@ -282,12 +319,12 @@ enum Frame {
     PayloadBad { end: usize },
 }
 
-fn frame_at(b: &[u8], at: usize) -> Frame {
+fn frame_at(b: &[u8], at: usize, place: RecordPlace) -> Frame {
     let h = RECORD_HEADER_BYTES as usize;
     if b.len() - at < h {
         return Frame::HeaderIncomplete;
     }
-    if mask_crc(crc32c::crc32c(&b[at..at + 8])) != u32_at(b, at + 8) {
+    if place.header_crc(at as u64, &b[at..at + 8]) != u32_at(b, at + 8) {
         return Frame::HeaderBad;
     }
     let len = u64::from(u32_at(b, at));
@@ -323,6 +360,8 @@ pub struct Recovered {
     pub version: Version,
     /// Number of the manifest replayed.
     pub manifest_number: u64,
+    /// Its format version (appends keep to it).
+    pub format_version: u32,
     /// The next unused file number (greater than every live file's number).
     pub next_file_number: u64,
     /// WAL segments numbered below this are fully flushed.
@@ -342,17 +381,17 @@ pub struct Recovered {
 /// Replays the bytes of a manifest file. `file` names it in errors.
 pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recovered> {
     let corrupt = |at: u64, why: String| Error::corruption(file, at, why);
-    check_file_header(bytes, file)?;
+    let place = RecordPlace::new(check_file_header(bytes, file)?, manifest_number);
     let mut builder = VersionBuilder::new();
     let mut scalars = Scalars::default();
     let mut records = 0u64;
     let mut at = MANIFEST_HEADER_BYTES as usize;
     let mut torn_tail = None;
     while at < bytes.len() {
-        let (payload_start, end) = match frame_at(bytes, at) {
+        let (payload_start, end) = match frame_at(bytes, at, place) {
             Frame::Valid { payload_start, end } => (payload_start, end),
             damaged => {
-                let (reason, tail_ok) = describe_damage(bytes, at, damaged);
+                let (reason, tail_ok) = describe_damage(bytes, at, damaged, place);
                 if records == 0 {
                     return Err(corrupt(
                         at as u64,
@@ -411,6 +450,7 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
     Ok(Recovered {
         version,
         manifest_number,
+        format_version: place.version,
         next_file_number,
         log_number: scalars.log_number.unwrap_or(0),
         last_seqno: scalars.last_seqno.unwrap_or(0),
@@ -420,8 +460,9 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
     })
 }
 
-/// Checks the file header: long enough, the magic, the format version.
-fn check_file_header(bytes: &[u8], file: &Path) -> Result<()> {
+/// Checks the file header: long enough, the magic, a known format version
+/// (returned).
+fn check_file_header(bytes: &[u8], file: &Path) -> Result<u32> {
     let corrupt = |at: u64, why: String| Error::corruption(file, at, why);
     if bytes.len() < MANIFEST_HEADER_BYTES as usize {
         return Err(corrupt(
@@ -434,15 +475,21 @@ fn check_file_header(bytes: &[u8], file: &Path) -> Result<()> {
         return Err(corrupt(0, format!("bad magic {magic:#018x}")));
     }
     let format = u32_at(bytes, 8);
-    if format != MANIFEST_FORMAT_VERSION {
-        return Err(corrupt(8, format!("unknown format version {format}")));
+    if !(MANIFEST_FORMAT_VERSION_MIN..=MANIFEST_FORMAT_VERSION).contains(&format) {
+        return Err(corrupt(
+            8,
+            format!(
+                "unknown format version {format} (this reader knows \
+                 {MANIFEST_FORMAT_VERSION_MIN}..={MANIFEST_FORMAT_VERSION})"
+            ),
+        ));
     }
-    Ok(())
+    Ok(format)
 }
 
 /// What is wrong with the damaged frame at `at`, and whether it may be a
 /// torn tail (nothing valid can follow it).
-fn describe_damage(bytes: &[u8], at: usize, damaged: Frame) -> (String, bool) {
+fn describe_damage(bytes: &[u8], at: usize, damaged: Frame, place: RecordPlace) -> (String, bool) {
     match damaged {
         Frame::Valid { .. } => unreachable!("only damaged frames are described"),
         Frame::HeaderIncomplete => ("record header incomplete".to_string(), true),
@@ -455,7 +502,8 @@ fn describe_damage(bytes: &[u8], at: usize, damaged: Frame) -> (String, bool) {
         // record starts anywhere after it.
         Frame::HeaderBad => (
             "record header checksum mismatch".to_string(),
-            !(at + 1..bytes.len()).any(|p| matches!(frame_at(bytes, p), Frame::Valid { .. })),
+            !(at + 1..bytes.len())
+                .any(|p| matches!(frame_at(bytes, p, place), Frame::Valid { .. })),
         ),
     }
 }
@@ -601,6 +649,8 @@ pub(crate) fn read_back_differently(path: &Path) -> Error {
 pub struct ManifestWriter {
     path: PathBuf,
     number: u64,
+    /// How the file's records are framed (its format version and number).
+    place: RecordPlace,
     file: Arc<dyn FsFile>,
     bytes: u64,
     /// Set after a failed write or sync: nothing more is appended.
@@ -643,7 +693,12 @@ impl ManifestWriter {
         }
         let path = dir.join(manifest_file_name(manifest_number));
         let mut contents = file_header().to_vec();
-        contents.extend_from_slice(&frame(&encode_edit(snapshot))?);
+        let place = RecordPlace::new(MANIFEST_FORMAT_VERSION, manifest_number);
+        contents.extend_from_slice(&frame(
+            &encode_edit(snapshot),
+            place,
+            MANIFEST_HEADER_BYTES,
+        )?);
         let io = |e| Error::io(&path, e);
         // Truncate: a file of this number can only be debris of a crash
         // before it was named by CURRENT.
@@ -655,6 +710,7 @@ impl ManifestWriter {
         Ok(ManifestWriter {
             path,
             number: manifest_number,
+            place,
             file,
             bytes: contents.len() as u64,
             failed: None,
@@ -686,6 +742,7 @@ impl ManifestWriter {
         Ok(ManifestWriter {
             path,
             number: recovered.manifest_number,
+            place: RecordPlace::new(recovered.format_version, recovered.manifest_number),
             file,
             bytes: recovered.valid_bytes,
             failed: None,
@@ -705,7 +762,7 @@ impl ManifestWriter {
             Some(edit),
             "edit encoding round trip"
         );
-        let record = frame(&payload)?;
+        let record = frame(&payload, self.place, self.bytes)?;
         let result = self
             .file
             .write_at(&record, self.bytes)
@@ -830,6 +887,12 @@ mod tests {
         (w, ends)
     }
 
+    /// Appends a record holding `payload` to the bytes of manifest 1.
+    fn push_payload(bytes: &mut Vec<u8>, payload: &[u8]) {
+        let place = RecordPlace::new(MANIFEST_FORMAT_VERSION, 1);
+        bytes.extend(frame(payload, place, bytes.len() as u64).unwrap());
+    }
+
     fn manifest_bytes(dir: &Path) -> Vec<u8> {
         std::fs::read(dir.join(manifest_file_name(1))).unwrap()
     }
@@ -929,9 +992,9 @@ mod tests {
             }
         }
         let mut file = file_header().to_vec();
-        file.extend(frame(&payload).unwrap());
+        push_payload(&mut file, &payload);
         for e in edits(4, 10) {
-            file.extend(frame(&encode_edit(&e)).unwrap());
+            push_payload(&mut file, &encode_edit(&e));
         }
         for _ in 0..2000 {
             let mut m = file.clone();
@@ -1053,6 +1116,84 @@ mod tests {
         assert_eq!(r.version, final_version(&es));
     }
 
+    /// A misdirected write: one record's bytes land on another record of
+    /// the same length, and the record's own place reads as zeros. Replay
+    /// must fail, or drop a torn tail and give the version of a prefix of
+    /// the edits: never a version that no prefix had.
+    #[test]
+    fn a_record_moved_onto_another_of_the_same_length_never_replays_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let es = edits(21, 120);
+        let (_w, ends) = write_manifest(dir.path(), &es);
+        let full = manifest_bytes(dir.path());
+        let prefixes: Vec<Version> = (0..=es.len()).map(|k| final_version(&es[..k])).collect();
+        let p = Path::new("MANIFEST-000001");
+        let span = |k: usize| (ends[k] as usize, ends[k + 1] as usize);
+        let (mut moves, mut failed, mut torn) = (0, 0, 0);
+        for from in 0..es.len() {
+            for to in 0..es.len() {
+                let ((fa, fb), (ta, tb)) = (span(from), span(to));
+                if from == to || fb - fa != tb - ta || full[fa..fb] == full[ta..tb] {
+                    continue;
+                }
+                moves += 1;
+                let mut bad = full.clone();
+                bad[fa..fb].fill(0);
+                bad[ta..tb].copy_from_slice(&full[fa..fb]);
+                match replay(&bad, p, 1) {
+                    Err(e) => {
+                        assert!(e.is_corruption(), "{e}");
+                        failed += 1;
+                    }
+                    Ok(r) => {
+                        assert!(
+                            prefixes.contains(&r.version),
+                            "record {from} moved onto record {to} replayed to a version no prefix had"
+                        );
+                        torn += 1;
+                    }
+                }
+            }
+        }
+        // (Without the record's place in its checksum, moving the last
+        // record onto an earlier one replays to a version no prefix had.)
+        assert!(moves > 100, "{moves} same-length moves");
+        assert!(failed > 0, "{failed} failed, {torn} torn");
+    }
+
+    /// A version-1 manifest (no place in the header checksums) is read, and
+    /// appends to it keep its format.
+    #[test]
+    fn version_1_manifests_are_read_and_appended_in_their_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let es = edits(9, 40);
+        let v1 = RecordPlace::new(1, 1);
+        let mut bytes = MANIFEST_MAGIC.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        for e in std::iter::once(&snapshot()).chain(&es[..30]) {
+            let at = bytes.len() as u64;
+            bytes.extend(frame(&encode_edit(e), v1, at).unwrap());
+        }
+        std::fs::write(dir.path().join(manifest_file_name(1)), &bytes).unwrap();
+        set_current(&StdFs, dir.path(), 1).unwrap();
+        let r = recover(&StdFs, dir.path()).unwrap().unwrap();
+        assert_eq!((r.format_version, r.records), (1, 31));
+        assert_eq!(r.version, final_version(&es[..30]));
+        let mut w = ManifestWriter::reopen(&StdFs, dir.path(), &r).unwrap();
+        for e in &es[30..] {
+            w.append(e).unwrap();
+        }
+        let r = recover(&StdFs, dir.path()).unwrap().unwrap();
+        assert_eq!((r.format_version, r.records), (1, 41));
+        assert_eq!(r.version, final_version(&es));
+        // Read as version 2, its records fail their checks.
+        let mut as_v2 = manifest_bytes(dir.path());
+        as_v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert!(replay(&as_v2, Path::new("m"), 1)
+            .unwrap_err()
+            .is_corruption());
+    }
+
     #[test]
     fn bit_flip_in_the_middle_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
@@ -1155,13 +1296,13 @@ mod tests {
     fn replay_rejects_edits_that_do_not_apply() {
         let p = Path::new("MANIFEST-000001");
         let mut bytes = file_header().to_vec();
-        bytes.extend(frame(&encode_edit(&snapshot())).unwrap());
+        push_payload(&mut bytes, &encode_edit(&snapshot()));
         let good_len = bytes.len();
         let rm_missing = VersionEdit {
             removed: vec![(1, 12345)],
             ..VersionEdit::default()
         };
-        bytes.extend(frame(&encode_edit(&rm_missing)).unwrap());
+        push_payload(&mut bytes, &encode_edit(&rm_missing));
         match replay(&bytes, p, 1) {
             Err(Error::Corruption { offset, .. }) => assert_eq!(offset, good_len as u64),
             other => panic!("{other:?}"),
@@ -1170,16 +1311,16 @@ mod tests {
         let mut snap = snapshot();
         snap.next_file_number = Some(4);
         let mut bytes = file_header().to_vec();
-        bytes.extend(frame(&encode_edit(&snap)).unwrap());
+        push_payload(&mut bytes, &encode_edit(&snap));
         assert!(replay(&bytes, p, 1).unwrap_err().is_corruption());
         // last_seqno going backwards.
         let mut bytes = file_header().to_vec();
-        bytes.extend(frame(&encode_edit(&snapshot())).unwrap());
+        push_payload(&mut bytes, &encode_edit(&snapshot()));
         let back = VersionEdit {
             last_seqno: Some(99),
             ..VersionEdit::default()
         };
-        bytes.extend(frame(&encode_edit(&back)).unwrap());
+        push_payload(&mut bytes, &encode_edit(&back));
         assert!(replay(&bytes, p, 1).unwrap_err().is_corruption());
         // The writer refuses incomplete snapshots.
         let dir = tempfile::tempdir().unwrap();
@@ -1368,6 +1509,10 @@ mod tests {
                 u64::from(MANIFEST_FORMAT_VERSION),
             ),
             ("MANIFEST_HEADER_BYTES", MANIFEST_HEADER_BYTES),
+            (
+                "MANIFEST_FORMAT_VERSION_MIN",
+                u64::from(MANIFEST_FORMAT_VERSION_MIN),
+            ),
             ("RECORD_HEADER_BYTES", RECORD_HEADER_BYTES),
             ("RECORD_PAYLOAD_BYTES_MAX", RECORD_PAYLOAD_BYTES_MAX),
             ("CRC_MASK_DELTA", u64::from(CRC_MASK_DELTA)),
@@ -1406,10 +1551,15 @@ mod tests {
         assert_eq!(&MANIFEST_MAGIC.to_le_bytes(), b"STRATAMF");
         assert!(doc.contains("\"STRATAMF\""));
         // And the example frame in the doc is what the code produces.
-        let example = frame(&encode_edit(&VersionEdit {
-            log_number: Some(5),
-            ..VersionEdit::default()
-        }))
+        // (as the first record of MANIFEST-000001, at offset 12).
+        let example = frame(
+            &encode_edit(&VersionEdit {
+                log_number: Some(5),
+                ..VersionEdit::default()
+            }),
+            RecordPlace::new(MANIFEST_FORMAT_VERSION, 1),
+            MANIFEST_HEADER_BYTES,
+        )
         .unwrap();
         let hex: Vec<String> = example.iter().map(|b| format!("{b:02x}")).collect();
         assert!(

@@ -9,15 +9,25 @@
 use std::path::Path;
 
 use strata::format::manifest::{
-    decode_edit, encode_edit, mask_crc, replay, MANIFEST_HEADER_BYTES, RECORD_HEADER_BYTES,
-    RECORD_PAYLOAD_BYTES_MAX,
+    decode_edit, encode_edit, mask_crc, replay, RecordPlace, MANIFEST_HEADER_BYTES,
+    RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX,
 };
 use strata::format::version::Version;
 
-/// Recomputes both checksums of every record whose length fits the file.
+/// The number every fuzzed manifest is replayed as (`MANIFEST-000001`).
+const FUZZ_MANIFEST_NUMBER: u64 = 1;
+
+/// Recomputes both checksums of every record whose length fits the file,
+/// in the format version its header names (the header checksum of
+/// version 2 covers the record's place too).
 pub fn fix_checksums(data: &mut [u8]) {
     let hb = RECORD_HEADER_BYTES as usize;
     let mut at = MANIFEST_HEADER_BYTES as usize;
+    let Some(version) = data.get(8..12) else {
+        return;
+    };
+    let version = u32::from_le_bytes(version.try_into().expect("4 bytes"));
+    let place = RecordPlace::new(version, FUZZ_MANIFEST_NUMBER);
     while at + hb <= data.len() {
         let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
         if len as u64 > RECORD_PAYLOAD_BYTES_MAX {
@@ -28,7 +38,7 @@ pub fn fix_checksums(data: &mut [u8]) {
         };
         let payload_crc = mask_crc(crc32c::crc32c(&data[at + hb..end]));
         data[at + 4..at + 8].copy_from_slice(&payload_crc.to_le_bytes());
-        let header_crc = mask_crc(crc32c::crc32c(&data[at..at + 8]));
+        let header_crc = place.header_crc(at as u64, &data[at..at + 8]);
         data[at + 8..at + 12].copy_from_slice(&header_crc.to_le_bytes());
         at = end;
     }
@@ -36,7 +46,7 @@ pub fn fix_checksums(data: &mut [u8]) {
 
 fn replay_checked(data: &[u8]) {
     let path = Path::new("fuzz/MANIFEST-000001");
-    if let Ok(r) = replay(data, path, 1) {
+    if let Ok(r) = replay(data, path, FUZZ_MANIFEST_NUMBER) {
         assert!(
             r.records >= 1,
             "an accepted manifest has its snapshot record"

@@ -56,9 +56,26 @@ fn main() {
             write(&out.join("wal_decode"), &format!("engine-{name}"), bytes);
             wal += 1;
         } else if name.ends_with(".sst") && bytes.len() <= 64 * 1024 {
-            write(&out.join("table_decode"), &format!("engine-{name}"), bytes);
+            // The target opens every input as table FUZZ_TABLE_NUMBER, and
+            // a table's checksums name its number: re-seal it under that.
+            let mut bytes = bytes.clone();
+            strata_fuzz_harness::table_decode::fix_checksums(&mut bytes);
+            write(&out.join("table_decode"), &format!("engine-{name}"), &bytes);
             sst += 1;
         } else if name.starts_with("MANIFEST-") {
+            // Likewise, the target replays every input as MANIFEST-000001.
+            let mut bytes = bytes.clone();
+            strata_fuzz_harness::manifest_decode::fix_checksums(&mut bytes);
+            let bytes = &bytes;
+            // And as format version 1 (no place in the header checksums).
+            let mut v1 = bytes.clone();
+            v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+            strata_fuzz_harness::manifest_decode::fix_checksums(&mut v1);
+            write(
+                &out.join("manifest_decode"),
+                &format!("engine-{name}-format-v1"),
+                &v1,
+            );
             write(
                 &out.join("manifest_decode"),
                 &format!("engine-{name}"),
@@ -106,6 +123,13 @@ fn main() {
         "small-lz4-bloom",
         &small_table(Compression::Lz4, 10),
     );
+    // The same table in format version 1 (checksums without the seal),
+    // which readers still accept.
+    let mut v1 = small_table(Compression::Lz4, 10);
+    let version_at = v1.len() - strata::format::sst::FOOTER_BYTES + 32;
+    v1[version_at..version_at + 4].copy_from_slice(&1u32.to_le_bytes());
+    strata_fuzz_harness::table_decode::fix_checksums(&mut v1);
+    write(&out.join("table_decode"), "small-lz4-bloom-format-v1", &v1);
 
     // open_corrupted: no mutation, then one of each kind on each file.
     let dir = out.join("open_corrupted");
