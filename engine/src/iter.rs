@@ -340,11 +340,47 @@ pub(crate) struct LevelSource {
     tables: Arc<TableCache>,
     /// Keeps the version alive, so its files are not deleted while the
     /// iterator may still read them.
-    _pin: Arc<Version>,
+    _pin: Arc<VersionPin>,
+}
+
+/// A reader's hold on a version, shared by the sources of one iterator.
+/// When it goes, `release` gets the version (to see whether this was the
+/// last hold, and if so to have the tables only it kept deleted).
+pub(crate) struct VersionPin {
+    version: Option<Arc<Version>>,
+    release: Option<Box<dyn FnOnce(Arc<Version>) + Send + Sync>>,
+}
+
+impl VersionPin {
+    pub fn new(
+        version: Arc<Version>,
+        release: impl FnOnce(Arc<Version>) + Send + Sync + 'static,
+    ) -> VersionPin {
+        VersionPin {
+            version: Some(version),
+            release: Some(Box::new(release)),
+        }
+    }
+}
+
+impl fmt::Debug for VersionPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VersionPin")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for VersionPin {
+    fn drop(&mut self) {
+        if let (Some(v), Some(release)) = (self.version.take(), self.release.take()) {
+            release(v);
+        }
+    }
 }
 
 impl LevelSource {
-    pub fn new(files: Vec<Arc<FileMeta>>, tables: Arc<TableCache>, pin: Arc<Version>) -> Self {
+    pub fn new(files: Vec<Arc<FileMeta>>, tables: Arc<TableCache>, pin: Arc<VersionPin>) -> Self {
         LevelSource {
             files,
             tables,

@@ -69,3 +69,50 @@ fn writes_slow_then_stop_while_level0_backs_up_and_resume_after_compaction() {
         );
     }
 }
+
+#[test]
+fn background_work_pending_says_whether_a_step_would_find_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        background: strata::BackgroundMode::Manual,
+        memtable_bytes_max: 2048,
+        frozen_memtables_max: 8,
+        compaction: CompactionOptions {
+            l0_compaction_trigger: 2,
+            l0_slowdown_trigger: 20,
+            l0_stop_trigger: 30,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts).unwrap();
+    assert!(!db.background_work_pending(), "a new database has no work");
+    let mut i = 0u32;
+    while db.stats().memtable_rotations < 3 {
+        db.put(
+            format!("k{i:05}").as_bytes(),
+            &[1; 100],
+            WriteOptions::BUFFERED,
+        )
+        .unwrap();
+        i += 1;
+    }
+    assert!(db.background_work_pending(), "frozen memtables wait");
+    // Flush only: level 0 then holds three tables, over its trigger of two,
+    // which counts only while compactions are not paused.
+    let pause = db.pause_compactions();
+    let mut steps = 0;
+    while db.background_work_pending() {
+        assert_ne!(db.step_background().unwrap(), strata::BackgroundStep::Idle);
+        steps += 1;
+    }
+    assert_eq!(steps, 3, "three flushes, then nothing while paused");
+    assert_eq!(db.step_background().unwrap(), strata::BackgroundStep::Idle);
+    drop(pause);
+    assert!(db.background_work_pending(), "level 0 is over its trigger");
+    while db.background_work_pending() {
+        assert_ne!(db.step_background().unwrap(), strata::BackgroundStep::Idle);
+    }
+    assert_eq!(db.step_background().unwrap(), strata::BackgroundStep::Idle);
+    assert!(db.stats().levels[0].files < 2);
+}

@@ -24,7 +24,7 @@
 
 mod at_rest;
 mod judge;
-mod liveness;
+pub(crate) mod liveness;
 mod recovery;
 mod stats;
 

@@ -119,10 +119,13 @@ impl DbInner {
     /// step, while it still held the version it started from, kept that
     /// version's tables: a compaction's inputs stayed on disk until the
     /// next step or open, found by the simulator's liveness phase.)
+    /// An idle step deletes too if a reader released tables since
+    /// ([`DbInner::release_version`]).
     fn after_step(&self, result: &Result<BackgroundStep>) {
+        let released = self.tables_released.swap(false, Ordering::AcqRel);
         match result {
             Err(e) => self.poison(e),
-            Ok(BackgroundStep::Idle) => {}
+            Ok(BackgroundStep::Idle) if !released => {}
             Ok(_) => self.delete_obsolete_files(),
         }
     }
@@ -137,6 +140,18 @@ impl DbInner {
         };
         self.after_step(&result);
         result
+    }
+
+    /// Whether a step would find work: a frozen memtable to flush, or
+    /// (unless compactions are paused) a compaction or move that is due.
+    pub(super) fn work_pending(&self) -> bool {
+        let st = crate::sync::read(&self.state);
+        !st.frozen.is_empty()
+            || (self.compactions_paused.load(Ordering::SeqCst) == 0
+                && !matches!(
+                    choose(&st.version, &self.opts.compaction),
+                    CompactionChoice::Nothing
+                ))
     }
 
     fn step_locked(&self) -> Result<BackgroundStep> {

@@ -151,6 +151,15 @@ impl Db {
         ))
     }
 
+    /// Whether background work is due: a frozen memtable waits for its
+    /// flush, or a level is over its compaction trigger (compactions held
+    /// by [`Db::pause_compactions`] do not count). With
+    /// `BackgroundMode::Thread` the thread is working on it or about to; a
+    /// database that stays busy with no writes coming is a liveness bug.
+    pub fn background_work_pending(&self) -> bool {
+        self.inner.work_pending()
+    }
+
     /// Work counters and the shape of the tree.
     pub fn stats(&self) -> Stats {
         self.inner.stats()
@@ -158,7 +167,7 @@ impl Db {
 
     /// The current throttle on writers from the level-0 file count.
     pub fn write_pressure(&self) -> WritePressure {
-        let st = self.inner.read_state();
+        let st = crate::sync::read(&self.inner.state);
         write_pressure(&st.version, &self.inner.opts.compaction)
     }
 

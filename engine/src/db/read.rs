@@ -4,9 +4,9 @@
 use crate::sync::Arc;
 use std::ops::{Bound, RangeBounds};
 
-use super::state::DbInner;
+use super::state::{DbInner, State};
 use crate::error::Result;
-use crate::iter::{DbIter, LevelSource, MemSource, Source};
+use crate::iter::{DbIter, LevelSource, MemSource, Source, VersionPin};
 use crate::types::SeqNo;
 use crate::version::LEVELS;
 
@@ -14,6 +14,12 @@ impl DbInner {
     /// The newest value of `key` with sequence number `<= at`.
     pub(super) fn get_at(&self, key: &[u8], at: SeqNo) -> Result<Option<Vec<u8>>> {
         let st = self.read_state();
+        let found = self.get_in(&st, key, at);
+        self.release_version(st.version);
+        found
+    }
+
+    fn get_in(&self, st: &State, key: &[u8], at: SeqNo) -> Result<Option<Vec<u8>>> {
         if let Some((_, v)) = st.active.get(key, at) {
             return Ok(v);
         }
@@ -49,7 +55,7 @@ impl DbInner {
     /// level. It pins the version it reads, so the tables it needs outlive
     /// any compaction that replaces them.
     pub(super) fn range_at<K: AsRef<[u8]>, R: RangeBounds<K>>(
-        &self,
+        self: &Arc<Self>,
         range: &R,
         at: SeqNo,
     ) -> Result<DbIter> {
@@ -61,11 +67,17 @@ impl DbInner {
         for f in st.frozen.iter().rev() {
             sources.push(Arc::new(MemSource::new(f.mem.clone())));
         }
+        let db = Arc::downgrade(self);
+        let pin = Arc::new(VersionPin::new(st.version.clone(), move |v| {
+            if let Some(db) = db.upgrade() {
+                db.release_version(v);
+            }
+        }));
         for f in st.version.files(0) {
             sources.push(Arc::new(LevelSource::new(
                 vec![f.clone()],
                 self.tables.clone(),
-                st.version.clone(),
+                pin.clone(),
             )));
         }
         for level in 1..LEVELS {
@@ -74,10 +86,12 @@ impl DbInner {
                 sources.push(Arc::new(LevelSource::new(
                     files.to_vec(),
                     self.tables.clone(),
-                    st.version.clone(),
+                    pin.clone(),
                 )));
             }
         }
+        drop(pin);
+        self.release_version(st.version);
         Ok(DbIter::new(sources, lower, upper, at))
     }
 }

@@ -132,6 +132,10 @@ pub(crate) struct DbInner {
     pub(super) tables: Arc<TableCache>,
     /// Every version ever installed that may still be referenced.
     pub(super) versions: Mutex<Vec<Weak<Version>>>,
+    /// Set when a reader let go of the last hold on a version that is no
+    /// longer current: its tables may be deletable now, though no flush or
+    /// compaction is coming to delete them ([`DbInner::release_version`]).
+    pub(super) tables_released: AtomicBool,
     pub(super) next_file_number: AtomicU64,
     /// While non-zero, background steps flush but do not compact.
     pub(super) compactions_paused: AtomicU64,
@@ -176,6 +180,7 @@ impl DbInner {
         DbInner {
             fs: r.opts.fs.clone(),
             versions: Mutex::new(vec![Arc::downgrade(&r.version)]),
+            tables_released: AtomicBool::new(false),
             state: RwLock::new(State {
                 active: new_memtable(r.opts.memtable),
                 frozen: Vec::new(),
@@ -256,7 +261,10 @@ impl DbInner {
         lock(&self.dir_lock).take();
     }
 
-    /// The readers' view, cloned out of the lock.
+    /// The readers' view, cloned out of the lock. A reader outside the
+    /// background steps hands the version back through
+    /// [`DbInner::release_version`] when done (or borrows the state under
+    /// the lock instead of cloning it).
     pub(crate) fn read_state(&self) -> State {
         read(&self.state).clone()
     }
@@ -285,6 +293,22 @@ impl DbInner {
     /// Live snapshot sequence numbers, ascending.
     pub(crate) fn snapshot_seqnos(&self) -> Vec<SeqNo> {
         lock(&self.snapshots).keys().copied().collect()
+    }
+
+    /// A reader is done with `version`. If it held the last reference
+    /// (so the version is no longer current), the tables only that version
+    /// kept are obsolete: the next background step deletes them, and the
+    /// background thread, if there is one, is woken to take that step.
+    /// (Before, they stayed on disk until the next flush or compaction, and
+    /// on an idle database, for good: the concurrent campaign's liveness
+    /// phase found it.) Call it holding no engine lock: waking the thread
+    /// takes the signal's lock, which a throttled writer holds while it
+    /// reads the state.
+    pub(crate) fn release_version(&self, version: Arc<Version>) {
+        if Arc::into_inner(version).is_some() {
+            self.tables_released.store(true, Ordering::Release);
+            self.signal_background();
+        }
     }
 
     /// Wakes the background thread, if there is one.

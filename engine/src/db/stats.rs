@@ -103,7 +103,10 @@ impl DbInner {
     /// A consistent-enough reading of the counters and the current shape.
     pub(super) fn stats(&self) -> Stats {
         let s = &self.stats;
-        let st = self.read_state();
+        // Borrowed, not cloned: a clone of the state could be the last
+        // reference to an old version, and dropping it here would not get
+        // its tables deleted (`DbInner::release_version`).
+        let st = crate::sync::read(&self.state);
         let levels = (0..LEVELS)
             .map(|l| LevelStats {
                 files: st.version.files(l).len(),

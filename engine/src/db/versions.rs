@@ -71,14 +71,27 @@ impl DbInner {
     }
 
     /// Table numbers some live version (the current one, or one pinned by
-    /// an iterator) references.
+    /// an iterator) references. Reading a version takes a reference; if a
+    /// reader let go meanwhile, ours was the last and the version is gone
+    /// when we drop it, so the set is computed again without it.
     pub(super) fn live_table_numbers(&self) -> std::collections::BTreeSet<u64> {
-        let mut live = std::collections::BTreeSet::new();
-        let mut vs = lock(&self.versions);
-        vs.retain(|w| w.strong_count() > 0);
-        for v in vs.iter().filter_map(|w| w.upgrade()) {
-            live.extend(v.live_file_numbers());
+        loop {
+            let held: Vec<Arc<Version>> = {
+                let mut vs = lock(&self.versions);
+                vs.retain(|w| w.strong_count() > 0);
+                vs.iter().filter_map(|w| w.upgrade()).collect()
+            };
+            let mut live = std::collections::BTreeSet::new();
+            for v in &held {
+                live.extend(v.live_file_numbers());
+            }
+            let mut died = false;
+            for v in held {
+                died |= Arc::into_inner(v).is_some();
+            }
+            if !died {
+                return live;
+            }
         }
-        live
     }
 }

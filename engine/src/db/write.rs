@@ -187,7 +187,7 @@ impl DbInner {
         // The group being committed is still queued: a rotation races
         // another write when anything else is.
         self.rotate(wal, 1)?;
-        Ok(self.read_state().active)
+        Ok(read(&self.state).active.clone())
     }
 
     /// Freezes the active memtable behind a new WAL segment. The old segment
@@ -225,7 +225,7 @@ impl DbInner {
     pub(super) fn freeze_active(&self) -> Result<()> {
         self.check_writable()?;
         let mut wal = lock(&self.wal);
-        if self.read_state().active.is_empty() {
+        if read(&self.state).active.is_empty() {
             return Ok(());
         }
         self.rotate(&mut wal, 0)

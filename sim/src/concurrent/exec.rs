@@ -19,13 +19,14 @@ use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
 use strata::fs::FileSystem;
 use strata::{
     BackgroundMode, CompactionOptions, Db, Error, MemtableKind, Options, Stats, TableOptions,
-    WriteOptions,
+    WriteOptions, WritePressure,
 };
 use strata_models::{KvModel, SeqNo, State, Window};
 
 use super::check::{check_reads, round_writes, Call, Seen};
 use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice};
 use crate::rng::{Digest, Rng};
+use crate::runner::liveness::check_disk;
 use crate::runner::{
     model_ops, submit_write, Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT_RATES_ALL,
 };
@@ -35,6 +36,10 @@ use crate::workload::{collect_scan, FaultMode, Pairs, ScanReader, Val};
 /// Scheduling steps allowed per planned call before a seed counts as
 /// livelocked.
 const STEPS_PER_OP: usize = 20_000;
+
+/// Times the liveness phase yields to the background thread before work
+/// still pending counts as a liveness failure.
+const LIVENESS_YIELDS_MAX: usize = 5_000;
 
 /// Priority change points of the PCT scheduler.
 const PCT_DEPTH: usize = 3;
@@ -286,10 +291,94 @@ impl Exec {
             })?;
         }
         let at = self.log.ops_started();
-        self.final_check().map_err(|message| Failure {
-            op_index: at,
-            message,
-        })
+        self.final_check()
+            .and_then(|()| self.liveness_after_reopen())
+            .map_err(|message| Failure {
+                op_index: at,
+                message,
+            })
+    }
+
+    /// Liveness, the first half: at the end of the rounds, with the
+    /// clients gone and faults off, the background thread on its own must
+    /// run out of work ([`Exec::drain`]). Skipped if a fault came since the
+    /// open (it may have poisoned the database, which stops background
+    /// work by design).
+    fn drain_before_close(&mut self, db: &Db) -> Step {
+        if self.faulted_since_open() {
+            return Ok(());
+        }
+        let yields = self
+            .drain(db)
+            .map_err(|m| format!("liveness (end of the rounds): {m}"))?;
+        self.stats.liveness_checks += 1;
+        self.log
+            .line(format!("liveness: background idle after {yields} yields"));
+        Ok(())
+    }
+
+    /// Liveness, the second half, after the final check closed the
+    /// database (faults off): reopen, one durable write, and drain again.
+    fn liveness_after_reopen(&mut self) -> Step {
+        self.fs.crash_at_io(None);
+        self.fs.set_faults_enabled(false);
+        let fail = |m: String| Err(format!("liveness (after reopen): {m}"));
+        let db = match Db::open(DB_DIR, self.options()) {
+            Ok(db) => db,
+            Err(e) => return fail(format!("reopen failed: {e}")),
+        };
+        let want = self.model.put(b"liveness", b"ok");
+        match db.put(b"liveness", b"ok", WriteOptions::DURABLE) {
+            Ok(s) if s == want => {}
+            Ok(s) => return fail(format!("write got seqno {s}, the model expected {want}")),
+            Err(e) => return fail(format!("a durable write failed: {e}")),
+        }
+        let yields = match self.drain(&db) {
+            Ok(y) => y,
+            Err(m) => return fail(m),
+        };
+        if let Err(e) = db.close() {
+            return fail(format!("close failed: {e}"));
+        }
+        self.stats.liveness_checks += 1;
+        self.log.line(format!(
+            "liveness: after reopen, background idle after {yields} yields"
+        ));
+        Ok(())
+    }
+
+    /// Yields to the background thread until it has no work left, writers
+    /// are unthrottled and only live tables remain on disk
+    /// ([`check_disk`]), at most [`LIVENESS_YIELDS_MAX`] times; returns
+    /// the yields it took. A wake-up the thread missed shows here as work
+    /// left pending.
+    fn drain(&self, db: &Db) -> Result<usize, String> {
+        let o = self.options();
+        let mut yields = 0;
+        loop {
+            let why = if db.background_work_pending() {
+                "background work still pending".to_string()
+            } else if db.write_pressure() != WritePressure::Normal {
+                format!("writers still throttled ({:?})", db.write_pressure())
+            } else {
+                match check_disk(
+                    &self.fs,
+                    db,
+                    o.manifest_bytes_max,
+                    o.memtable_bytes_max as u64,
+                ) {
+                    Ok(_) => return Ok(yields),
+                    Err(m) => m,
+                }
+            };
+            if yields == LIVENESS_YIELDS_MAX {
+                return Err(format!(
+                    "after {yields} yields to the background thread: {why} (a lost wake-up?)"
+                ));
+            }
+            shuttle::thread::yield_now();
+            yields += 1;
+        }
     }
 
     fn db(&self) -> Result<Arc<Db>, String> {
@@ -568,6 +657,7 @@ impl Exec {
             .map_err(|e| format!("final scan failed: {e}"))?
             .into_iter()
             .collect();
+        self.drain_before_close(&db)?;
         drop(db);
         let want = self.model.state();
         if got != want {

@@ -8,6 +8,7 @@
 use strata::{BackgroundStep, Db, WriteOptions, WritePressure};
 
 use super::{Exec, Step, DB_DIR};
+use crate::simfs::SimFs;
 
 /// Background steps the engine may take to run out of work after reopen.
 pub(super) const LIVENESS_STEPS_MAX: u64 = 10_000;
@@ -66,39 +67,16 @@ impl Exec {
                 db.write_pressure()
             ));
         }
-        let stats = db.stats();
-        let live: u64 = stats.levels.iter().map(|l| l.bytes).sum();
-        let (mut tables, mut all) = (0u64, 0u64);
-        let mut table_files = Vec::new();
-        for p in self.fs.paths() {
-            if !p.starts_with(DB_DIR) {
-                continue;
-            }
-            let len = self.fs.contents(&p).map_or(0, |c| c.len() as u64);
-            all += len;
-            if p.extension().is_some_and(|e| e == "sst") {
-                tables += len;
-                table_files.push(format!("{}={len}", p.display()));
-            }
-        }
-        if tables != live {
-            return fail(format!(
-                "{tables} bytes of tables on disk but {live} bytes live in {} tables: \
-                 obsolete tables were left behind (on disk: {})",
-                stats.levels.iter().map(|l| l.files).sum::<usize>(),
-                table_files.join(" ")
-            ));
-        }
         let k = &self.knobs;
-        let bound = live
-            + MANIFESTS_ALLOWED * k.manifest_bytes_max
-            + MEMTABLES_ALLOWED * k.memtable_bytes_max as u64
-            + SLACK_BYTES;
-        if all > bound {
-            return fail(format!(
-                "{all} bytes on disk for {live} bytes of live tables (allowed: {bound})"
-            ));
-        }
+        let (live, all) = match check_disk(
+            &self.fs,
+            &db,
+            k.manifest_bytes_max,
+            k.memtable_bytes_max as u64,
+        ) {
+            Ok(sizes) => sizes,
+            Err(m) => return fail(m),
+        };
         self.stats.liveness_checks += 1;
         self.stats.liveness_steps += steps;
         self.line(format!(
@@ -107,4 +85,49 @@ impl Exec {
         self.db = Some(db);
         Ok(())
     }
+}
+
+/// The disk of a database that ran out of background work: the tables on
+/// disk are exactly the live ones (obsolete tables were deleted), and all
+/// the files together stay within the live tables plus allowances for
+/// manifests and memtables. Returns (live table bytes, bytes on disk).
+pub(crate) fn check_disk(
+    fs: &SimFs,
+    db: &Db,
+    manifest_bytes_max: u64,
+    memtable_bytes_max: u64,
+) -> Result<(u64, u64), String> {
+    let stats = db.stats();
+    let live: u64 = stats.levels.iter().map(|l| l.bytes).sum();
+    let (mut tables, mut all) = (0u64, 0u64);
+    let mut table_files = Vec::new();
+    for p in fs.paths() {
+        if !p.starts_with(DB_DIR) {
+            continue;
+        }
+        let len = fs.contents(&p).map_or(0, |c| c.len() as u64);
+        all += len;
+        if p.extension().is_some_and(|e| e == "sst") {
+            tables += len;
+            table_files.push(format!("{}={len}", p.display()));
+        }
+    }
+    if tables != live {
+        return Err(format!(
+            "{tables} bytes of tables on disk but {live} bytes live in {} tables: \
+             obsolete tables were left behind (on disk: {})",
+            stats.levels.iter().map(|l| l.files).sum::<usize>(),
+            table_files.join(" ")
+        ));
+    }
+    let bound = live
+        + MANIFESTS_ALLOWED * manifest_bytes_max
+        + MEMTABLES_ALLOWED * memtable_bytes_max
+        + SLACK_BYTES;
+    if all > bound {
+        return Err(format!(
+            "{all} bytes on disk for {live} bytes of live tables (allowed: {bound})"
+        ));
+    }
+    Ok((live, all))
 }
