@@ -24,9 +24,10 @@
 /// (`engine/docs/wal.md`).
 pub mod wal {
     pub use crate::wal::{
-        decode_payload, encode_record, encoded_record_bytes, scan_segment, Damage, SegmentScan,
-        WalLimits, WalRecord, WalWriter, OP_DELETE, OP_PUT, RECORD_BATCH, RECORD_DELETE,
-        RECORD_HEADER_BYTES, RECORD_PUT, SEGMENT_HEADER_BYTES, WAL_FORMAT_VERSION, WAL_MAGIC,
+        decode_payload, encode_close_record, encode_record, encoded_record_bytes, scan_segment,
+        Damage, SegmentScan, WalLimits, WalRecord, WalWriter, OP_DELETE, OP_PUT, RECORD_BATCH,
+        RECORD_CLOSE, RECORD_DELETE, RECORD_HEADER_BYTES, RECORD_PUT, SEGMENT_HEADER_BYTES,
+        WAL_FORMAT_VERSION, WAL_FORMAT_VERSION_MIN, WAL_MAGIC,
     };
 }
 

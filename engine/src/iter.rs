@@ -8,6 +8,7 @@
 //! merge per direction, created on first use; the two ends stop when they
 //! meet, so `next` and `next_back` can be mixed freely.
 
+use crate::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use crate::sync::Arc;
 use std::collections::VecDeque;
 use std::fmt;
@@ -220,6 +221,9 @@ pub struct DbIter {
     front_last: Option<Vec<u8>>,
     back_last: Option<Vec<u8>>,
     done: bool,
+    /// The database's closed flag: once set, the next step returns
+    /// `Error::Closed` (as snapshots do), and the iterator ends.
+    closed: Option<Arc<AtomicBool>>,
 }
 
 impl fmt::Debug for DbIter {
@@ -249,7 +253,14 @@ impl DbIter {
             front_last: None,
             back_last: None,
             done: false,
+            closed: None,
         }
+    }
+
+    /// Ends the iteration with `Error::Closed` once `closed` is set.
+    pub(crate) fn with_closed_flag(mut self, closed: Arc<AtomicBool>) -> DbIter {
+        self.closed = Some(closed);
+        self
     }
 
     /// The sequence number the iterator reads at.
@@ -268,6 +279,14 @@ impl DbIter {
     fn step(&mut self, direction: Direction) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
         if self.done {
             return None;
+        }
+        if self
+            .closed
+            .as_ref()
+            .is_some_and(|c| c.load(AtomicOrdering::Acquire))
+        {
+            self.done = true;
+            return Some(Err(crate::error::Error::Closed));
         }
         let slot_missing = match direction {
             Direction::Forward => self.front.is_none(),

@@ -78,8 +78,14 @@ pub struct Options {
     pub fs: Arc<dyn FileSystem>,
     /// The memtable structure.
     pub memtable: MemtableKind,
-    /// Create the directory and a new database if the directory is missing.
+    /// Create a new database (and its directory) if there is none: no
+    /// `CURRENT` file in the directory. When false, opening a directory
+    /// without a database (missing, empty, or the wrong path) is
+    /// `InvalidArgument` and creates nothing, not even the `LOCK` file.
     pub create_if_missing: bool,
+    /// Refuse to open an existing database (`InvalidArgument`, nothing
+    /// touched): for callers that must start from an empty one.
+    pub error_if_exists: bool,
     /// How WAL damage found at open is treated.
     pub recovery: RecoveryMode,
     /// Who runs flushes and compactions.
@@ -111,6 +117,7 @@ impl Default for Options {
             fs: Arc::new(StdFs),
             memtable: MemtableKind::default(),
             create_if_missing: true,
+            error_if_exists: false,
             recovery: RecoveryMode::default(),
             background: BackgroundMode::default(),
             key_bytes_max: 64 * 1024,

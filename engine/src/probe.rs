@@ -59,11 +59,14 @@ pub enum Probe {
     MemtableRotated,
     /// A failure poisoned the database (it refuses writes until reopened).
     Poisoned,
+    /// A compaction met a table that a second read confirmed corrupt; its
+    /// compactions are skipped for the rest of the open.
+    CompactionMetCorruptTable,
 }
 
 impl Probe {
     /// Every probe, in declaration order.
-    pub const ALL: [Probe; 22] = [
+    pub const ALL: [Probe; 23] = [
         Probe::WalTornTailTruncated,
         Probe::CorruptionWal,
         Probe::CorruptionTable,
@@ -86,6 +89,7 @@ impl Probe {
         Probe::GroupMixed,
         Probe::MemtableRotated,
         Probe::Poisoned,
+        Probe::CompactionMetCorruptTable,
     ];
 
     /// The probe's stable name (used in summaries and probe lists).
@@ -113,6 +117,7 @@ impl Probe {
             Probe::GroupMixed => "group_mixed",
             Probe::MemtableRotated => "memtable_rotated",
             Probe::Poisoned => "poisoned",
+            Probe::CompactionMetCorruptTable => "compaction_met_corrupt_table",
         }
     }
 }

@@ -21,8 +21,11 @@ use crate::types::SeqNo;
 
 /// Segment header magic, stored little-endian (bytes `4C 57 54 53`).
 pub const WAL_MAGIC: u32 = 0x5354_574C;
-/// Format version in the segment header.
-pub const WAL_FORMAT_VERSION: u16 = 1;
+/// Format version the writer puts in the segment header. Version 2 added
+/// the close record ([`RECORD_CLOSE`]); version 1 segments are still read.
+pub const WAL_FORMAT_VERSION: u16 = 2;
+/// Oldest format version a reader accepts.
+pub const WAL_FORMAT_VERSION_MIN: u16 = 1;
 /// Segment header: magic u32 | version u16 | reserved u16 (0) | segment number u64.
 pub const SEGMENT_HEADER_BYTES: usize = 16;
 /// Record header: crc32c u32 | payload length u32 | kind u8 | synced u64.
@@ -33,6 +36,10 @@ pub const RECORD_PUT: u8 = 1;
 pub const RECORD_DELETE: u8 = 2;
 /// Record kind: an atomic batch of puts and deletes.
 pub const RECORD_BATCH: u8 = 3;
+/// Record kind: written by a clean close, after a sync; holds no operation,
+/// only the next sequence number. Its sync watermark covers every byte
+/// before it, so damage anywhere before it is corruption, not a torn tail.
+pub const RECORD_CLOSE: u8 = 4;
 /// Operation tag inside a batch: put.
 pub const OP_PUT: u8 = 1;
 /// Operation tag inside a batch: delete.
@@ -49,7 +56,9 @@ pub struct WalLimits {
     pub record_bytes_max: usize,
 }
 
-/// A decoded record: operations with sequence numbers `seqno_first + i`.
+/// A decoded record: operations with sequence numbers `seqno_first + i`. A
+/// close record has no operation; its `seqno_first` is the next sequence
+/// number (so `seqno_last` is the last one written before it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalRecord {
     /// Sequence number of the first operation.
@@ -192,6 +201,20 @@ impl<'a> PayloadReader<'a> {
     }
 }
 
+/// Appends the close record to `buf`: no operation, `next_seqno` (the
+/// sequence number the next write would take), and `synced_bytes`, which a
+/// clean close sets to the whole segment, synced just before.
+pub fn encode_close_record(buf: &mut Vec<u8>, next_seqno: SeqNo, synced_bytes: u64) {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]); // crc, filled below
+    put_u32(buf, 8);
+    buf.push(RECORD_CLOSE);
+    buf.extend_from_slice(&synced_bytes.to_le_bytes());
+    buf.extend_from_slice(&next_seqno.to_le_bytes());
+    let crc = crc32c::crc32c(&buf[start + 4..]);
+    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// Decodes a checksum-valid payload. Every length is checked against the
 /// remaining payload and the limits before any allocation.
 pub fn decode_payload(
@@ -249,6 +272,7 @@ pub fn decode_payload(
                 }
             }
         }
+        RECORD_CLOSE => {}
         other => return Err(format!("unknown record kind {other}")),
     }
     if c.pos != payload.len() {
@@ -258,8 +282,8 @@ pub fn decode_payload(
         ));
     }
     if seqno_first
-        .checked_add(ops.len() as u64 - 1)
-        .is_none_or(|s| s > crate::types::SEQNO_MAX)
+        .checked_add(ops.len() as u64)
+        .is_none_or(|s| s - 1 > crate::types::SEQNO_MAX)
     {
         return Err("sequence numbers overflow".to_string());
     }
@@ -373,6 +397,25 @@ pub struct SegmentScan {
     pub file_bytes: u64,
 }
 
+/// Limits no record can exceed: a record valid under them but not under the
+/// configured ones was written by an open with larger limits.
+const UNLIMITED: WalLimits = WalLimits {
+    key_bytes_max: usize::MAX,
+    value_bytes_max: usize::MAX,
+    record_bytes_max: usize::MAX,
+};
+
+/// A healthy record that this open's limits refuse: a configuration
+/// mismatch, reported as such rather than as corruption.
+fn mismatch(path: &Path, pos: usize, reason: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "configuration mismatch: {} at offset {pos} holds a valid record the \
+         options refuse ({reason}); the log was written with larger \
+         key_bytes_max, value_bytes_max or batch_bytes_max: open with those",
+        path.display()
+    ))
+}
+
 /// Reads segment `number` at `path`, calling `on_record` with each valid
 /// record (and its offset) in file order. Stops at the first damage and
 /// describes it; structural errors inside checksum-valid records (bad
@@ -409,9 +452,22 @@ pub fn scan_segment(
         match frame_at(&data, pos, limits) {
             Ok(frame) => {
                 let record = decode_payload(frame.kind, &data[frame.payload.clone()], limits)
-                    .map_err(|reason| Error::corruption(path, pos as u64, reason))?;
+                    .map_err(|reason| {
+                        let payload = &data[frame.payload.clone()];
+                        match decode_payload(frame.kind, payload, &UNLIMITED) {
+                            Ok(_) => mismatch(path, pos, &reason),
+                            Err(_) => Error::corruption(path, pos as u64, reason),
+                        }
+                    })?;
                 on_record(pos as u64, record)?;
                 pos = frame.payload.end;
+            }
+            Err(reason) if frame_at(&data, pos, &UNLIMITED).is_ok() => {
+                // A whole, checksum-valid record longer than this open's
+                // batch_bytes_max: not damage (which would drop it as a
+                // torn tail if it were the last), the log was written with
+                // a larger limit.
+                return Err(mismatch(path, pos, &reason));
             }
             Err(reason) => {
                 let (valid_record_after, synced_record_after, records_after) =
@@ -457,8 +513,11 @@ fn check_segment_header(data: &[u8], number: u64) -> std::result::Result<(), Str
         return Err(format!("bad segment magic {magic:#010x}"));
     }
     let version = u16::from_le_bytes(data[4..6].try_into().expect("2 bytes"));
-    if version != WAL_FORMAT_VERSION {
-        return Err(format!("unsupported WAL format version {version}"));
+    if !(WAL_FORMAT_VERSION_MIN..=WAL_FORMAT_VERSION).contains(&version) {
+        return Err(format!(
+            "unsupported WAL format version {version} (this reader knows \
+             {WAL_FORMAT_VERSION_MIN}..={WAL_FORMAT_VERSION})"
+        ));
     }
     let stored = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes"));
     if stored != number {
@@ -711,6 +770,11 @@ mod tests {
         };
         assert_eq!(value("WAL_MAGIC"), u64::from(WAL_MAGIC));
         assert_eq!(value("WAL_FORMAT_VERSION"), u64::from(WAL_FORMAT_VERSION));
+        assert_eq!(
+            value("WAL_FORMAT_VERSION_MIN"),
+            u64::from(WAL_FORMAT_VERSION_MIN)
+        );
+        assert_eq!(value("RECORD_CLOSE"), u64::from(RECORD_CLOSE));
         assert_eq!(value("SEGMENT_HEADER_BYTES"), SEGMENT_HEADER_BYTES as u64);
         assert_eq!(value("RECORD_HEADER_BYTES"), RECORD_HEADER_BYTES as u64);
         assert_eq!(value("RECORD_PUT"), u64::from(RECORD_PUT));
@@ -722,7 +786,16 @@ mod tests {
         let h = segment_header(0x0102_0304_0506_0708);
         assert_eq!(
             h,
-            [0x4C, 0x57, 0x54, 0x53, 1, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1]
+            [0x4C, 0x57, 0x54, 0x53, 2, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1]
+        );
+        // And the documented close record.
+        let mut close = Vec::new();
+        encode_close_record(&mut close, 43, 1000);
+        let hex: Vec<String> = close.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            doc.contains(&hex.join(" ")),
+            "docs/wal.md lacks the close record example {}",
+            hex.join(" ")
         );
     }
 }

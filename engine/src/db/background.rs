@@ -19,9 +19,12 @@ use super::state::{DbInner, Frozen};
 use super::stats::StatsCounters;
 use crate::compaction::executor::{self, Merge};
 use crate::compaction::{choose, CompactionChoice};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::filename::{parse_file_name, table_file_name, FileKind};
 use crate::flush::{self, TableFiles};
+use crate::fs::OpenMode;
 use crate::probe::{self, Probe};
+use crate::sst::{BlockCache, Table};
 use crate::sync::{lock, wait};
 use crate::version::{Version, VersionEdit};
 
@@ -121,9 +124,12 @@ impl DbInner {
     /// next step or open, found by the simulator's liveness phase.)
     /// An idle step deletes too if a reader released tables since
     /// ([`DbInner::release_version`]).
-    fn after_step(&self, result: &Result<BackgroundStep>) {
+    pub(super) fn after_step(&self, result: &Result<BackgroundStep>) {
         let released = self.tables_released.swap(false, Ordering::AcqRel);
         match result {
+            // A compaction input found corrupt: remembered, not poisoning
+            // (the database's own state is intact); its outputs go.
+            Err(e) if self.corrupt_table_named(e).is_some() => self.delete_obsolete_files(),
             Err(e) => self.poison(e),
             Ok(BackgroundStep::Idle) if !released => {}
             Ok(_) => self.delete_obsolete_files(),
@@ -148,10 +154,119 @@ impl DbInner {
         let st = crate::sync::read(&self.state);
         !st.frozen.is_empty()
             || (self.compactions_paused.load(Ordering::SeqCst) == 0
-                && !matches!(
-                    choose(&st.version, &self.opts.compaction),
-                    CompactionChoice::Nothing
-                ))
+                && !matches!(self.next_compaction(&st.version), CompactionChoice::Nothing))
+    }
+
+    /// The compaction to run next, unless it would read a table known to
+    /// be corrupt: it would fail the same way every time, so nothing runs
+    /// (before, the failure poisoned the database, and every reopen ran the
+    /// same compaction into the same failure).
+    fn next_compaction(&self, version: &Version) -> CompactionChoice {
+        let choice = choose(version, &self.opts.compaction);
+        if let CompactionChoice::Merge {
+            inputs,
+            lower_inputs,
+            ..
+        } = &choice
+        {
+            let corrupt = lock(&self.corrupt_tables);
+            if inputs
+                .iter()
+                .chain(lower_inputs)
+                .any(|n| corrupt.contains_key(n))
+            {
+                return CompactionChoice::Nothing;
+            }
+        }
+        choice
+    }
+
+    /// If `e` is corruption in a table known to be corrupt, its number.
+    pub(super) fn corrupt_table_named(&self, e: &Error) -> Option<u64> {
+        let Error::Corruption { file, .. } = e else {
+            return None;
+        };
+        let name = file.file_name()?.to_str()?;
+        match parse_file_name(name) {
+            Some(FileKind::Table(n)) if lock(&self.corrupt_tables).contains_key(&n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// After a merge failed with `e`: if `e` is corruption in one of its
+    /// input tables and a second, full read of that table from the disk
+    /// (not the cache) fails too, the table is recorded as corrupt.
+    fn note_corrupt_input(&self, e: &Error, inputs: &[u64]) {
+        let Error::Corruption {
+            file,
+            offset,
+            reason,
+        } = e
+        else {
+            return;
+        };
+        let number = match file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(parse_file_name)
+        {
+            Some(Some(FileKind::Table(n))) if inputs.contains(&n) => n,
+            _ => return,
+        };
+        if self.verify_table(number).is_ok() {
+            return; // a transient read fault: the usual poisoning applies
+        }
+        lock(&self.corrupt_tables).insert(number, (file.clone(), *offset, reason.clone()));
+        StatsCounters::add(&self.stats.corrupt_tables_found, 1);
+        probe::hit(Probe::CompactionMetCorruptTable);
+    }
+
+    /// Reads every entry of table `number` from the disk.
+    fn verify_table(&self, number: u64) -> Result<()> {
+        let path = self.dir.join(table_file_name(number));
+        let file = self
+            .fs
+            .open(&path, OpenMode::Read)
+            .map_err(|e| Error::io(&path, e))?;
+        let table = Arc::new(Table::open(
+            file,
+            path,
+            number,
+            Arc::new(BlockCache::new(0)),
+        )?);
+        let mut it = table.iter();
+        it.seek_to_first()?;
+        while it.valid() {
+            it.next()?;
+        }
+        Ok(())
+    }
+
+    /// With writers stopped by level 0: the corruption that keeps level 0
+    /// from draining, if the compaction it needs reads a corrupt table.
+    pub(super) fn stall_cause(&self) -> Option<Error> {
+        let st = crate::sync::read(&self.state);
+        let CompactionChoice::Merge {
+            inputs,
+            lower_inputs,
+            ..
+        } = choose(&st.version, &self.opts.compaction)
+        else {
+            return None;
+        };
+        let corrupt = lock(&self.corrupt_tables);
+        let (n, (file, offset, reason)) = inputs
+            .iter()
+            .chain(&lower_inputs)
+            .find_map(|n| corrupt.get_key_value(n))?;
+        Some(Error::corruption(
+            file,
+            *offset,
+            format!(
+                "writes are stopped: level 0 cannot drain, as its compaction reads corrupt \
+                 table {n} ({reason})"
+            ),
+        ))
     }
 
     fn step_locked(&self) -> Result<BackgroundStep> {
@@ -163,7 +278,7 @@ impl DbInner {
         if self.compactions_paused.load(Ordering::SeqCst) > 0 {
             return Ok(BackgroundStep::Idle);
         }
-        match choose(&st.version, &self.opts.compaction) {
+        match self.next_compaction(&st.version) {
             CompactionChoice::Nothing => Ok(BackgroundStep::Idle),
             CompactionChoice::TrivialMove {
                 level,
@@ -231,7 +346,7 @@ impl DbInner {
         })
     }
 
-    fn merge(
+    pub(super) fn merge(
         &self,
         version: &Arc<Version>,
         level: usize,
@@ -247,7 +362,14 @@ impl DbInner {
             snapshots: &snapshots,
             target_file_bytes: self.opts.compaction.target_file_bytes,
         };
-        let done = merge.run(level, inputs, lower_inputs, output_level)?;
+        let done = match merge.run(level, inputs, lower_inputs, output_level) {
+            Ok(done) => done,
+            Err(e) => {
+                let all: Vec<u64> = inputs.iter().chain(lower_inputs).copied().collect();
+                self.note_corrupt_input(&e, &all);
+                return Err(e);
+            }
+        };
         StatsCounters::add(&self.stats.compaction_bytes_read, done.bytes_read);
         StatsCounters::add(&self.stats.table_bytes_written, done.bytes_written);
         self.log_and_apply(&done.edit, &mut |_| {})?;

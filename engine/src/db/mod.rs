@@ -13,6 +13,7 @@
 //! | `stats.rs` | the work counters |
 
 mod background;
+mod manual;
 mod obsolete;
 mod open;
 mod read;
@@ -160,6 +161,32 @@ impl Db {
         self.inner.work_pending()
     }
 
+    /// Compacts every table holding keys in `range` down to the deepest
+    /// level that has data, then rewrites that level's tables in the range,
+    /// so that overwritten versions and tombstones no snapshot needs are
+    /// reclaimed now (automatic compaction reclaims them only when newer
+    /// data overlaps their table). Memtables are flushed first. Runs on the
+    /// calling thread, between background steps. `InvalidArgument` while
+    /// compactions are paused.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// for i in 0..100u32 {
+    ///     db.put(&i.to_be_bytes(), b"old", strata::WriteOptions::BUFFERED)?;
+    ///     db.put(&i.to_be_bytes(), b"new", strata::WriteOptions::BUFFERED)?;
+    /// }
+    /// db.compact_range::<&[u8], _>(..)?; // every old version is gone
+    /// assert_eq!(db.get(&7u32.to_be_bytes())?, Some(b"new".to_vec()));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        self.inner.check_open()?;
+        let lo = range.start_bound().map(AsRef::as_ref);
+        let hi = range.end_bound().map(AsRef::as_ref);
+        self.inner.compact_range(lo, hi)
+    }
+
     /// Work counters and the shape of the tree.
     pub fn stats(&self) -> Stats {
         self.inner.stats()
@@ -172,14 +199,16 @@ impl Db {
     }
 
     /// Closes the database: stops background work, syncs the WAL so
-    /// buffered writes are durable, and releases the lock. Dropping a `Db`
-    /// without `close` behaves like a process crash.
+    /// buffered writes are durable, ends the log with a close record (after
+    /// which any damage to the log is reported as corruption at the next
+    /// open, never cut off as a torn tail), and releases the lock. Dropping
+    /// a `Db` without `close` behaves like a process crash.
     pub fn close(mut self) -> Result<()> {
         self.stop_background();
         let result = if self.inner.is_poisoned() {
             Err(self.inner.poison_error())
         } else {
-            self.inner.sync_wal()
+            self.inner.close_wal()
         };
         self.inner.close_handle();
         result

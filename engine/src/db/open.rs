@@ -52,15 +52,37 @@ fn validate_options(opts: &Options) -> Result<()> {
     opts.compaction.validate()
 }
 
-/// Creates the directory if allowed and needed, and takes its lock.
-fn lock_dir(fs: &dyn FileSystem, dir: &Path, opts: &Options) -> Result<Box<dyn FileLock>> {
+/// Applies `create_if_missing` and `error_if_exists` before anything is
+/// created or locked: a database exists where `CURRENT` does. (Before, an
+/// existing empty directory counted as a database, so a wrong or unmounted
+/// path opened as a new database even with `create_if_missing: false`.)
+fn check_existence(fs: &dyn FileSystem, dir: &Path, opts: &Options) -> Result<()> {
+    let current = dir.join(CURRENT_FILE);
+    let exists = fs.exists(&current).map_err(|e| Error::io(&current, e))?;
+    if exists && opts.error_if_exists {
+        return Err(Error::InvalidArgument(format!(
+            "a database exists in {} and error_if_exists is set",
+            dir.display()
+        )));
+    }
+    if !exists && !opts.create_if_missing {
+        let dir_exists = fs.exists(dir).map_err(|e| Error::io(dir, e))?;
+        return Err(Error::InvalidArgument(format!(
+            "no database in {} ({}) and create_if_missing is false",
+            dir.display(),
+            if dir_exists {
+                "the directory has no CURRENT file"
+            } else {
+                "the directory does not exist"
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the directory if needed, and takes its lock.
+fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn FileLock>> {
     if !fs.exists(dir).map_err(|e| Error::io(dir, e))? {
-        if !opts.create_if_missing {
-            return Err(Error::InvalidArgument(format!(
-                "database directory {} does not exist and create_if_missing is false",
-                dir.display()
-            )));
-        }
         fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         if let Some(parent) = dir.parent() {
             if !parent.as_os_str().is_empty() {
@@ -82,6 +104,8 @@ fn lock_dir(fs: &dyn FileSystem, dir: &Path, opts: &Options) -> Result<Box<dyn F
 
 /// What the manifest says, or the state of a new database.
 struct ManifestFacts {
+    /// Whether a manifest was found (else this is a new database).
+    existed: bool,
     version: Version,
     log_number: u64,
     next_file_number: u64,
@@ -94,6 +118,7 @@ struct ManifestFacts {
 fn recover_manifest(fs: &dyn FileSystem, dir: &Path, kinds: &[FileKind]) -> Result<ManifestFacts> {
     let facts = match manifest::recover(fs, dir)? {
         Some(r) => ManifestFacts {
+            existed: true,
             version: r.version,
             log_number: r.log_number,
             next_file_number: r.next_file_number,
@@ -112,6 +137,7 @@ fn recover_manifest(fs: &dyn FileSystem, dir: &Path, kinds: &[FileKind]) -> Resu
                 ));
             }
             ManifestFacts {
+                existed: false,
                 version: Version::new(),
                 log_number: 0,
                 next_file_number: 1,
@@ -128,11 +154,19 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
     validate_options(&opts)?;
     let dir = dir.to_path_buf();
     let fs = opts.fs.clone();
-    let dir_lock = lock_dir(&*fs, &dir, &opts)?;
+    check_existence(&*fs, &dir, &opts)?;
+    let dir_lock = lock_dir(&*fs, &dir)?;
     let names = fs.list_dir(&dir).map_err(|e| Error::io(&dir, e))?;
     let kinds: Vec<FileKind> = names.iter().filter_map(|n| parse_file_name(n)).collect();
     let max_file_number = kinds.iter().filter_map(FileKind::number).max().unwrap_or(0);
     let facts = recover_manifest(&*fs, &dir, &kinds)?;
+    // Again under the lock: a database created meanwhile by someone else.
+    if facts.existed && opts.error_if_exists {
+        return Err(Error::InvalidArgument(format!(
+            "a database exists in {} and error_if_exists is set",
+            dir.display()
+        )));
+    }
 
     // Replay the WAL segments not yet flushed.
     let mut segments: Vec<u64> = kinds
@@ -148,29 +182,33 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         value_bytes_max: opts.value_bytes_max,
         record_bytes_max: opts.batch_bytes_max,
     };
-    let recovered = new_memtable(opts.memtable);
+    // Numbers for the new manifest and the new WAL segment, then any table.
+    let next_file = facts.next_file_number.max(max_file_number + 1);
+    let manifest_number = next_file;
+    let wal_number = next_file + 1;
+    let next_file_number = AtomicU64::new(next_file + 2);
+    let stats = StatsCounters::default();
+    let mut sink = RecoverySink {
+        files: TableFiles {
+            fs: &*fs,
+            dir: &dir,
+            options: opts.table,
+            next_file_number: &next_file_number,
+        },
+        kind: opts.memtable,
+        bytes_max: (opts.memtable_bytes_max as u64).min(opts.compaction.target_file_bytes),
+        mem: new_memtable(opts.memtable),
+        tables: Vec::new(),
+        stats: &stats,
+    };
     let replay = Replay {
         fs: &*fs,
         dir: &dir,
         limits: &limits,
         mode: opts.recovery,
     };
-    let last_seqno = replay.run(&segments, facts.last_seqno, &*recovered)?;
-
-    // Numbers for the new manifest and the new WAL segment, then any table.
-    let next_file = facts.next_file_number.max(max_file_number + 1);
-    let manifest_number = next_file;
-    let wal_number = next_file + 1;
-    let next_file_number = AtomicU64::new(next_file + 2);
-    let files = TableFiles {
-        fs: &*fs,
-        dir: &dir,
-        options: opts.table,
-        next_file_number: &next_file_number,
-    };
-    let stats = StatsCounters::default();
-    let version = write_recovery_table(&files, facts.version, &*recovered, &stats)?;
-    drop(recovered);
+    let last_seqno = replay.run(&segments, facts.last_seqno, &mut sink)?;
+    let version = sink.finish(facts.version)?;
     let next_file_number = next_file_number.into_inner();
 
     // The fresh manifest: the recovered version (with the recovery table),
@@ -207,36 +245,70 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
     Ok(inner)
 }
 
-/// Re-persists what replay recovered as a level-0 table, BEFORE the new
-/// segment exists; the caller's fresh manifest adds it and retires every
-/// replayed segment in one durable step. The replayed bytes may sit in the
-/// page cache without being durable (a tail never synced, or a failed
-/// fsync, after which a later fsync may report success without writing
-/// them: "fsyncgate"), so syncing the old segment again proves nothing.
-/// Were the new segment created first, a power loss before the table is
-/// durable would leave a damaged tail in a segment that is no longer the
-/// last, which recovery must call corruption. This keeps the invariant
-/// rotation keeps: a segment is created only when every older segment is
-/// durable or retired. (A table written before a crash and not yet named by
-/// a manifest is deleted as obsolete by the next open.)
-fn write_recovery_table(
-    files: &TableFiles<'_>,
-    version: Version,
-    recovered: &dyn Memtable,
-    stats: &StatsCounters,
-) -> Result<Version> {
-    if recovered.is_empty() {
-        return Ok(version);
+/// Where replayed records go: a memtable, written out as a level-0 table
+/// each time it reaches `bytes_max` (the smaller of the memtable limit and
+/// the compaction's target file size), as the flushes before the crash
+/// would have, so a long log becomes several tables with ascending,
+/// disjoint sequence ranges instead of one table of any size. (Before, the
+/// whole log became one table, which compaction then moved down unsplit.)
+///
+/// The tables are written and synced BEFORE the new segment exists; the
+/// caller's fresh manifest adds them and retires every replayed segment in
+/// one durable step. The replayed bytes may sit in the page cache without
+/// being durable (a tail never synced, or a failed fsync, after which a
+/// later fsync may report success without writing them: "fsyncgate"), so
+/// syncing the old segment again proves nothing. Were the new segment
+/// created first, a power loss before the tables are durable would leave a
+/// damaged tail in a segment that is no longer the last, which recovery
+/// must call corruption. This keeps the invariant rotation keeps: a segment
+/// is created only when every older segment is durable or retired. (Tables
+/// written before a crash or a failed replay and not yet named by a
+/// manifest are deleted as obsolete by the next open.)
+struct RecoverySink<'a> {
+    files: TableFiles<'a>,
+    kind: crate::options::MemtableKind,
+    bytes_max: u64,
+    mem: Arc<dyn Memtable>,
+    tables: Vec<crate::version::FileMeta>,
+    stats: &'a StatsCounters,
+}
+
+impl RecoverySink<'_> {
+    /// Called after each replayed record: writes the memtable out once it
+    /// is full (records are never split across tables).
+    fn record_done(&mut self) -> Result<()> {
+        if self.mem.approximate_memory() as u64 >= self.bytes_max {
+            self.write_out()?;
+        }
+        Ok(())
     }
-    let meta = flush::write_memtable(files, recovered, &[])?;
-    files.sync_dir()?;
-    StatsCounters::add(&stats.flushes, 1);
-    crate::probe::hit(crate::probe::Probe::RecoveryFlush);
-    StatsCounters::add(&stats.table_bytes_written, meta.file_bytes);
-    version.apply(&VersionEdit {
-        added: vec![(0, meta)],
-        ..VersionEdit::default()
-    })
+
+    fn write_out(&mut self) -> Result<()> {
+        if self.mem.is_empty() {
+            return Ok(());
+        }
+        let meta = flush::write_memtable(&self.files, &*self.mem, &[])?;
+        StatsCounters::add(&self.stats.flushes, 1);
+        crate::probe::hit(crate::probe::Probe::RecoveryFlush);
+        StatsCounters::add(&self.stats.table_bytes_written, meta.file_bytes);
+        self.tables.push(meta);
+        self.mem = new_memtable(self.kind);
+        Ok(())
+    }
+
+    /// Writes what is left and makes the tables' names durable; returns
+    /// `version` with them added at level 0.
+    fn finish(mut self, version: Version) -> Result<Version> {
+        self.write_out()?;
+        if self.tables.is_empty() {
+            return Ok(version);
+        }
+        self.files.sync_dir()?;
+        version.apply(&VersionEdit {
+            added: self.tables.into_iter().map(|m| (0, m)).collect(),
+            ..VersionEdit::default()
+        })
+    }
 }
 
 /// WAL replay: where the segments are and how to treat damage.
@@ -248,14 +320,14 @@ struct Replay<'a> {
 }
 
 impl Replay<'_> {
-    /// Replays `segments` (sorted) into `mem`, starting after `last_seqno`;
+    /// Replays `segments` (sorted) into `sink`, starting after `last_seqno`;
     /// returns the last sequence number replayed. Applies the recovery mode
     /// to damage and truncates a torn tail durably.
-    fn run(&self, segments: &[u64], last_seqno: SeqNo, mem: &dyn Memtable) -> Result<SeqNo> {
+    fn run(&self, segments: &[u64], last_seqno: SeqNo, sink: &mut RecoverySink) -> Result<SeqNo> {
         let mut last = last_seqno;
         for (i, &number) in segments.iter().enumerate() {
             let is_last = i + 1 == segments.len();
-            last = self.segment(number, is_last, last, mem)?;
+            last = self.segment(number, is_last, last, sink)?;
         }
         Ok(last)
     }
@@ -266,7 +338,7 @@ impl Replay<'_> {
         number: u64,
         is_last: bool,
         last_seqno: SeqNo,
-        mem: &dyn Memtable,
+        sink: &mut RecoverySink,
     ) -> Result<SeqNo> {
         let path = self.dir.join(wal_file_name(number));
         let file = self
@@ -287,9 +359,11 @@ impl Replay<'_> {
                 ));
             }
             for (j, op) in rec.ops.iter().enumerate() {
-                mem.insert(op.key(), rec.seqno_first + j as u64, op.value());
+                sink.mem
+                    .insert(op.key(), rec.seqno_first + j as u64, op.value());
             }
             last = rec.seqno_last();
+            sink.record_done()?;
             Ok(())
         })?;
         let Some(damage) = scan.damage.clone() else {

@@ -13,6 +13,7 @@ use crate::version::LEVELS;
 impl DbInner {
     /// The newest value of `key` with sequence number `<= at`.
     pub(super) fn get_at(&self, key: &[u8], at: SeqNo) -> Result<Option<Vec<u8>>> {
+        self.check_key(key)?;
         let st = self.read_state();
         let found = self.get_in(&st, key, at);
         self.release_version(st.version);
@@ -92,7 +93,7 @@ impl DbInner {
         }
         drop(pin);
         self.release_version(st.version);
-        Ok(DbIter::new(sources, lower, upper, at))
+        Ok(DbIter::new(sources, lower, upper, at).with_closed_flag(self.closed.clone()))
     }
 }
 

@@ -136,6 +136,12 @@ pub(crate) struct DbInner {
     /// longer current: its tables may be deletable now, though no flush or
     /// compaction is coming to delete them ([`DbInner::release_version`]).
     pub(super) tables_released: AtomicBool,
+    /// Tables a compaction failed to read, confirmed by a second full read
+    /// (so not a transient read fault): number -> (file, offset, reason) of
+    /// the first failure. Compactions that would read one are skipped for
+    /// the rest of this open instead of failing again and again; reads of
+    /// their intact blocks go on. Empty at every open.
+    pub(super) corrupt_tables: Mutex<BTreeMap<u64, (PathBuf, u64, String)>>,
     pub(super) next_file_number: AtomicU64,
     /// While non-zero, background steps flush but do not compact.
     pub(super) compactions_paused: AtomicU64,
@@ -145,7 +151,9 @@ pub(crate) struct DbInner {
     /// until reopen.
     poisoned: AtomicBool,
     poison_cause: Mutex<Option<String>>,
-    closed: AtomicBool,
+    /// Set by `close` or dropping the handle; shared with iterators, which
+    /// then return `Closed` like snapshots do.
+    pub(super) closed: Arc<AtomicBool>,
     /// Live snapshots: sequence number -> count.
     snapshots: Mutex<BTreeMap<SeqNo, usize>>,
     pub(super) stats: StatsCounters,
@@ -181,6 +189,7 @@ impl DbInner {
             fs: r.opts.fs.clone(),
             versions: Mutex::new(vec![Arc::downgrade(&r.version)]),
             tables_released: AtomicBool::new(false),
+            corrupt_tables: Mutex::new(BTreeMap::new()),
             state: RwLock::new(State {
                 active: new_memtable(r.opts.memtable),
                 frozen: Vec::new(),
@@ -203,7 +212,7 @@ impl DbInner {
             visible_seqno: AtomicU64::new(r.last_seqno),
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(None),
-            closed: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(false)),
             snapshots: Mutex::new(BTreeMap::new()),
             stats: r.stats,
             opts: r.opts,

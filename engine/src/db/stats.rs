@@ -15,7 +15,13 @@ pub struct LevelStats {
     pub bytes: u64,
 }
 
-/// Counters describing the database's work so far.
+/// Counters describing the database's work since this open, and the
+/// current shape of the tree.
+///
+/// The counters are not persisted: every open starts them at zero (the
+/// work of recovery, such as its flushes, counts toward the new open). The
+/// shape (`levels`) is the durable state and survives reopen. A caller who
+/// wants totals across restarts adds up the `Stats` of each run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Key and value bytes handed to write calls.
@@ -51,6 +57,9 @@ pub struct Stats {
     pub write_stops: u64,
     /// Files deleted because nothing referenced them any more.
     pub obsolete_files_deleted: u64,
+    /// Tables a compaction found corrupt (confirmed by a second read);
+    /// compactions that would read them are skipped until reopen.
+    pub corrupt_tables_found: u64,
     /// Per level: file count and bytes.
     pub levels: Vec<LevelStats>,
     /// Frozen memtables waiting for flush.
@@ -90,6 +99,7 @@ pub(crate) struct StatsCounters {
     pub write_slowdowns: AtomicU64,
     pub write_stops: AtomicU64,
     pub obsolete_files_deleted: AtomicU64,
+    pub corrupt_tables_found: AtomicU64,
 }
 
 impl StatsCounters {
@@ -131,6 +141,7 @@ impl DbInner {
             write_slowdowns: r(&s.write_slowdowns),
             write_stops: r(&s.write_stops),
             obsolete_files_deleted: r(&s.obsolete_files_deleted),
+            corrupt_tables_found: r(&s.corrupt_tables_found),
             levels,
             frozen_memtables: st.frozen.len(),
             table_reads: self.tables.read_stats(),
