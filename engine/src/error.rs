@@ -76,6 +76,32 @@ impl Error {
     pub fn is_io(&self) -> bool {
         matches!(self, Error::Io { .. })
     }
+
+    /// A copy of this error, for an error reported more than once (an
+    /// `io::Error` is not `Clone`: the copy keeps its kind and message).
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Io { path, source } => Error::Io {
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Corruption {
+                file,
+                offset,
+                reason,
+            } => Error::Corruption {
+                file: file.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            Error::Locked { path } => Error::Locked { path: path.clone() },
+            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+            Error::Poisoned { cause } => Error::Poisoned {
+                cause: cause.clone(),
+            },
+            Error::Closed => Error::Closed,
+        }
+    }
 }
 
 impl fmt::Display for Error {

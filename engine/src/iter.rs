@@ -151,13 +151,29 @@ impl Cursor for MemCursor {
 }
 
 /// Merges cursors of one direction.
-struct Merge {
+pub(crate) struct Merge {
     cursors: Vec<Box<dyn Cursor>>,
     heads: Vec<Option<Entry>>,
     direction: Direction,
 }
 
 impl Merge {
+    /// A merge over every source's cursor for `lower..upper` in
+    /// `direction`, reading at `at`.
+    pub(crate) fn open(
+        sources: &[Arc<dyn Source>],
+        lower: &Bound<Vec<u8>>,
+        upper: &Bound<Vec<u8>>,
+        direction: Direction,
+        at: SeqNo,
+    ) -> Result<Merge> {
+        let mut cursors = Vec::with_capacity(sources.len());
+        for s in sources {
+            cursors.push(s.cursor(lower, upper, direction, at)?);
+        }
+        Merge::new(cursors, direction)
+    }
+
     fn new(mut cursors: Vec<Box<dyn Cursor>>, direction: Direction) -> Result<Merge> {
         let mut heads = Vec::with_capacity(cursors.len());
         for c in &mut cursors {
@@ -171,7 +187,7 @@ impl Merge {
     }
 
     /// The next live (non-tombstone) key and value.
-    fn next_live(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    pub(crate) fn next_live(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         loop {
             let mut best: Option<usize> = None;
             for (i, head) in self.heads.iter().enumerate() {
@@ -269,11 +285,7 @@ impl DbIter {
     }
 
     fn open(&self, direction: Direction) -> Result<Merge> {
-        let mut cursors = Vec::with_capacity(self.sources.len());
-        for s in &self.sources {
-            cursors.push(s.cursor(&self.lower, &self.upper, direction, self.at)?);
-        }
-        Merge::new(cursors, direction)
+        Merge::open(&self.sources, &self.lower, &self.upper, direction, self.at)
     }
 
     fn step(&mut self, direction: Direction) -> Option<Result<(Vec<u8>, Vec<u8>)>> {

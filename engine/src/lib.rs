@@ -57,6 +57,7 @@ pub mod batch;
 mod coding;
 mod commit;
 pub mod compaction;
+mod cursor;
 mod db;
 pub mod error;
 mod filename;
@@ -81,6 +82,7 @@ mod wal;
 
 pub use batch::{BatchOp, WriteBatch};
 pub use compaction::{CompactionOptions, WritePressure};
+pub use cursor::Cursor;
 pub use db::{BackgroundStep, CompactionPause, Db, LevelStats, Snapshot, Stats};
 pub use error::{Error, Result};
 pub use iter::DbIter;

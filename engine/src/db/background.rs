@@ -259,14 +259,15 @@ impl DbInner {
             .iter()
             .chain(&lower_inputs)
             .find_map(|n| corrupt.get_key_value(n))?;
-        Some(Error::corruption(
-            file,
-            *offset,
-            format!(
+        // Built directly: reporting it again is not a new detection.
+        Some(Error::Corruption {
+            file: file.clone(),
+            offset: *offset,
+            reason: format!(
                 "writes are stopped: level 0 cannot drain, as its compaction reads corrupt \
                  table {n} ({reason})"
             ),
-        ))
+        })
     }
 
     fn step_locked(&self) -> Result<BackgroundStep> {

@@ -25,11 +25,12 @@ mod write;
 use crate::sync::atomic::Ordering;
 use crate::sync::thread::{Builder, JoinHandle};
 use crate::sync::Arc;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 
 use crate::batch::WriteBatch;
 use crate::compaction::{write_pressure, WritePressure};
+use crate::cursor::{prefix_end, Cursor};
 use crate::error::{Error, Result};
 use crate::iter::DbIter;
 use crate::options::{BackgroundMode, Options, WriteOptions};
@@ -98,6 +99,73 @@ impl Db {
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIter> {
         self.inner.check_open()?;
         self.inner.range_at(&range, self.last_seqno())
+    }
+
+    /// An ordered iterator over the keys that start with `prefix`.
+    pub fn prefix(&self, prefix: &[u8]) -> Result<DbIter> {
+        self.inner.check_open()?;
+        let range = (Bound::Included(prefix.to_vec()), prefix_end(prefix));
+        self.inner.range_at(&range, self.last_seqno())
+    }
+
+    /// A seekable cursor over the whole database as of now (a consistent
+    /// view, like an iterator's). Position it with a seek first.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// for k in [b"a", b"c", b"e"] {
+    ///     db.put(k, b"v", strata::WriteOptions::BUFFERED)?;
+    /// }
+    /// let mut c = db.cursor()?;
+    /// c.seek(b"b");
+    /// assert_eq!(c.key(), b"c");
+    /// c.prev(); // direction changes are allowed
+    /// assert_eq!(c.key(), b"a");
+    /// c.seek_for_prev(b"d");
+    /// assert_eq!(c.key(), b"c");
+    /// c.seek_to_last();
+    /// c.next();
+    /// assert!(!c.valid() && c.status().is_ok()); // past the end, no error
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn cursor(&self) -> Result<Cursor> {
+        self.inner.check_open()?;
+        let at = self.last_seqno();
+        Ok(self.inner.cursor_at(Bound::Unbounded, Bound::Unbounded, at))
+    }
+
+    /// A seekable cursor confined to the keys that start with `prefix`.
+    pub fn prefix_cursor(&self, prefix: &[u8]) -> Result<Cursor> {
+        self.inner.check_open()?;
+        let at = self.last_seqno();
+        let lower = Bound::Included(prefix.to_vec());
+        Ok(self.inner.cursor_at(lower, prefix_end(prefix), at))
+    }
+
+    /// The values of `keys`, all read at one sequence number (a
+    /// consistent view, unlike separate `get`s racing writers).
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.inner.check_open()?;
+        let at = self.last_seqno();
+        keys.iter()
+            .map(|k| self.inner.get_at(k.as_ref(), at))
+            .collect()
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// The smallest key and its value, if the database holds any.
+    pub fn first_key_value(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.range::<&[u8], _>(..)?.next().transpose()
+    }
+
+    /// The largest key and its value, if the database holds any.
+    pub fn last_key_value(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.range::<&[u8], _>(..)?.next_back().transpose()
     }
 
     /// Pins the current state: reads through the snapshot see exactly the
@@ -283,6 +351,30 @@ impl Snapshot {
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIter> {
         self.db.check_open()?;
         self.db.range_at(&range, self.seqno)
+    }
+
+    /// An ordered iterator over the keys starting with `prefix`, as of the
+    /// snapshot.
+    pub fn prefix(&self, prefix: &[u8]) -> Result<DbIter> {
+        self.db.check_open()?;
+        let range = (Bound::Included(prefix.to_vec()), prefix_end(prefix));
+        self.db.range_at(&range, self.seqno)
+    }
+
+    /// A seekable cursor as of the snapshot.
+    pub fn cursor(&self) -> Result<Cursor> {
+        self.db.check_open()?;
+        Ok(self
+            .db
+            .cursor_at(Bound::Unbounded, Bound::Unbounded, self.seqno))
+    }
+
+    /// The values of `keys` as of the snapshot.
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.db.check_open()?;
+        keys.iter()
+            .map(|k| self.db.get_at(k.as_ref(), self.seqno))
+            .collect()
     }
 }
 

@@ -5,6 +5,7 @@ use crate::sync::Arc;
 use std::ops::{Bound, RangeBounds};
 
 use super::state::{DbInner, State};
+use crate::cursor::Cursor;
 use crate::error::Result;
 use crate::iter::{DbIter, LevelSource, MemSource, Source, VersionPin};
 use crate::types::SeqNo;
@@ -62,6 +63,22 @@ impl DbInner {
     ) -> Result<DbIter> {
         let lower = clone_bound(range.start_bound());
         let upper = clone_bound(range.end_bound());
+        Ok(DbIter::new(self.sources(), lower, upper, at).with_closed_flag(self.closed.clone()))
+    }
+
+    /// A cursor over `lower..upper` as of `at` (pinned like `range_at`).
+    pub(super) fn cursor_at(
+        self: &Arc<Self>,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        at: SeqNo,
+    ) -> Cursor {
+        Cursor::new(self.sources(), lower, upper, at, self.closed.clone())
+    }
+
+    /// Every memtable and level as merge sources, newest first; the level
+    /// sources share one pin on the current version.
+    fn sources(self: &Arc<Self>) -> Vec<Arc<dyn Source>> {
         let st = self.read_state();
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         sources.push(Arc::new(MemSource::new(st.active.clone())));
@@ -93,7 +110,7 @@ impl DbInner {
         }
         drop(pin);
         self.release_version(st.version);
-        Ok(DbIter::new(sources, lower, upper, at).with_closed_flag(self.closed.clone()))
+        sources
     }
 }
 
