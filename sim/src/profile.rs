@@ -42,7 +42,7 @@ pub enum Profile {
 }
 
 /// The kinds of op the generator draws, in the order of their ranges.
-pub const OP_KINDS: [&str; 19] = [
+pub const OP_KINDS: [&str; 24] = [
     "put",
     "delete",
     "batch",
@@ -62,19 +62,24 @@ pub const OP_KINDS: [&str; 19] = [
     "power_loss_far",
     "process_kill",
     "get_tail",
+    "compact_range",
+    "cursor",
+    "multi_get",
+    "prefix",
+    "first_last",
 ];
 
 /// Weights of [`OP_KINDS`] in the default mix (they add up to 1000, the
-/// ranges the generator has always used).
-pub const DEFAULT_MIX: [u32; 19] = [
-    300, 80, 80, 200, 100, 20, 60, 30, 10, 10, 3, 4, 8, 5, 50, 3, 4, 4, 29,
+/// generator draws from).
+pub const DEFAULT_MIX: [u32; OP_KINDS.len()] = [
+    300, 80, 80, 160, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 29, 2, 20, 10, 10, 10,
 ];
 
 /// What the workload generator draws.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadKnobs {
     /// Weight per op kind ([`OP_KINDS`]); 0 switches a kind off.
-    pub mix: [u32; 19],
+    pub mix: [u32; OP_KINDS.len()],
     /// Keys added to the stress-case key pool (`k` + 6 digits).
     pub extra_keys: u32,
     /// Size of the hot subset 70% of picks come from.

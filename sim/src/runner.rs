@@ -25,6 +25,7 @@
 mod at_rest;
 mod judge;
 pub(crate) mod liveness;
+mod reads;
 mod recovery;
 mod stats;
 
@@ -434,6 +435,21 @@ impl Exec {
                 self.background(r.map(|()| "compacted".to_string()))
             }
             SimOp::LockProbe => self.lock_probe(),
+            SimOp::CompactRange { lo, hi } => {
+                self.call = "compact_range";
+                let r = self.db()?.compact_range((lo.to_bound(), hi.to_bound()));
+                self.stats.compactions += 1;
+                self.background(r.map(|()| "compacted the range".to_string()))
+            }
+            SimOp::Cursor {
+                slot,
+                start,
+                moves,
+                n,
+            } => self.cursor(*slot, start, *moves, *n),
+            SimOp::MultiGet { keys } => self.multi_get(keys),
+            SimOp::Prefix { prefix, reverse } => self.prefix(prefix, *reverse),
+            SimOp::FirstLast => self.first_last(),
         }
     }
 

@@ -184,6 +184,53 @@ pub enum SimOp {
     },
     /// `Db::compact`: background steps until idle.
     Compact,
+    /// `Db::compact_range` over the bounds.
+    CompactRange {
+        /// Lower bound.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+    },
+    /// A cursor (`Db::cursor`, or a live snapshot's if `slot` is set, modulo
+    /// their number), positioned by `start`, then moved by `moves` (bit i
+    /// set: `next`, clear: `prev`) `n` times; every position is checked.
+    Cursor {
+        /// A live snapshot's cursor instead of the database's.
+        slot: Option<u8>,
+        /// The first positioning call.
+        start: CursorStart,
+        /// Directions of the moves, lowest bit first.
+        moves: u32,
+        /// Moves made (at most 32).
+        n: u8,
+    },
+    /// `Db::multi_get`, compared key by key with the model.
+    MultiGet {
+        /// The keys read.
+        keys: Vec<Vec<u8>>,
+    },
+    /// `Db::prefix` read whole, forward or reversed.
+    Prefix {
+        /// The prefix (a key's first bytes).
+        prefix: Vec<u8>,
+        /// Read from the back.
+        reverse: bool,
+    },
+    /// `Db::first_key_value` and `Db::last_key_value`.
+    FirstLast,
+}
+
+/// How an op's cursor is first positioned.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CursorStart {
+    /// `seek_to_first`.
+    First,
+    /// `seek_to_last`.
+    Last,
+    /// `seek(key)`.
+    Seek(Vec<u8>),
+    /// `seek_for_prev(key)`.
+    SeekForPrev(Vec<u8>),
 }
 
 /// Live snapshots kept at once.
@@ -394,6 +441,35 @@ pub fn generate_with(seed: u64, len: usize, faults: FaultMode, w: &WorkloadKnobs
                 n: rng.range_inclusive(1, 4) as u8,
             },
             "compact" => SimOp::Compact,
+            "compact_range" => SimOp::CompactRange {
+                lo: keys.bound(&mut rng),
+                hi: keys.bound(&mut rng),
+            },
+            "cursor" => SimOp::Cursor {
+                slot: (rng.below(3) == 0).then(|| rng.below(SNAPSHOTS_MAX as u64) as u8),
+                start: match rng.below(4) {
+                    0 => CursorStart::First,
+                    1 => CursorStart::Last,
+                    2 => CursorStart::Seek(keys.pick(&mut rng)),
+                    _ => CursorStart::SeekForPrev(keys.pick(&mut rng)),
+                },
+                moves: rng.next_u64() as u32,
+                n: rng.range_inclusive(0, 32) as u8,
+            },
+            "multi_get" => SimOp::MultiGet {
+                keys: (0..rng.range_inclusive(1, 8))
+                    .map(|_| keys.pick(&mut rng))
+                    .collect(),
+            },
+            "prefix" => {
+                let k = keys.pick(&mut rng);
+                let n = rng.below(k.len() as u64 + 1) as usize;
+                SimOp::Prefix {
+                    prefix: k[..n].to_vec(),
+                    reverse: rng.coin(),
+                }
+            }
+            "first_last" => SimOp::FirstLast,
             // Power losses armed far ahead land inside flushes and compactions.
             "power_loss_far" if crashes => SimOp::PowerLoss {
                 after_io: rng.range_inclusive(20, 200) as u32,
@@ -534,6 +610,38 @@ impl SimOp {
             SimOp::Flush => "SimOp::Flush".into(),
             SimOp::Step { n } => format!("SimOp::Step {{ n: {n} }}"),
             SimOp::Compact => "SimOp::Compact".into(),
+            SimOp::CompactRange { lo, hi } => format!(
+                "SimOp::CompactRange {{ lo: {}, hi: {} }}",
+                lo.rust(),
+                hi.rust()
+            ),
+            SimOp::Cursor {
+                slot,
+                start,
+                moves,
+                n,
+            } => format!(
+                "SimOp::Cursor {{ slot: {slot:?}, start: {}, moves: {moves:#x}, n: {n} }}",
+                match start {
+                    CursorStart::First => "CursorStart::First".to_string(),
+                    CursorStart::Last => "CursorStart::Last".to_string(),
+                    CursorStart::Seek(k) => format!("CursorStart::Seek({}.to_vec())", Lit(k)),
+                    CursorStart::SeekForPrev(k) =>
+                        format!("CursorStart::SeekForPrev({}.to_vec())", Lit(k)),
+                }
+            ),
+            SimOp::MultiGet { keys } => format!(
+                "SimOp::MultiGet {{ keys: vec![{}] }}",
+                keys.iter()
+                    .map(|k| format!("{}.to_vec()", Lit(k)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            SimOp::Prefix { prefix, reverse } => format!(
+                "SimOp::Prefix {{ prefix: {}.to_vec(), reverse: {reverse} }}",
+                Lit(prefix)
+            ),
+            SimOp::FirstLast => "SimOp::FirstLast".into(),
         }
     }
 }

@@ -1,0 +1,226 @@
+//! The reads added with the cursor: a cursor moved both ways (on the
+//! database or a snapshot), `multi_get`, prefix scans and the first/last
+//! lookups, each compared with the model at the sequence number it reads.
+
+use std::ops::Bound;
+
+use strata::Cursor;
+use strata_models::{Dir, SeqNo, Show};
+
+use super::{Exec, Step};
+use crate::workload::CursorStart;
+
+/// The model's key after (`Dir::Forward`) or before `from` at `at`,
+/// within the whole key space.
+fn neighbour(exec: &Exec, from: Bound<&[u8]>, dir: Dir, at: SeqNo) -> Option<Vec<u8>> {
+    let (lo, hi) = match dir {
+        Dir::Forward => (from, Bound::Unbounded),
+        Dir::Reverse => (Bound::Unbounded, from),
+    };
+    exec.model
+        .range_at(lo, hi, dir, at, 1)
+        .pop()
+        .map(|(k, _)| k)
+}
+
+impl Exec {
+    /// Positions and moves a cursor, checking every position (key and
+    /// value) against the model.
+    pub(super) fn cursor(
+        &mut self,
+        slot: Option<u8>,
+        start: &CursorStart,
+        moves: u32,
+        n: u8,
+    ) -> Step {
+        let (cursor, at) = match slot {
+            None => {
+                self.call = "cursor";
+                let at = self.model.last_seqno();
+                (self.db()?.cursor(), at)
+            }
+            Some(s) => {
+                let Some(i) = self.slot(s) else {
+                    return Ok(());
+                };
+                self.call = "snapshot.cursor";
+                (self.snapshots[i].0.cursor(), self.snapshots[i].1)
+            }
+        };
+        let Some(mut c) = self.read_result(cursor)? else {
+            return Ok(());
+        };
+        let mut want = match start {
+            CursorStart::First => {
+                c.seek_to_first();
+                neighbour(self, Bound::Unbounded, Dir::Forward, at)
+            }
+            CursorStart::Last => {
+                c.seek_to_last();
+                neighbour(self, Bound::Unbounded, Dir::Reverse, at)
+            }
+            CursorStart::Seek(k) => {
+                c.seek(k);
+                neighbour(self, Bound::Included(k), Dir::Forward, at)
+            }
+            CursorStart::SeekForPrev(k) => {
+                c.seek_for_prev(k);
+                neighbour(self, Bound::Included(k), Dir::Reverse, at)
+            }
+        };
+        if !self.cursor_at(&c, &want, at, "start")? {
+            return Ok(());
+        }
+        for i in 0..u32::from(n.min(32)) {
+            let Some(w) = want.take() else { break };
+            let dir = if moves >> i & 1 == 1 {
+                c.next();
+                Dir::Forward
+            } else {
+                c.prev();
+                Dir::Reverse
+            };
+            want = neighbour(self, Bound::Excluded(&w), dir, at);
+            if !self.cursor_at(&c, &want, at, &format!("move {i} {dir:?}"))? {
+                return Ok(());
+            }
+        }
+        self.line(format!(
+            "  cursor ends at {}",
+            want.as_deref()
+                .map_or("<end>".into(), |k| Show(k).to_string())
+        ));
+        Ok(())
+    }
+
+    /// Checks the cursor's position; `Ok(false)` if it stopped on an
+    /// acceptable error (the op ends there).
+    fn cursor_at(
+        &mut self,
+        c: &Cursor,
+        want: &Option<Vec<u8>>,
+        at: SeqNo,
+        step: &str,
+    ) -> Result<bool, String> {
+        if self.read_result(c.status())?.is_none() {
+            return Ok(false);
+        }
+        let got = c.valid().then(|| (c.key().to_vec(), c.value().to_vec()));
+        let want = want.as_ref().map(|k| {
+            (
+                k.clone(),
+                self.model.get_at(k, at).unwrap_or_default().to_vec(),
+            )
+        });
+        if got != want {
+            let show = |e: &Option<(Vec<u8>, Vec<u8>)>| {
+                e.as_ref().map_or("<end>".to_string(), |(k, v)| {
+                    format!("{}={}", Show(k), Show(v))
+                })
+            };
+            return Err(format!(
+                "cursor at seqno {at}, {step}: expected {}, found {}",
+                show(&want),
+                show(&got)
+            ));
+        }
+        Ok(true)
+    }
+
+    pub(super) fn multi_get(&mut self, keys: &[Vec<u8>]) -> Step {
+        self.call = "multi_get";
+        let r = self.db()?.multi_get(keys);
+        let Some(got) = self.read_result(r)? else {
+            return Ok(());
+        };
+        if got.len() != keys.len() {
+            return Err(format!(
+                "multi_get of {} keys gave {} values",
+                keys.len(),
+                got.len()
+            ));
+        }
+        for (k, g) in keys.iter().zip(&got) {
+            let want = self.model.get(k).map(<[u8]>::to_vec);
+            self.compare_get(k, &want, g, "multi_get")?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn prefix(&mut self, prefix: &[u8], reverse: bool) -> Step {
+        self.call = "prefix";
+        let at = self.model.last_seqno();
+        let r = self.db()?.prefix(prefix).and_then(|it| {
+            if reverse {
+                it.rev().collect::<strata::Result<Vec<_>>>()
+            } else {
+                it.collect()
+            }
+        });
+        let Some(got) = self.read_result(r)? else {
+            return Ok(());
+        };
+        let dir = if reverse { Dir::Reverse } else { Dir::Forward };
+        let want: Vec<(Vec<u8>, Vec<u8>)> = self
+            .model
+            .range_at(
+                Bound::Included(prefix),
+                Bound::Unbounded,
+                dir,
+                at,
+                usize::MAX,
+            )
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect();
+        if got != want {
+            return Err(format!(
+                "prefix {} ({}) at seqno {at}: expected {} items, found {} ({:?} vs {:?})",
+                Show(prefix),
+                if reverse { "reversed" } else { "forward" },
+                want.len(),
+                got.len(),
+                want.iter()
+                    .map(|e| Show(&e.0).to_string())
+                    .collect::<Vec<_>>(),
+                got.iter()
+                    .map(|e| Show(&e.0).to_string())
+                    .collect::<Vec<_>>()
+            ));
+        }
+        self.line(format!("  {} items", got.len()));
+        Ok(())
+    }
+
+    pub(super) fn first_last(&mut self) -> Step {
+        self.call = "first_last";
+        let at = self.model.last_seqno();
+        let db = self.db()?;
+        let r = db
+            .first_key_value()
+            .and_then(|f| db.last_key_value().map(|l| (f, l)));
+        let Some((first, last)) = self.read_result(r)? else {
+            return Ok(());
+        };
+        let pick = |dir| {
+            self.model
+                .range_at(Bound::Unbounded, Bound::Unbounded, dir, at, 1)
+                .pop()
+        };
+        let want = (pick(Dir::Forward), pick(Dir::Reverse));
+        if (first.clone(), last.clone()) != want {
+            return Err(format!(
+                "first/last at seqno {at}: expected {:?}, found {:?}",
+                (
+                    want.0.map(|e| Show(&e.0).to_string()),
+                    want.1.map(|e| Show(&e.0).to_string())
+                ),
+                (
+                    first.map(|e| Show(&e.0).to_string()),
+                    last.map(|e| Show(&e.0).to_string())
+                )
+            ));
+        }
+        Ok(())
+    }
+}
