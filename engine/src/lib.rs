@@ -83,7 +83,9 @@ mod wal;
 pub use batch::{BatchOp, WriteBatch};
 pub use compaction::{CompactionOptions, WritePressure};
 pub use cursor::Cursor;
-pub use db::{BackgroundStep, CompactionPause, Db, LevelStats, Snapshot, Stats};
+pub use db::{
+    BackgroundStep, CompactionPause, Db, LevelStats, Properties, Snapshot, Stats, PROPERTY_NAMES,
+};
 pub use error::{Error, Result};
 pub use iter::DbIter;
 pub use options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};

@@ -44,6 +44,11 @@ impl TableCache {
         Ok(self.open_tables().entry(number).or_insert(table).clone())
     }
 
+    /// The block cache the tables share.
+    pub fn blocks(&self) -> &BlockCache {
+        &self.blocks
+    }
+
     /// Read counters summed over the tables open now.
     pub fn read_stats(&self) -> TableStats {
         let mut sum = TableStats::default();

@@ -42,7 +42,7 @@ pub enum Profile {
 }
 
 /// The kinds of op the generator draws, in the order of their ranges.
-pub const OP_KINDS: [&str; 24] = [
+pub const OP_KINDS: [&str; 25] = [
     "put",
     "delete",
     "batch",
@@ -67,12 +67,13 @@ pub const OP_KINDS: [&str; 24] = [
     "multi_get",
     "prefix",
     "first_last",
+    "properties",
 ];
 
 /// Weights of [`OP_KINDS`] in the default mix (they add up to 1000, the
 /// generator draws from).
 pub const DEFAULT_MIX: [u32; OP_KINDS.len()] = [
-    300, 80, 80, 160, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 29, 2, 20, 10, 10, 10,
+    300, 80, 80, 160, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 24, 2, 20, 10, 10, 10, 5,
 ];
 
 /// What the workload generator draws.

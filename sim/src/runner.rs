@@ -450,6 +450,7 @@ impl Exec {
             SimOp::MultiGet { keys } => self.multi_get(keys),
             SimOp::Prefix { prefix, reverse } => self.prefix(prefix, *reverse),
             SimOp::FirstLast => self.first_last(),
+            SimOp::Properties { lo, hi } => self.properties(lo, hi),
         }
     }
 

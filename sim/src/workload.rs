@@ -218,6 +218,14 @@ pub enum SimOp {
     },
     /// `Db::first_key_value` and `Db::last_key_value`.
     FirstLast,
+    /// `Db::properties`, `Db::property` and `Db::approximate_size`,
+    /// checked against the model and each other.
+    Properties {
+        /// The range sized.
+        lo: KeyBound,
+        /// Its upper bound.
+        hi: KeyBound,
+    },
 }
 
 /// How an op's cursor is first positioned.
@@ -470,6 +478,10 @@ pub fn generate_with(seed: u64, len: usize, faults: FaultMode, w: &WorkloadKnobs
                 }
             }
             "first_last" => SimOp::FirstLast,
+            "properties" => SimOp::Properties {
+                lo: keys.bound(&mut rng),
+                hi: keys.bound(&mut rng),
+            },
             // Power losses armed far ahead land inside flushes and compactions.
             "power_loss_far" if crashes => SimOp::PowerLoss {
                 after_io: rng.range_inclusive(20, 200) as u32,
@@ -642,6 +654,11 @@ impl SimOp {
                 Lit(prefix)
             ),
             SimOp::FirstLast => "SimOp::FirstLast".into(),
+            SimOp::Properties { lo, hi } => format!(
+                "SimOp::Properties {{ lo: {}, hi: {} }}",
+                lo.rust(),
+                hi.rust()
+            ),
         }
     }
 }

@@ -16,6 +16,7 @@ mod background;
 mod manual;
 mod obsolete;
 mod open;
+mod properties;
 mod read;
 mod state;
 mod stats;
@@ -38,6 +39,7 @@ use crate::types::SeqNo;
 use state::DbInner;
 
 pub use background::BackgroundStep;
+pub use properties::{Properties, PROPERTY_NAMES};
 pub use stats::{LevelStats, Stats};
 
 /// An open Strata database. `Db` is `Send + Sync`: share it with `Arc`.
@@ -253,6 +255,39 @@ impl Db {
         let lo = range.start_bound().map(AsRef::as_ref);
         let hi = range.end_bound().map(AsRef::as_ref);
         self.inner.compact_range(lo, hi)
+    }
+
+    /// The database's shape, memory, caches and files now ([`Properties`]).
+    pub fn properties(&self) -> Properties {
+        self.inner.properties()
+    }
+
+    /// One property by name, as text (RocksDB-style names): the names in
+    /// [`PROPERTY_NAMES`] and `strata.num-files-at-level<N>` /
+    /// `strata.bytes-at-level<N>` for every level. `None` for an unknown
+    /// name.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// db.put(b"k", b"v", strata::WriteOptions::BUFFERED)?;
+    /// db.flush()?;
+    /// assert_eq!(db.property("strata.num-files-at-level0").as_deref(), Some("1"));
+    /// assert_eq!(db.property("strata.no-such-thing"), None);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn property(&self, name: &str) -> Option<String> {
+        self.inner.properties().get(name)
+    }
+
+    /// About how many bytes of table files hold keys in `range` (memtables
+    /// not counted), from the tables' indexes: a range within one data
+    /// block counts as nothing.
+    pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
+        self.inner.check_open()?;
+        let lo = range.start_bound().map(AsRef::as_ref);
+        let hi = range.end_bound().map(AsRef::as_ref);
+        self.inner.approximate_size(lo, hi)
     }
 
     /// Work counters and the shape of the tree.

@@ -155,7 +155,7 @@ pub(crate) struct DbInner {
     /// then return `Closed` like snapshots do.
     pub(super) closed: Arc<AtomicBool>,
     /// Live snapshots: sequence number -> count.
-    snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    pub(super) snapshots: Mutex<BTreeMap<SeqNo, usize>>,
     pub(super) stats: StatsCounters,
 }
 

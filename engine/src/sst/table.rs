@@ -297,6 +297,14 @@ impl Table {
         self.file_bytes
     }
 
+    /// About how many bytes of the file come before the entries of `key`:
+    /// the offset of the data block that would hold them (the file's size
+    /// if `key` is past its last entry).
+    pub fn approximate_offset_of(&self, key: &[u8]) -> u64 {
+        let i = self.index.lower_bound(key, crate::types::SEQNO_MAX);
+        self.handles.get(i).map_or(self.file_bytes, |h| h.offset)
+    }
+
     /// Number of data blocks.
     pub fn data_block_count(&self) -> usize {
         self.handles.len()

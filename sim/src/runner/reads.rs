@@ -8,7 +8,7 @@ use strata::Cursor;
 use strata_models::{Dir, SeqNo, Show};
 
 use super::{Exec, Step};
-use crate::workload::CursorStart;
+use crate::workload::{CursorStart, KeyBound};
 
 /// The model's key after (`Dir::Forward`) or before `from` at `at`,
 /// within the whole key space.
@@ -220,6 +220,56 @@ impl Exec {
                     last.map(|e| Show(&e.0).to_string())
                 )
             ));
+        }
+        Ok(())
+    }
+
+    /// The properties agree with the model (last seqno, live snapshots)
+    /// and with themselves (levels, by name); a range's approximate size
+    /// is at most all the tables' bytes.
+    pub(super) fn properties(&mut self, lo: &KeyBound, hi: &KeyBound) -> Step {
+        self.call = "properties";
+        let db = self.db()?;
+        let p = db.properties();
+        let tables: u64 = p.levels.iter().map(|l| l.bytes).sum();
+        let mut wrong = Vec::new();
+        if p.last_seqno != self.model.last_seqno() {
+            wrong.push(format!(
+                "last seqno {} (model {})",
+                p.last_seqno,
+                self.model.last_seqno()
+            ));
+        }
+        if p.snapshots != self.snapshots.len() {
+            wrong.push(format!(
+                "{} snapshots ({} live)",
+                p.snapshots,
+                self.snapshots.len()
+            ));
+        }
+        if p.live_table_files != p.levels.iter().map(|l| l.files).sum::<usize>() {
+            wrong.push(format!(
+                "{} live tables vs levels {:?}",
+                p.live_table_files, p.levels
+            ));
+        }
+        let by_name = db.property("strata.num-files-at-level0");
+        if by_name != Some(p.levels[0].files.to_string()) {
+            wrong.push(format!(
+                "num-files-at-level0 {by_name:?} vs {}",
+                p.levels[0].files
+            ));
+        }
+        let r = db.approximate_size((lo.to_bound(), hi.to_bound()));
+        if let Some(size) = self.read_result(r)? {
+            if size > tables {
+                wrong.push(format!(
+                    "approximate size {size} of {lo}..{hi} above all tables' {tables}"
+                ));
+            }
+        }
+        if !wrong.is_empty() {
+            return Err(format!("properties: {}", wrong.join("; ")));
         }
         Ok(())
     }
