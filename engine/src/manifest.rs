@@ -658,6 +658,19 @@ pub struct ManifestWriter {
 }
 
 impl ManifestWriter {
+    /// A writer on no file, for a database opened read-only: every append
+    /// fails (the database refuses writes before reaching it).
+    pub(crate) fn detached(recovered: &Recovered) -> ManifestWriter {
+        ManifestWriter {
+            path: PathBuf::from("<read-only: no manifest writer>"),
+            number: recovered.manifest_number,
+            place: RecordPlace::new(recovered.format_version, recovered.manifest_number),
+            file: Arc::new(crate::fs::MemFile::default()),
+            bytes: recovered.valid_bytes,
+            failed: Some("the database was opened read-only".into()),
+        }
+    }
+
     /// Creates `MANIFEST-<manifest_number>` in `dir` holding the file header
     /// and `snapshot`, syncs it and its directory entry, then points
     /// `CURRENT` at it. `snapshot` must rebuild the whole state from nothing:

@@ -540,6 +540,19 @@ pub struct WalWriter {
 }
 
 impl WalWriter {
+    /// A writer on no file, for a database opened read-only: it has
+    /// nothing to append to, and the database refuses writes before
+    /// reaching it.
+    pub(crate) fn detached(number: u64) -> WalWriter {
+        WalWriter {
+            file: Arc::new(crate::fs::MemFile::default()),
+            path: PathBuf::from("<read-only: no WAL segment>"),
+            number,
+            offset: 0,
+            synced: 0,
+        }
+    }
+
     /// Creates segment `number` in `dir`: writes its header, syncs the file
     /// and the directory, so the segment exists durably before any record
     /// in it is acknowledged.

@@ -42,7 +42,7 @@ pub enum Profile {
 }
 
 /// The kinds of op the generator draws, in the order of their ranges.
-pub const OP_KINDS: [&str; 25] = [
+pub const OP_KINDS: [&str; 26] = [
     "put",
     "delete",
     "batch",
@@ -68,12 +68,13 @@ pub const OP_KINDS: [&str; 25] = [
     "prefix",
     "first_last",
     "properties",
+    "read_only_open",
 ];
 
 /// Weights of [`OP_KINDS`] in the default mix (they add up to 1000, the
 /// generator draws from).
 pub const DEFAULT_MIX: [u32; OP_KINDS.len()] = [
-    300, 80, 80, 160, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 24, 2, 20, 10, 10, 10, 5,
+    300, 80, 80, 160, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 20, 2, 20, 10, 10, 10, 5, 4,
 ];
 
 /// What the workload generator draws.

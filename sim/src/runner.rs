@@ -451,6 +451,7 @@ impl Exec {
             SimOp::Prefix { prefix, reverse } => self.prefix(prefix, *reverse),
             SimOp::FirstLast => self.first_last(),
             SimOp::Properties { lo, hi } => self.properties(lo, hi),
+            SimOp::ReadOnlyOpen => self.read_only_open(),
         }
     }
 

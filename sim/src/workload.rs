@@ -226,6 +226,9 @@ pub enum SimOp {
         /// Its upper bound.
         hi: KeyBound,
     },
+    /// `Db::open_read_only` beside the open database: it must read a state
+    /// the model allows and leave every file's bytes as they were.
+    ReadOnlyOpen,
 }
 
 /// How an op's cursor is first positioned.
@@ -478,6 +481,7 @@ pub fn generate_with(seed: u64, len: usize, faults: FaultMode, w: &WorkloadKnobs
                 }
             }
             "first_last" => SimOp::FirstLast,
+            "read_only_open" => SimOp::ReadOnlyOpen,
             "properties" => SimOp::Properties {
                 lo: keys.bound(&mut rng),
                 hi: keys.bound(&mut rng),
@@ -654,6 +658,7 @@ impl SimOp {
                 Lit(prefix)
             ),
             SimOp::FirstLast => "SimOp::FirstLast".into(),
+            SimOp::ReadOnlyOpen => "SimOp::ReadOnlyOpen".into(),
             SimOp::Properties { lo, hi } => format!(
                 "SimOp::Properties {{ lo: {}, hi: {} }}",
                 lo.rust(),

@@ -111,6 +111,7 @@ impl DbInner {
     /// One unit of work: flush the oldest frozen memtable, else one
     /// compaction, else nothing. A failure poisons the database.
     pub(super) fn step(&self) -> Result<BackgroundStep> {
+        self.refuse_if_read_only()?;
         let _work = lock(&self.bg_work);
         let result = self.step_locked();
         self.after_step(&result);
@@ -138,6 +139,7 @@ impl DbInner {
 
     /// Flushes one frozen memtable if any (and nothing else).
     pub(super) fn flush_step(&self) -> Result<BackgroundStep> {
+        self.refuse_if_read_only()?;
         let _work = lock(&self.bg_work);
         self.check_writable()?;
         let result = match self.read_state().frozen.first().cloned() {

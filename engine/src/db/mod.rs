@@ -70,6 +70,39 @@ impl Db {
         Ok(Db { inner, bg_thread })
     }
 
+    /// Opens the database in `path` for reading only. Nothing on disk is
+    /// created or changed, not even the `LOCK` file: the WAL left by an
+    /// unclean shutdown is replayed into memory only (a torn tail is
+    /// ignored where it lies), no table is written, no file deleted, no
+    /// background work runs. Every write, flush and compaction returns
+    /// `InvalidArgument`; reads, snapshots, cursors and properties work.
+    /// A directory without a database is `InvalidArgument`.
+    ///
+    /// The handle reads the state of the moment it opened. It takes no
+    /// lock, so a writer may open the directory meanwhile: the read-only
+    /// handle keeps reading the tables it has open, but once the writer's
+    /// compactions delete a table it had not opened yet, reads that need it
+    /// fail with an I/O error naming the file. Reopen to see the writer's
+    /// progress.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// db.put(b"k", b"v", strata::WriteOptions::DURABLE)?;
+    /// drop(db); // a crash: the write is only in the WAL
+    /// let ro = strata::Db::open_read_only(dir.path(), strata::Options::default())?;
+    /// assert_eq!(ro.get(b"k")?, Some(b"v".to_vec()));
+    /// assert!(ro.put(b"k", b"w", strata::WriteOptions::DURABLE).is_err());
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn open_read_only(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let inner = Arc::new(open::open_read_only(path.as_ref(), opts)?);
+        Ok(Db {
+            inner,
+            bg_thread: None,
+        })
+    }
+
     /// Sets `key` to `value`. Returns the write's sequence number.
     pub fn put(&self, key: &[u8], value: &[u8], wo: WriteOptions) -> Result<SeqNo> {
         let mut b = WriteBatch::new();
@@ -308,7 +341,9 @@ impl Db {
     /// a `Db` without `close` behaves like a process crash.
     pub fn close(mut self) -> Result<()> {
         self.stop_background();
-        let result = if self.inner.is_poisoned() {
+        let result = if self.inner.read_only {
+            Ok(())
+        } else if self.inner.is_poisoned() {
             Err(self.inner.poison_error())
         } else {
             self.inner.close_wal()

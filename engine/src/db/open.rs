@@ -189,6 +189,7 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
     let next_file_number = AtomicU64::new(next_file + 2);
     let stats = StatsCounters::default();
     let mut sink = RecoverySink {
+        read_only: false,
         files: TableFiles {
             fs: &*fs,
             dir: &dir,
@@ -206,6 +207,7 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         dir: &dir,
         limits: &limits,
         mode: opts.recovery,
+        read_only: false,
     };
     let last_seqno = replay.run(&segments, facts.last_seqno, &mut sink)?;
     let version = sink.finish(facts.version)?;
@@ -226,7 +228,7 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
     let inner = DbInner::new(Recovered {
         tables: Arc::new(TableCache::new(fs.clone(), dir.clone(), blocks)),
         dir,
-        dir_lock,
+        dir_lock: Some(dir_lock),
         version: Arc::new(version),
         manifest: ManifestState {
             writer: manifest_writer,
@@ -238,10 +240,87 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         next_file_number,
         stats,
         opts,
+        active: None,
+        read_only: false,
     });
     // Files no version references (a crash's leftovers, older manifests,
     // retired WAL segments) go now that the new manifest is durable.
     inner.delete_obsolete_files();
+    Ok(inner)
+}
+
+/// Opens the database in `dir` read-only (see `Db::open_read_only`): no
+/// lock, no new manifest or WAL segment, no recovery table; the WAL is
+/// replayed into the memtable only, and a torn tail is ignored in place.
+pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<DbInner> {
+    validate_options(&opts)?;
+    let dir = dir.to_path_buf();
+    let fs = opts.fs.clone();
+    let Some(manifest) = manifest::recover(&*fs, &dir)? else {
+        return Err(Error::InvalidArgument(format!(
+            "no database in {} (no CURRENT file) to open read-only",
+            dir.display()
+        )));
+    };
+    manifest.version.check()?;
+    let names = fs.list_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut segments: Vec<u64> = names
+        .iter()
+        .filter_map(|n| match parse_file_name(n) {
+            Some(FileKind::Wal(n)) if n >= manifest.log_number => Some(n),
+            _ => None,
+        })
+        .collect();
+    segments.sort_unstable();
+    let limits = WalLimits {
+        key_bytes_max: opts.key_bytes_max,
+        value_bytes_max: opts.value_bytes_max,
+        record_bytes_max: opts.batch_bytes_max,
+    };
+    let stats = StatsCounters::default();
+    let unused = AtomicU64::new(0);
+    let mut sink = RecoverySink {
+        read_only: true,
+        files: TableFiles {
+            fs: &*fs,
+            dir: &dir,
+            options: opts.table,
+            next_file_number: &unused,
+        },
+        kind: opts.memtable,
+        bytes_max: u64::MAX,
+        mem: new_memtable(opts.memtable),
+        tables: Vec::new(),
+        stats: &stats,
+    };
+    let replay = Replay {
+        fs: &*fs,
+        dir: &dir,
+        limits: &limits,
+        mode: opts.recovery,
+        read_only: true,
+    };
+    let last_seqno = replay.run(&segments, manifest.last_seqno, &mut sink)?;
+    let active = sink.mem;
+    let blocks = Arc::new(BlockCache::new(opts.block_cache_bytes));
+    let inner = DbInner::new(Recovered {
+        tables: Arc::new(TableCache::new(fs.clone(), dir.clone(), blocks)),
+        dir,
+        dir_lock: None,
+        version: Arc::new(manifest.version.clone()),
+        manifest: ManifestState {
+            writer: ManifestWriter::detached(&manifest),
+            last_seqno,
+            log_number: manifest.log_number,
+        },
+        wal: WalWriter::detached(0),
+        last_seqno,
+        next_file_number: manifest.next_file_number,
+        stats,
+        opts,
+        active: Some(active),
+        read_only: true,
+    });
     Ok(inner)
 }
 
@@ -265,6 +344,8 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
 /// written before a crash or a failed replay and not yet named by a
 /// manifest are deleted as obsolete by the next open.)
 struct RecoverySink<'a> {
+    /// Keep everything in the memtable (a read-only open writes no table).
+    read_only: bool,
     files: TableFiles<'a>,
     kind: crate::options::MemtableKind,
     bytes_max: u64,
@@ -277,7 +358,7 @@ impl RecoverySink<'_> {
     /// Called after each replayed record: writes the memtable out once it
     /// is full (records are never split across tables).
     fn record_done(&mut self) -> Result<()> {
-        if self.mem.approximate_memory() as u64 >= self.bytes_max {
+        if self.mem.approximate_memory() as u64 >= self.bytes_max && !self.read_only {
             self.write_out()?;
         }
         Ok(())
@@ -317,6 +398,8 @@ struct Replay<'a> {
     dir: &'a Path,
     limits: &'a WalLimits,
     mode: RecoveryMode,
+    /// Change nothing on disk: a torn tail is ignored, not truncated.
+    read_only: bool,
 }
 
 impl Replay<'_> {
@@ -341,10 +424,12 @@ impl Replay<'_> {
         sink: &mut RecoverySink,
     ) -> Result<SeqNo> {
         let path = self.dir.join(wal_file_name(number));
-        let file = self
-            .fs
-            .open(&path, OpenMode::ReadWrite)
-            .map_err(|e| Error::io(&path, e))?;
+        let mode = if self.read_only {
+            OpenMode::Read
+        } else {
+            OpenMode::ReadWrite
+        };
+        let file = self.fs.open(&path, mode).map_err(|e| Error::io(&path, e))?;
         let mut last = last_seqno;
         let scan = wal::scan_segment(&*file, &path, number, self.limits, &mut |offset, rec| {
             if rec.seqno_first != last + 1 {
@@ -372,6 +457,9 @@ impl Replay<'_> {
         if self.mode == RecoveryMode::TruncateTornTail
             && scan.file_bytes <= wal::SEGMENT_HEADER_BYTES as u64
         {
+            if self.read_only {
+                return Ok(last);
+            }
             // Torn while being created (its header sync failed or never
             // ran): there is no byte a record could be in, so it cannot hide
             // data, wherever it sits in the sequence. Remove it durably, or
@@ -411,6 +499,9 @@ impl Replay<'_> {
         let again = wal::scan_segment(&*file, &path, number, self.limits, &mut |_, _| Ok(()))?;
         if again != scan {
             return Err(crate::manifest::read_back_differently(&path));
+        }
+        if self.read_only {
+            return Ok(last); // the tail is ignored, the file left as it is
         }
         file.set_len(scan.valid_bytes)
             .and_then(|()| file.sync_all())

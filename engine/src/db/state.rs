@@ -157,13 +157,16 @@ pub(crate) struct DbInner {
     /// Live snapshots: sequence number -> count.
     pub(super) snapshots: Mutex<BTreeMap<SeqNo, usize>>,
     pub(super) stats: StatsCounters,
+    /// Opened with `Db::open_read_only`.
+    pub(super) read_only: bool,
 }
 
 /// The parts of a [`DbInner`] that recovery produces.
 pub(super) struct Recovered {
     pub dir: PathBuf,
     pub opts: Options,
-    pub dir_lock: Box<dyn FileLock>,
+    /// None when opened read-only (no lock is taken).
+    pub dir_lock: Option<Box<dyn FileLock>>,
     pub version: Arc<Version>,
     pub manifest: ManifestState,
     pub wal: WalWriter,
@@ -172,6 +175,10 @@ pub(super) struct Recovered {
     pub next_file_number: u64,
     pub tables: Arc<TableCache>,
     pub stats: StatsCounters,
+    /// The memtable replay filled (read-only opens), else a new one.
+    pub active: Option<Arc<dyn Memtable>>,
+    /// Opened read-only: every write refused, nothing on disk changed.
+    pub read_only: bool,
 }
 
 /// A new, empty memtable of `kind`.
@@ -191,13 +198,14 @@ impl DbInner {
             tables_released: AtomicBool::new(false),
             corrupt_tables: Mutex::new(BTreeMap::new()),
             state: RwLock::new(State {
-                active: new_memtable(r.opts.memtable),
+                active: r.active.unwrap_or_else(|| new_memtable(r.opts.memtable)),
                 frozen: Vec::new(),
                 version: r.version,
             }),
             manifest: Mutex::new(r.manifest),
             dir: r.dir,
-            dir_lock: Mutex::new(Some(r.dir_lock)),
+            dir_lock: Mutex::new(r.dir_lock),
+            read_only: r.read_only,
             queue: CommitQueue::default(),
             wal: Mutex::new(WalState {
                 writer: r.wal,
@@ -230,8 +238,21 @@ impl DbInner {
     /// `Closed`, or `Poisoned` after a failed write, sync or background step.
     pub(crate) fn check_writable(&self) -> Result<()> {
         self.check_open()?;
+        self.refuse_if_read_only()?;
         if self.is_poisoned() {
             return Err(self.poison_error());
+        }
+        Ok(())
+    }
+
+    /// `InvalidArgument` on a database opened read-only (checked before
+    /// any work, so the refusal never poisons it).
+    pub(crate) fn refuse_if_read_only(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::InvalidArgument(format!(
+                "{} was opened read-only: writes, flushes and compactions are refused",
+                self.dir.display()
+            )));
         }
         Ok(())
     }

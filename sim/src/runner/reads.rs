@@ -273,4 +273,43 @@ impl Exec {
         }
         Ok(())
     }
+
+    /// Opens the directory read-only beside the open database: the state it
+    /// reads must be one the model allows (every write the WAL holds: the
+    /// acknowledged ones, and failed ones the oracle may count), and no
+    /// file's bytes may change.
+    pub(super) fn read_only_open(&mut self) -> Step {
+        self.call = "read_only_open";
+        let image = |fs: &crate::simfs::SimFs| -> Vec<(std::path::PathBuf, Option<Vec<u8>>)> {
+            fs.paths()
+                .into_iter()
+                .filter(|p| p.starts_with(super::DB_DIR))
+                .map(|p| {
+                    let c = fs.contents(&p);
+                    (p, c)
+                })
+                .collect()
+        };
+        let before = image(&self.fs);
+        let opts = self.options()?;
+        let r = strata::Db::open_read_only(super::DB_DIR, opts).and_then(|ro| {
+            let state = ro
+                .range::<Vec<u8>, _>(..)?
+                .collect::<strata::Result<Vec<_>>>()?;
+            ro.close()?;
+            Ok(state)
+        });
+        if image(&self.fs) != before {
+            return Err("a read-only open changed the files on disk".into());
+        }
+        let Some(pairs) = self.read_result(r)? else {
+            return Ok(());
+        };
+        let state: strata_models::State = pairs.into_iter().collect();
+        if let Err(d) = self.model.oracle().check(self.durable_mark, &state, None) {
+            return Err(format!("read-only open: {d}"));
+        }
+        self.line(format!("  read-only open: {} keys", state.len()));
+        Ok(())
+    }
 }
