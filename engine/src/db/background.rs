@@ -131,6 +131,8 @@ impl DbInner {
             // A compaction input found corrupt: remembered, not poisoning
             // (the database's own state is intact); its outputs go.
             Err(e) if self.corrupt_table_named(e).is_some() => self.delete_obsolete_files(),
+            // A step that found the database closing failed nothing.
+            Err(Error::Closed) => {}
             Err(e) => self.poison(e),
             Ok(BackgroundStep::Idle) if !released => {}
             Ok(_) => self.delete_obsolete_files(),

@@ -13,6 +13,7 @@
 //! | `stats.rs` | the work counters |
 
 mod background;
+mod gate;
 mod manual;
 mod obsolete;
 mod open;
@@ -25,7 +26,7 @@ mod write;
 
 use crate::sync::atomic::Ordering;
 use crate::sync::thread::{Builder, JoinHandle};
-use crate::sync::Arc;
+use crate::sync::{lock, Arc, Mutex};
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 
@@ -46,7 +47,7 @@ pub use stats::{LevelStats, Stats};
 #[derive(Debug)]
 pub struct Db {
     inner: Arc<DbInner>,
-    bg_thread: Option<JoinHandle<()>>,
+    bg_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Db {
@@ -67,7 +68,10 @@ impl Db {
                 Some(handle)
             }
         };
-        Ok(Db { inner, bg_thread })
+        Ok(Db {
+            inner,
+            bg_thread: Mutex::new(bg_thread),
+        })
     }
 
     /// Opens the database in `path` for reading only. Nothing on disk is
@@ -99,7 +103,7 @@ impl Db {
         let inner = Arc::new(open::open_read_only(path.as_ref(), opts)?);
         Ok(Db {
             inner,
-            bg_thread: None,
+            bg_thread: Mutex::new(None),
         })
     }
 
@@ -121,24 +125,25 @@ impl Db {
     /// operation (an empty batch writes nothing and returns the current
     /// visible sequence number).
     pub fn write(&self, batch: WriteBatch, wo: WriteOptions) -> Result<SeqNo> {
+        let _call = self.inner.enter()?;
         self.inner.write(batch, wo)
     }
 
     /// The newest value of `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         self.inner.get_at(key, self.last_seqno())
     }
 
     /// An ordered iterator over the keys in `range`, usable from both ends.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIter> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         self.inner.range_at(&range, self.last_seqno())
     }
 
     /// An ordered iterator over the keys that start with `prefix`.
     pub fn prefix(&self, prefix: &[u8]) -> Result<DbIter> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         let range = (Bound::Included(prefix.to_vec()), prefix_end(prefix));
         self.inner.range_at(&range, self.last_seqno())
     }
@@ -165,14 +170,14 @@ impl Db {
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn cursor(&self) -> Result<Cursor> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         let at = self.last_seqno();
         Ok(self.inner.cursor_at(Bound::Unbounded, Bound::Unbounded, at))
     }
 
     /// A seekable cursor confined to the keys that start with `prefix`.
     pub fn prefix_cursor(&self, prefix: &[u8]) -> Result<Cursor> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         let at = self.last_seqno();
         let lower = Bound::Included(prefix.to_vec());
         Ok(self.inner.cursor_at(lower, prefix_end(prefix), at))
@@ -181,7 +186,7 @@ impl Db {
     /// The values of `keys`, all read at one sequence number (a
     /// consistent view, unlike separate `get`s racing writers).
     pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         let at = self.last_seqno();
         keys.iter()
             .map(|k| self.inner.get_at(k.as_ref(), at))
@@ -221,7 +226,7 @@ impl Db {
     /// Freezes the active memtable and writes every frozen memtable to a
     /// level-0 table, on the calling thread.
     pub fn flush(&self) -> Result<()> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         self.inner.freeze_active()?;
         loop {
             let step = self.inner.flush_step()?;
@@ -236,13 +241,13 @@ impl Db {
     /// simulator drives `BackgroundMode::Manual`; in `Thread` mode it may
     /// also be called, and is serialized with the thread.
     pub fn step_background(&self) -> Result<BackgroundStep> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         self.inner.step()
     }
 
     /// Runs background steps until there is nothing left to do.
     pub fn compact(&self) -> Result<()> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         // Bounded: every step either flushes a memtable, moves or merges
         // files towards their target, or reports Idle.
         for _ in 0..100_000 {
@@ -284,7 +289,7 @@ impl Db {
     /// # Ok::<(), strata::Error>(())
     /// ```
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         let lo = range.start_bound().map(AsRef::as_ref);
         let hi = range.end_bound().map(AsRef::as_ref);
         self.inner.compact_range(lo, hi)
@@ -317,7 +322,7 @@ impl Db {
     /// not counted), from the tables' indexes: a range within one data
     /// block counts as nothing.
     pub fn approximate_size<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<u64> {
-        self.inner.check_open()?;
+        let _call = self.inner.enter()?;
         let lo = range.start_bound().map(AsRef::as_ref);
         let hi = range.end_bound().map(AsRef::as_ref);
         self.inner.approximate_size(lo, hi)
@@ -334,12 +339,20 @@ impl Db {
         write_pressure(&st.version, &self.inner.opts.compaction)
     }
 
-    /// Closes the database: stops background work, syncs the WAL so
-    /// buffered writes are durable, ends the log with a close record (after
-    /// which any damage to the log is reported as corruption at the next
-    /// open, never cut off as a torn tail), and releases the lock. Dropping
-    /// a `Db` without `close` behaves like a process crash.
-    pub fn close(mut self) -> Result<()> {
+    /// Closes the database: refuses new calls, waits for the calls in
+    /// flight on this handle to return (not for open iterators, cursors or
+    /// snapshots, which return `Closed` on their next use), stops
+    /// background work, syncs the WAL so buffered writes are durable, ends
+    /// the log with a close record (after which any damage to the log is
+    /// reported as corruption at the next open, never cut off as a torn
+    /// tail), and releases the lock. Takes `&self`, so a `Db` shared
+    /// through `Arc` can be closed by any holder; after it every call
+    /// returns `Closed`, a second `close` too. Dropping a `Db` without
+    /// `close` behaves like a process crash.
+    pub fn close(&self) -> Result<()> {
+        if !self.inner.gate.close(&self.inner.closed) {
+            return Err(Error::Closed);
+        }
         self.stop_background();
         let result = if self.inner.read_only {
             Ok(())
@@ -364,8 +377,9 @@ impl Db {
         &self.inner.dir
     }
 
-    fn stop_background(&mut self) {
-        if let Some(handle) = self.bg_thread.take() {
+    fn stop_background(&self) {
+        let handle = lock(&self.bg_thread).take();
+        if let Some(handle) = handle {
             self.inner.shut_down_background();
             let _ = handle.join();
         }

@@ -159,6 +159,8 @@ pub(crate) struct DbInner {
     pub(super) stats: StatsCounters,
     /// Opened with `Db::open_read_only`.
     pub(super) read_only: bool,
+    /// Calls in flight on the handle (`Db::close` waits for them).
+    pub(super) gate: super::gate::CallGate,
 }
 
 /// The parts of a [`DbInner`] that recovery produces.
@@ -206,6 +208,7 @@ impl DbInner {
             dir: r.dir,
             dir_lock: Mutex::new(r.dir_lock),
             read_only: r.read_only,
+            gate: super::gate::CallGate::default(),
             queue: CommitQueue::default(),
             wal: Mutex::new(WalState {
                 writer: r.wal,
@@ -243,6 +246,11 @@ impl DbInner {
             return Err(self.poison_error());
         }
         Ok(())
+    }
+
+    /// Enters the call gate: `Closed` once the database is closing.
+    pub(crate) fn enter(&self) -> Result<super::gate::CallGuard<'_>> {
+        self.gate.enter(&self.closed)
     }
 
     /// `InvalidArgument` on a database opened read-only (checked before
