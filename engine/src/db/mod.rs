@@ -142,6 +142,17 @@ impl Db {
     }
 
     /// An ordered iterator over the keys that start with `prefix`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// for k in ["user:1", "user:2", "users", "video:1"] {
+    ///     db.put(k.as_bytes(), b"", strata::WriteOptions::BUFFERED)?;
+    /// }
+    /// let keys: Vec<Vec<u8>> = db.prefix(b"user:")?.map(|kv| kv.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, [b"user:1".to_vec(), b"user:2".to_vec()]);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
     pub fn prefix(&self, prefix: &[u8]) -> Result<DbIter> {
         let _call = self.inner.enter()?;
         let range = (Bound::Included(prefix.to_vec()), prefix_end(prefix));
@@ -185,6 +196,19 @@ impl Db {
 
     /// The values of `keys`, all read at one sequence number (a
     /// consistent view, unlike separate `get`s racing writers).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// db.put(b"a", b"1", strata::WriteOptions::BUFFERED)?;
+    /// db.put(b"c", b"3", strata::WriteOptions::BUFFERED)?;
+    /// let got = db.multi_get(&[&b"a"[..], b"b", b"c"])?;
+    /// assert_eq!(got, [Some(b"1".to_vec()), None, Some(b"3".to_vec())]);
+    /// assert!(db.contains_key(b"c")? && !db.contains_key(b"b")?);
+    /// assert_eq!(db.first_key_value()?, Some((b"a".to_vec(), b"1".to_vec())));
+    /// assert_eq!(db.last_key_value()?, Some((b"c".to_vec(), b"3".to_vec())));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
     pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         let _call = self.inner.enter()?;
         let at = self.last_seqno();
