@@ -31,7 +31,7 @@ pub use exec::{execute_concurrent, run_concurrent_seed};
 
 use crate::rng::Rng;
 use crate::runner::RunConfig;
-use crate::workload::{scan, value, KeyBound, KeySpace, Scan, Val};
+use crate::workload::{scan, value, CursorStart, KeyBound, KeySpace, Scan, Val};
 
 /// Which of shuttle's schedulers picks the interleaving.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -129,6 +129,24 @@ pub enum ClientOp {
     Flush,
     /// `compact` on the client's thread.
     Compact,
+    /// `compact_range` on the client's thread.
+    CompactRange {
+        /// Lower bound.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+    },
+    /// A cursor positioned by `start`, then moved `n` times (bit i of
+    /// `moves` set: `next`, clear: `prev`), yielding before each move, so
+    /// flushes and compactions replace its tables while it reads.
+    Cursor {
+        /// The first positioning call.
+        start: CursorStart,
+        /// Directions of the moves, lowest bit first.
+        moves: u32,
+        /// Moves made (at most 32).
+        n: u8,
+    },
     /// Yields to the scheduler a few times.
     Pause {
         /// Yields.
@@ -253,8 +271,22 @@ fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
                 .map(|_| keys.pick(rng))
                 .collect(),
         },
-        890..=914 => ClientOp::Flush,
-        915..=929 => ClientOp::Compact,
+        890..=909 => ClientOp::Flush,
+        910..=919 => ClientOp::Compact,
+        920..=924 => ClientOp::CompactRange {
+            lo: keys.bound(rng),
+            hi: keys.bound(rng),
+        },
+        925..=954 => ClientOp::Cursor {
+            start: match rng.below(4) {
+                0 => CursorStart::First,
+                1 => CursorStart::Last,
+                2 => CursorStart::Seek(keys.pick(rng)),
+                _ => CursorStart::SeekForPrev(keys.pick(rng)),
+            },
+            moves: rng.next_u64() as u32,
+            n: rng.range_inclusive(1, 12) as u8,
+        },
         _ => ClientOp::Pause {
             yields: rng.range_inclusive(1, 6) as u8,
         },
@@ -313,6 +345,10 @@ impl fmt::Display for ClientOp {
             }
             ClientOp::Flush => write!(f, "flush"),
             ClientOp::Compact => write!(f, "compact"),
+            ClientOp::CompactRange { lo, hi } => write!(f, "compact_range {lo} .. {hi}"),
+            ClientOp::Cursor { start, moves, n } => {
+                write!(f, "cursor {start:?} then {n} moves {moves:#x}")
+            }
             ClientOp::Pause { yields } => write!(f, "pause {yields}"),
         }
     }
@@ -429,7 +465,7 @@ mod tests {
 
     #[test]
     fn plans_hold_every_kind_of_call_and_death() {
-        let mut seen = [false; 8];
+        let mut seen = [false; 10];
         let mut deaths = [false; 2];
         for seed in 0..20 {
             for r in plan(seed, &cfg(2)).rounds {
@@ -446,12 +482,14 @@ mod tests {
                         ClientOp::Flush => 5,
                         ClientOp::Compact => 6,
                         ClientOp::Pause { .. } => 7,
+                        ClientOp::CompactRange { .. } => 8,
+                        ClientOp::Cursor { .. } => 9,
                     };
                     seen[i] = true;
                 }
             }
         }
-        assert_eq!(seen, [true; 8]);
+        assert_eq!(seen, [true; 10]);
         assert_eq!(deaths, [true; 2]);
     }
 }

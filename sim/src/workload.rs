@@ -805,6 +805,95 @@ pub fn expected_scan(
     }
 }
 
+/// One position of a cursor: its key and value, or `None` past an end.
+pub type CursorPosition = Option<(Vec<u8>, Vec<u8>)>;
+
+/// What the model says a cursor reading at seqno `at` shows: after `start`,
+/// then after each of `n` moves (bit i of `moves` set: `next`, clear:
+/// `prev`), stopping after the first position past an end.
+pub fn expected_cursor_walk(
+    m: &KvModel,
+    at: SeqNo,
+    start: &CursorStart,
+    moves: u32,
+    n: u8,
+) -> Vec<CursorPosition> {
+    let one = |lo: Bound<&[u8]>, hi: Bound<&[u8]>, dir| m.range_at(lo, hi, dir, at, 1).pop();
+    let mut pos = match start {
+        CursorStart::First => one(Bound::Unbounded, Bound::Unbounded, Dir::Forward),
+        CursorStart::Last => one(Bound::Unbounded, Bound::Unbounded, Dir::Reverse),
+        CursorStart::Seek(k) => one(Bound::Included(k), Bound::Unbounded, Dir::Forward),
+        CursorStart::SeekForPrev(k) => one(Bound::Unbounded, Bound::Included(k), Dir::Reverse),
+    };
+    let mut out = vec![pos.clone()];
+    for i in 0..u32::from(n.min(32)) {
+        let Some((k, _)) = &pos else { break };
+        pos = if moves >> i & 1 == 1 {
+            one(Bound::Excluded(k), Bound::Unbounded, Dir::Forward)
+        } else {
+            one(Bound::Unbounded, Bound::Excluded(k), Dir::Reverse)
+        };
+        out.push(pos.clone());
+    }
+    out
+}
+
+/// Drives `c` as [`expected_cursor_walk`] describes and returns what it
+/// showed (stopping at the first error).
+pub fn cursor_walk(
+    c: &mut strata::Cursor,
+    start: &CursorStart,
+    moves: u32,
+    n: u8,
+    between: &mut dyn FnMut(),
+) -> strata::Result<Vec<CursorPosition>> {
+    match start {
+        CursorStart::First => c.seek_to_first(),
+        CursorStart::Last => c.seek_to_last(),
+        CursorStart::Seek(k) => c.seek(k),
+        CursorStart::SeekForPrev(k) => c.seek_for_prev(k),
+    }
+    let here = |c: &strata::Cursor| -> strata::Result<CursorPosition> {
+        c.status()?;
+        Ok(c.valid().then(|| (c.key().to_vec(), c.value().to_vec())))
+    };
+    let mut out = vec![here(c)?];
+    for i in 0..u32::from(n.min(32)) {
+        if !c.valid() {
+            break;
+        }
+        between();
+        if moves >> i & 1 == 1 {
+            c.next();
+        } else {
+            c.prev();
+        }
+        out.push(here(c)?);
+    }
+    Ok(out)
+}
+
+/// Where two cursor walks first differ, for failure messages.
+pub fn walk_difference(want: &[CursorPosition], got: &[CursorPosition]) -> String {
+    let show = |p: Option<&CursorPosition>| match p {
+        None => "<no position>".to_string(),
+        Some(None) => "<end>".to_string(),
+        Some(Some((k, v))) => format!("{}={}", strata_models::Show(k), strata_models::Show(v)),
+    };
+    let i = want
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+        .unwrap_or(want.len().min(got.len()));
+    format!(
+        "position {i}: model {}, engine {} ({} vs {} positions)",
+        show(want.get(i)),
+        show(got.get(i)),
+        want.len(),
+        got.len()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

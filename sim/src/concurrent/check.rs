@@ -5,7 +5,10 @@
 
 use strata_models::{KvModel, Op, RoundWrites, SeqNo, Show, Window};
 
-use crate::workload::{expected_scan, KeyBound, Pairs, Scan};
+use crate::workload::{
+    expected_cursor_walk, expected_scan, walk_difference, CursorPosition, CursorStart, KeyBound,
+    Pairs, Scan,
+};
 
 /// What one client call saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +87,19 @@ pub enum Seen {
         excused: bool,
         /// The error.
         error: String,
+    },
+    /// A cursor's walk, read at `seqno`.
+    CursorWalk {
+        /// The cursor's seqno.
+        seqno: SeqNo,
+        /// How it was positioned.
+        start: CursorStart,
+        /// Its moves (bit i set: `next`).
+        moves: u32,
+        /// Moves asked for.
+        n: u8,
+        /// Where it was after the start and each move.
+        positions: Vec<CursorPosition>,
     },
     /// A flush, compaction or pause that succeeded.
     Done,
@@ -254,6 +270,33 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                     )));
                 }
                 checked += 1 + gets.len() as u64;
+            }
+            Seen::CursorWalk {
+                seqno,
+                start,
+                moves,
+                n,
+                positions,
+            } => {
+                let in_window = c
+                    .window
+                    .candidates(known)
+                    .map_err(blame)?
+                    .any(|s| s == *seqno);
+                if !in_window {
+                    return Err(blame(format!(
+                        "cursor at seqno {seqno}, outside its window {}..={}",
+                        c.window.lo, c.window.hi
+                    )));
+                }
+                let want = expected_cursor_walk(model, *seqno, start, *moves, *n);
+                if &want != positions {
+                    return Err(blame(format!(
+                        "cursor at {seqno} from {start:?}, moves {moves:#x}: {}",
+                        walk_difference(&want, positions)
+                    )));
+                }
+                checked += positions.len() as u64;
             }
             _ => {}
         }

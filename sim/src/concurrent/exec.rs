@@ -31,7 +31,7 @@ use crate::runner::{
     model_ops, submit_write, Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT_RATES_ALL,
 };
 use crate::simfs::{FaultRates, SimFs};
-use crate::workload::{collect_scan, FaultMode, Pairs, ScanReader, Val};
+use crate::workload::{collect_scan, cursor_walk, FaultMode, Pairs, ScanReader, Val};
 
 /// Scheduling steps allowed per planned call before a seed counts as
 /// livelocked.
@@ -755,6 +755,9 @@ fn outcome(seen: &Seen) -> String {
         Seen::Scanned { items, .. } => format!("{} items", items.len()),
         Seen::Snapshot { seqno, items, .. } => format!("snapshot {seqno}, {} items", items.len()),
         Seen::Failed { what, error, .. } => format!("{what} error: {error}"),
+        Seen::CursorWalk {
+            seqno, positions, ..
+        } => format!("cursor {seqno}, {} positions", positions.len()),
         Seen::Done => "ok".into(),
     }
 }
@@ -890,6 +893,31 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
             Ok(()) => Seen::Done,
             Err(e) => failed(ctx, "compact", &e),
         },
+        ClientOp::CompactRange { lo, hi } => {
+            match db.compact_range((lo.to_bound(), hi.to_bound())) {
+                Ok(()) => Seen::Done,
+                Err(e) => failed(ctx, "compact_range", &e),
+            }
+        }
+        ClientOp::Cursor { start, moves, n } => {
+            let mut c = match db.cursor() {
+                Ok(c) => c,
+                Err(e) => return (failed(ctx, "cursor", &e), None),
+            };
+            let created = c.seqno();
+            let mut yield_now = || strata::sync::thread::yield_now();
+            let seen = match cursor_walk(&mut c, start, *moves, *n, &mut yield_now) {
+                Ok(positions) => Seen::CursorWalk {
+                    seqno: created,
+                    start: start.clone(),
+                    moves: *moves,
+                    n: *n,
+                    positions,
+                },
+                Err(e) => failed(ctx, "cursor", &e),
+            };
+            return (seen, Some(created));
+        }
         ClientOp::Pause { yields } => {
             for _ in 0..*yields {
                 strata::sync::thread::yield_now();
