@@ -131,7 +131,7 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
         } else {
             WriteOptions::BUFFERED
         };
-        match rng.below(100) {
+        match rng.below(110) {
             0..=39 => {
                 let (k, v) = (key(&mut rng), value(&mut rng, op));
                 seq += 1;
@@ -204,6 +204,65 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
                 db.step_background().unwrap();
             }
             97 => db.compact().unwrap(),
+            100..=103 => {
+                // A cursor: seek, then moves both ways, each position checked.
+                let mut c = db.cursor().unwrap();
+                let k = key(&mut rng);
+                c.seek(&k);
+                let mut want = model.range(k..).next().map(|(k, _)| k.clone());
+                for step in 0..8 {
+                    let got = c.valid().then(|| c.key().to_vec());
+                    assert_eq!(got, want, "{ctx} op {op} cursor step {step}");
+                    let Some(w) = want.take() else { break };
+                    assert_eq!(
+                        c.value(),
+                        model[&w].as_slice(),
+                        "{ctx} op {op} cursor value"
+                    );
+                    if rng.below(2) == 0 {
+                        c.next();
+                        want = model
+                            .range((Bound::Excluded(w), Bound::Unbounded))
+                            .next()
+                            .map(|(k, _)| k.clone());
+                    } else {
+                        c.prev();
+                        want = model.range(..w).next_back().map(|(k, _)| k.clone());
+                    }
+                }
+                c.status().unwrap();
+            }
+            104 | 105 => {
+                let keys: Vec<Vec<u8>> = (0..1 + rng.below(6)).map(|_| key(&mut rng)).collect();
+                let want: Vec<_> = keys.iter().map(|k| model.get(k).cloned()).collect();
+                assert_eq!(
+                    db.multi_get(&keys).unwrap(),
+                    want,
+                    "{ctx} op {op} multi_get"
+                );
+            }
+            106 => {
+                let (lo, hi) = (bound(&mut rng), bound(&mut rng));
+                db.compact_range((lo, hi)).unwrap();
+            }
+            107 => {
+                let k = key(&mut rng);
+                let p = &k[..rng.below(k.len() as u64 + 1) as usize];
+                let want: Vec<_> = model
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(p))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let got: Vec<_> = db.prefix(p).unwrap().map(|r| r.unwrap()).collect();
+                assert_eq!(got, want, "{ctx} op {op} prefix {p:?}");
+            }
+            108 | 109 => {
+                let p = db.properties();
+                assert_eq!(p.last_seqno, seq, "{ctx} op {op} properties");
+                assert_eq!(p.snapshots, snaps.len(), "{ctx} op {op} properties");
+                let first = model.iter().next().map(|(k, v)| (k.clone(), v.clone()));
+                assert_eq!(db.first_key_value().unwrap(), first, "{ctx} op {op} first");
+            }
             _ => {
                 snaps.clear();
                 if rng.below(2) == 0 {
