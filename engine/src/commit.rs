@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::batch::WriteBatch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::options::SyncMode;
 use crate::sync::{lock, wait};
 use crate::types::SeqNo;
@@ -131,7 +131,7 @@ impl CommitQueue {
             }
             Err(e) => {
                 for m in &group {
-                    let err = duplicate_error(&e);
+                    let err = e.duplicate();
                     deliver(&mut q, m, &me, Err(err), &mut mine);
                 }
             }
@@ -159,35 +159,10 @@ fn deliver(
     }
 }
 
-/// A copy of an error for each member of a failed group (`io::Error` is not
-/// `Clone`, so kinds and messages are carried over).
-pub fn duplicate_error(e: &Error) -> Error {
-    match e {
-        Error::Io { path, source } => Error::Io {
-            path: path.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        Error::Corruption {
-            file,
-            offset,
-            reason,
-        } => Error::Corruption {
-            file: file.clone(),
-            offset: *offset,
-            reason: reason.clone(),
-        },
-        Error::Locked { path } => Error::Locked { path: path.clone() },
-        Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
-        Error::Poisoned { cause } => Error::Poisoned {
-            cause: cause.clone(),
-        },
-        Error::Closed => Error::Closed,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Writers queued now, the running group's members included.

@@ -44,28 +44,18 @@ impl std::fmt::Debug for Cursor {
 
 /// The tighter of two lower bounds.
 fn max_lower(a: &Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
-    let key = |x: &Bound<Vec<u8>>| match x {
-        Bound::Unbounded => None,
-        Bound::Included(k) | Bound::Excluded(k) => Some(k.clone()),
-    };
-    match (key(a), key(&b)) {
-        (None, _) => b,
-        (_, None) => a.clone(),
-        (Some(x), Some(y)) if x != y => {
-            if x > y {
-                a.clone()
-            } else {
-                b
-            }
-        }
-        // Equal keys: excluded is tighter.
-        _ if matches!(a, Bound::Excluded(_)) => a.clone(),
-        _ => b,
-    }
+    tighter(a, b, std::cmp::Ordering::Greater)
 }
 
 /// The tighter of two upper bounds.
 fn min_upper(a: &Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    tighter(a, b, std::cmp::Ordering::Less)
+}
+
+/// Of two bounds on the same side, the one whose key compares `inward`
+/// with the other's (`Greater` for lower bounds, `Less` for upper ones);
+/// on equal keys the excluded one.
+fn tighter(a: &Bound<Vec<u8>>, b: Bound<Vec<u8>>, inward: std::cmp::Ordering) -> Bound<Vec<u8>> {
     let key = |x: &Bound<Vec<u8>>| match x {
         Bound::Unbounded => None,
         Bound::Included(k) | Bound::Excluded(k) => Some(k.clone()),
@@ -74,7 +64,7 @@ fn min_upper(a: &Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
         (None, _) => b,
         (_, None) => a.clone(),
         (Some(x), Some(y)) if x != y => {
-            if x < y {
+            if x.cmp(&y) == inward {
                 a.clone()
             } else {
                 b

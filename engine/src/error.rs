@@ -77,8 +77,9 @@ impl Error {
         matches!(self, Error::Io { .. })
     }
 
-    /// A copy of this error, for an error reported more than once (an
-    /// `io::Error` is not `Clone`: the copy keeps its kind and message).
+    /// A copy of this error, for an error reported more than once (to each
+    /// member of a failed commit group, by a cursor's `status`): an
+    /// `io::Error` is not `Clone`, so the copy keeps its kind and message.
     pub fn duplicate(&self) -> Error {
         match self {
             Error::Io { path, source } => Error::Io {

@@ -168,48 +168,23 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
         )));
     }
 
-    // Replay the WAL segments not yet flushed.
-    let mut segments: Vec<u64> = kinds
-        .iter()
-        .filter_map(|k| match k {
-            FileKind::Wal(n) if *n >= facts.log_number => Some(*n),
-            _ => None,
-        })
-        .collect();
-    segments.sort_unstable();
-    let limits = WalLimits {
-        key_bytes_max: opts.key_bytes_max,
-        value_bytes_max: opts.value_bytes_max,
-        record_bytes_max: opts.batch_bytes_max,
-    };
     // Numbers for the new manifest and the new WAL segment, then any table.
     let next_file = facts.next_file_number.max(max_file_number + 1);
     let manifest_number = next_file;
     let wal_number = next_file + 1;
     let next_file_number = AtomicU64::new(next_file + 2);
     let stats = StatsCounters::default();
-    let mut sink = RecoverySink {
-        read_only: false,
-        files: TableFiles {
-            fs: &*fs,
-            dir: &dir,
-            options: opts.table,
-            next_file_number: &next_file_number,
-        },
-        kind: opts.memtable,
-        bytes_max: (opts.memtable_bytes_max as u64).min(opts.compaction.target_file_bytes),
-        mem: new_memtable(opts.memtable),
-        tables: Vec::new(),
-        stats: &stats,
-    };
-    let replay = Replay {
-        fs: &*fs,
-        dir: &dir,
-        limits: &limits,
-        mode: opts.recovery,
-        read_only: false,
-    };
-    let last_seqno = replay.run(&segments, facts.last_seqno, &mut sink)?;
+    // Replay the WAL segments not yet flushed.
+    let segments = segments_from(&kinds, facts.log_number);
+    let (last_seqno, sink) = replay_log(
+        &opts,
+        &dir,
+        &segments,
+        facts.last_seqno,
+        &next_file_number,
+        &stats,
+        false,
+    )?;
     let version = sink.finish(facts.version)?;
     let next_file_number = next_file_number.into_inner();
 
@@ -264,43 +239,19 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<DbInner> {
     };
     manifest.version.check()?;
     let names = fs.list_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mut segments: Vec<u64> = names
-        .iter()
-        .filter_map(|n| match parse_file_name(n) {
-            Some(FileKind::Wal(n)) if n >= manifest.log_number => Some(n),
-            _ => None,
-        })
-        .collect();
-    segments.sort_unstable();
-    let limits = WalLimits {
-        key_bytes_max: opts.key_bytes_max,
-        value_bytes_max: opts.value_bytes_max,
-        record_bytes_max: opts.batch_bytes_max,
-    };
+    let kinds: Vec<FileKind> = names.iter().filter_map(|n| parse_file_name(n)).collect();
+    let segments = segments_from(&kinds, manifest.log_number);
     let stats = StatsCounters::default();
     let unused = AtomicU64::new(0);
-    let mut sink = RecoverySink {
-        read_only: true,
-        files: TableFiles {
-            fs: &*fs,
-            dir: &dir,
-            options: opts.table,
-            next_file_number: &unused,
-        },
-        kind: opts.memtable,
-        bytes_max: u64::MAX,
-        mem: new_memtable(opts.memtable),
-        tables: Vec::new(),
-        stats: &stats,
-    };
-    let replay = Replay {
-        fs: &*fs,
-        dir: &dir,
-        limits: &limits,
-        mode: opts.recovery,
-        read_only: true,
-    };
-    let last_seqno = replay.run(&segments, manifest.last_seqno, &mut sink)?;
+    let (last_seqno, sink) = replay_log(
+        &opts,
+        &dir,
+        &segments,
+        manifest.last_seqno,
+        &unused,
+        &stats,
+        true,
+    )?;
     let active = sink.mem;
     let blocks = Arc::new(BlockCache::new(opts.block_cache_bytes));
     let inner = DbInner::new(Recovered {
@@ -324,6 +275,68 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<DbInner> {
     Ok(inner)
 }
 
+/// The WAL segments numbered from `log_number` on, ascending: those not
+/// yet flushed.
+fn segments_from(kinds: &[FileKind], log_number: u64) -> Vec<u64> {
+    let mut segments: Vec<u64> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            FileKind::Wal(n) if *n >= log_number => Some(*n),
+            _ => None,
+        })
+        .collect();
+    segments.sort_unstable();
+    segments
+}
+
+/// Replays `segments` after `last_seqno`; returns the last sequence number
+/// replayed and the sink holding the result. `read_only` keeps it all in
+/// the sink's memtable and changes no file; otherwise tables are written
+/// as the sink fills (numbered from `next_file_number`).
+fn replay_log<'a>(
+    opts: &'a Options,
+    dir: &'a Path,
+    segments: &[u64],
+    last_seqno: SeqNo,
+    next_file_number: &'a AtomicU64,
+    stats: &'a StatsCounters,
+    read_only: bool,
+) -> Result<(SeqNo, RecoverySink<'a>)> {
+    let fs: &'a dyn FileSystem = &*opts.fs;
+    let limits = WalLimits {
+        key_bytes_max: opts.key_bytes_max,
+        value_bytes_max: opts.value_bytes_max,
+        record_bytes_max: opts.batch_bytes_max,
+    };
+    let mut sink = RecoverySink {
+        files: TableFiles {
+            fs,
+            dir,
+            options: opts.table,
+            next_file_number,
+        },
+        kind: opts.memtable,
+        // A read-only open keeps it all in memory.
+        bytes_max: if read_only {
+            u64::MAX
+        } else {
+            (opts.memtable_bytes_max as u64).min(opts.compaction.target_file_bytes)
+        },
+        mem: new_memtable(opts.memtable),
+        tables: Vec::new(),
+        stats,
+    };
+    let replay = Replay {
+        fs,
+        dir,
+        limits: &limits,
+        mode: opts.recovery,
+        read_only,
+    };
+    let last = replay.run(segments, last_seqno, &mut sink)?;
+    Ok((last, sink))
+}
+
 /// Where replayed records go: a memtable, written out as a level-0 table
 /// each time it reaches `bytes_max` (the smaller of the memtable limit and
 /// the compaction's target file size), as the flushes before the crash
@@ -344,8 +357,6 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<DbInner> {
 /// written before a crash or a failed replay and not yet named by a
 /// manifest are deleted as obsolete by the next open.)
 struct RecoverySink<'a> {
-    /// Keep everything in the memtable (a read-only open writes no table).
-    read_only: bool,
     files: TableFiles<'a>,
     kind: crate::options::MemtableKind,
     bytes_max: u64,
@@ -358,7 +369,7 @@ impl RecoverySink<'_> {
     /// Called after each replayed record: writes the memtable out once it
     /// is full (records are never split across tables).
     fn record_done(&mut self) -> Result<()> {
-        if self.mem.approximate_memory() as u64 >= self.bytes_max && !self.read_only {
+        if self.mem.approximate_memory() as u64 >= self.bytes_max {
             self.write_out()?;
         }
         Ok(())

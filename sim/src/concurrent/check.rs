@@ -233,17 +233,7 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                 checked += 1;
             }
             Seen::Snapshot { seqno, gets, items } => {
-                let in_window = c
-                    .window
-                    .candidates(known)
-                    .map_err(blame)?
-                    .any(|s| s == *seqno);
-                if !in_window {
-                    return Err(blame(format!(
-                        "snapshot at seqno {seqno}, outside its window {}..={}",
-                        c.window.lo, c.window.hi
-                    )));
-                }
+                pinned_in_window(c, known, *seqno, "snapshot").map_err(blame)?;
                 for (key, value) in gets {
                     let want = model.get_at(key, *seqno);
                     if want != value.as_deref() {
@@ -278,17 +268,7 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                 n,
                 positions,
             } => {
-                let in_window = c
-                    .window
-                    .candidates(known)
-                    .map_err(blame)?
-                    .any(|s| s == *seqno);
-                if !in_window {
-                    return Err(blame(format!(
-                        "cursor at seqno {seqno}, outside its window {}..={}",
-                        c.window.lo, c.window.hi
-                    )));
-                }
+                pinned_in_window(c, known, *seqno, "cursor").map_err(blame)?;
                 let want = expected_cursor_walk(model, *seqno, start, *moves, *n);
                 if &want != positions {
                     return Err(blame(format!(
@@ -302,6 +282,18 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
         }
     }
     Ok(checked)
+}
+
+/// A read pinned at `seqno` (a snapshot's, a cursor's) must have taken it
+/// while the call ran: `seqno` lies in the call's window.
+fn pinned_in_window(c: &Call, known: SeqNo, seqno: SeqNo, what: &str) -> Result<(), String> {
+    if c.window.candidates(known)?.any(|s| s == seqno) {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} at seqno {seqno}, outside its window {}..={}",
+        c.window.lo, c.window.hi
+    ))
 }
 
 fn show_value(v: Option<&[u8]>) -> String {
