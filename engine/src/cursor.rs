@@ -13,7 +13,7 @@
 use std::ops::Bound;
 
 use crate::error::{Error, Result};
-use crate::iter::{Merge, Source};
+use crate::iter::{Merge, Shape, Source};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::Arc;
 use crate::types::{Direction, SeqNo};
@@ -27,8 +27,9 @@ pub struct Cursor {
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
     at: SeqNo,
+    /// The merge the cursor walks, and its direction; the current entry
+    /// is the merge's (so a move copies nothing out of it).
     merge: Option<(Merge, Direction)>,
-    current: Option<(Vec<u8>, Vec<u8>)>,
     error: Option<Error>,
     closed: Arc<AtomicBool>,
 }
@@ -37,7 +38,7 @@ impl std::fmt::Debug for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cursor")
             .field("at", &self.at)
-            .field("key", &self.current.as_ref().map(|c| &c.0))
+            .field("key", &self.current().map(|c| c.0))
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +103,6 @@ impl Cursor {
             upper,
             at,
             merge: None,
-            current: None,
             error: None,
             closed,
         }
@@ -113,19 +113,26 @@ impl Cursor {
         self.at
     }
 
+    fn current(&self) -> Option<(&[u8], &[u8])> {
+        self.merge.as_ref().and_then(|(m, _)| m.current())
+    }
+
     /// Whether the cursor is on an entry.
     pub fn valid(&self) -> bool {
-        self.current.is_some()
+        self.current().is_some()
     }
 
-    /// The current key. Panics if not `valid()`.
+    /// The current key, borrowed until the next move. Panics if not
+    /// `valid()`.
     pub fn key(&self) -> &[u8] {
-        &self.current.as_ref().expect("cursor is not valid").0
+        self.current().expect("cursor is not valid").0
     }
 
-    /// The current value. Panics if not `valid()`.
+    /// The current value, borrowed until the next move: copy it into a
+    /// buffer of your own (`buf.extend_from_slice(c.value())`) to keep it,
+    /// so a walk need not allocate per entry. Panics if not `valid()`.
     pub fn value(&self) -> &[u8] {
-        &self.current.as_ref().expect("cursor is not valid").1
+        self.current().expect("cursor is not valid").1
     }
 
     /// The error that made the cursor invalid, if one did (`Ok` at the ends
@@ -170,7 +177,7 @@ impl Cursor {
     }
 
     fn step(&mut self, direction: Direction) {
-        let Some((key, _)) = &self.current else {
+        let Some((key, _)) = self.current() else {
             return;
         };
         if matches!(&self.merge, Some((_, d)) if *d == direction) {
@@ -178,7 +185,7 @@ impl Cursor {
             return;
         }
         // Turning round: a new merge from just past the current key.
-        let from = Bound::Excluded(key.clone());
+        let from = Bound::Excluded(key.to_vec());
         match direction {
             Direction::Forward => {
                 let lower = max_lower(&self.lower, from);
@@ -192,14 +199,20 @@ impl Cursor {
     }
 
     fn start(&mut self, direction: Direction, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) {
-        self.current = None;
         self.merge = None;
         self.error = None;
         if self.closed.load(Ordering::Acquire) {
             self.error = Some(Error::Closed);
             return;
         }
-        match Merge::open(&self.sources, &lower, &upper, direction, self.at) {
+        match Merge::open(
+            &self.sources,
+            &lower,
+            &upper,
+            direction,
+            self.at,
+            Shape::KeysValues,
+        ) {
             Ok(m) => {
                 self.merge = Some((m, direction));
                 self.advance();
@@ -209,7 +222,6 @@ impl Cursor {
     }
 
     fn advance(&mut self) {
-        self.current = None;
         if self.closed.load(Ordering::Acquire) {
             self.merge = None;
             self.error = Some(Error::Closed);
@@ -218,12 +230,9 @@ impl Cursor {
         let Some((merge, _)) = self.merge.as_mut() else {
             return;
         };
-        match merge.next_live() {
-            Ok(entry) => self.current = entry,
-            Err(e) => {
-                self.merge = None;
-                self.error = Some(e);
-            }
+        if let Err(e) = merge.next_live() {
+            self.merge = None;
+            self.error = Some(e);
         }
     }
 }

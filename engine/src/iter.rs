@@ -21,13 +21,51 @@ use crate::table_cache::TableCache;
 use crate::types::{Direction, SeqNo};
 use crate::version::{FileMeta, Version};
 
-/// One key's newest visible version in one source.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One key's newest visible version in one source. Entries are filled in
+/// place, so their buffers are reused from one key to the next: a walk
+/// allocates per chunk or block, not per key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub key: Vec<u8>,
     pub seqno: SeqNo,
-    /// `None` is a tombstone.
-    pub value: Option<Vec<u8>>,
+    /// Empty for a tombstone, and when the walk reads keys only.
+    pub value: Vec<u8>,
+    pub tombstone: bool,
+}
+
+impl Entry {
+    /// Overwrites the entry, reusing its buffers. The value is copied only
+    /// when `values` is set (a keys-only walk never copies one).
+    fn fill(&mut self, key: &[u8], seqno: SeqNo, value: Option<&[u8]>, values: bool) {
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        self.set_version(seqno, value, values);
+    }
+
+    /// Overwrites the version, keeping the key.
+    fn set_version(&mut self, seqno: SeqNo, value: Option<&[u8]>, values: bool) {
+        self.seqno = seqno;
+        self.value.clear();
+        self.tombstone = value.is_none();
+        if let (Some(v), true) = (value, values) {
+            self.value.extend_from_slice(v);
+        }
+    }
+}
+
+/// What a walk copies out of its sources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Keys and values.
+    KeysValues,
+    /// Keys only: values stay where they are.
+    KeysOnly,
+}
+
+impl Shape {
+    fn values(self) -> bool {
+        self == Shape::KeysValues
+    }
 }
 
 /// Something that can be iterated in key order.
@@ -40,13 +78,15 @@ pub(crate) trait Source: Send + Sync + fmt::Debug {
         upper: &Bound<Vec<u8>>,
         direction: Direction,
         at: SeqNo,
+        shape: Shape,
     ) -> Result<Box<dyn Cursor>>;
 }
 
 /// A one-directional walk over a source.
 pub(crate) trait Cursor: Send {
-    /// The next entry, or `None` at the end.
-    fn next_entry(&mut self) -> Result<Option<Entry>>;
+    /// Fills `out` with the next entry (reusing its buffers); `false` at
+    /// the end (what `out` then holds means nothing).
+    fn next_into(&mut self, out: &mut Entry) -> Result<bool>;
 }
 
 /// Keys fetched from a memtable per scan call.
@@ -71,6 +111,7 @@ impl Source for MemSource {
         upper: &Bound<Vec<u8>>,
         direction: Direction,
         at: SeqNo,
+        shape: Shape,
     ) -> Result<Box<dyn Cursor>> {
         Ok(Box::new(MemCursor {
             mem: self.mem.clone(),
@@ -78,7 +119,9 @@ impl Source for MemSource {
             upper: upper.clone(),
             direction,
             at,
+            shape,
             buffer: VecDeque::new(),
+            spare: Vec::new(),
             exhausted: false,
         }))
     }
@@ -92,7 +135,10 @@ struct MemCursor {
     upper: Bound<Vec<u8>>,
     direction: Direction,
     at: SeqNo,
+    shape: Shape,
     buffer: VecDeque<Entry>,
+    /// Entries handed back by `next_into`, refilled by the next chunk.
+    spare: Vec<Entry>,
     exhausted: bool,
 }
 
@@ -109,7 +155,9 @@ impl MemCursor {
         let mut keys_seen = 0usize;
         let mut last_key: Option<Vec<u8>> = None;
         let at = self.at;
+        let values = self.shape.values();
         let buffer = &mut self.buffer;
+        let spare = &mut self.spare;
         self.mem.scan(
             as_ref(&self.lower),
             as_ref(&self.upper),
@@ -117,11 +165,9 @@ impl MemCursor {
             &mut |key, versions| {
                 keys_seen += 1;
                 if let Some(v) = versions.iter().find(|v| v.seqno <= at) {
-                    buffer.push_back(Entry {
-                        key: key.to_vec(),
-                        seqno: v.seqno,
-                        value: v.value.map(<[u8]>::to_vec),
-                    });
+                    let mut e = spare.pop().unwrap_or_default();
+                    e.fill(key, v.seqno, v.value, values);
+                    buffer.push_back(e);
                 }
                 if keys_seen == MEM_CHUNK_KEYS {
                     last_key = Some(key.to_vec());
@@ -142,18 +188,32 @@ impl MemCursor {
 }
 
 impl Cursor for MemCursor {
-    fn next_entry(&mut self) -> Result<Option<Entry>> {
+    fn next_into(&mut self, out: &mut Entry) -> Result<bool> {
         while self.buffer.is_empty() && !self.exhausted {
             self.refill();
         }
-        Ok(self.buffer.pop_front())
+        match self.buffer.pop_front() {
+            Some(mut e) => {
+                std::mem::swap(out, &mut e);
+                self.spare.push(e);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 
 /// Merges cursors of one direction.
 pub(crate) struct Merge {
     cursors: Vec<Box<dyn Cursor>>,
-    heads: Vec<Option<Entry>>,
+    /// Each cursor's next entry, when `live[i]`.
+    heads: Vec<Entry>,
+    live: Vec<bool>,
+    /// The entry `next_live` last returned (its buffers are swapped with a
+    /// head's, so nothing is allocated per key).
+    current: Entry,
+    /// Whether `current` holds a live entry.
+    on_entry: bool,
     direction: Direction,
 }
 
@@ -166,36 +226,43 @@ impl Merge {
         upper: &Bound<Vec<u8>>,
         direction: Direction,
         at: SeqNo,
+        shape: Shape,
     ) -> Result<Merge> {
         let mut cursors = Vec::with_capacity(sources.len());
         for s in sources {
-            cursors.push(s.cursor(lower, upper, direction, at)?);
+            cursors.push(s.cursor(lower, upper, direction, at, shape)?);
         }
-        Merge::new(cursors, direction)
-    }
-
-    fn new(mut cursors: Vec<Box<dyn Cursor>>, direction: Direction) -> Result<Merge> {
         let mut heads = Vec::with_capacity(cursors.len());
+        let mut live = Vec::with_capacity(cursors.len());
         for c in &mut cursors {
-            heads.push(c.next_entry()?);
+            let mut head = Entry::default();
+            live.push(c.next_into(&mut head)?);
+            heads.push(head);
         }
         Ok(Merge {
             cursors,
             heads,
+            live,
+            current: Entry::default(),
+            on_entry: false,
             direction,
         })
     }
 
-    /// The next live (non-tombstone) key and value.
-    pub(crate) fn next_live(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// Moves to the next live (non-tombstone) key: `Some((key, value))`
+    /// borrowed from the merge until its next move, `None` at the end.
+    pub(crate) fn next_live(&mut self) -> Result<Option<(&[u8], &[u8])>> {
+        self.on_entry = false;
         loop {
             let mut best: Option<usize> = None;
-            for (i, head) in self.heads.iter().enumerate() {
-                let Some(e) = head else { continue };
+            for (i, e) in self.heads.iter().enumerate() {
+                if !self.live[i] {
+                    continue;
+                }
                 best = match best {
                     None => Some(i),
                     Some(b) => {
-                        let cur = self.heads[b].as_ref().expect("best has a head");
+                        let cur = &self.heads[b];
                         let ord = e.key.cmp(&cur.key);
                         let ahead = match self.direction {
                             Direction::Forward => ord.is_lt(),
@@ -210,18 +277,25 @@ impl Merge {
                 };
             }
             let Some(b) = best else { return Ok(None) };
-            let winner = self.heads[b].take().expect("best has a head");
-            self.heads[b] = self.cursors[b].next_entry()?;
+            std::mem::swap(&mut self.current, &mut self.heads[b]);
+            self.live[b] = self.cursors[b].next_into(&mut self.heads[b])?;
             // Every other source's version of this key is shadowed.
             for i in 0..self.heads.len() {
-                if self.heads[i].as_ref().is_some_and(|e| e.key == winner.key) {
-                    self.heads[i] = self.cursors[i].next_entry()?;
+                if self.live[i] && self.heads[i].key == self.current.key {
+                    self.live[i] = self.cursors[i].next_into(&mut self.heads[i])?;
                 }
             }
-            if let Some(value) = winner.value {
-                return Ok(Some((winner.key, value)));
+            if !self.current.tombstone {
+                self.on_entry = true;
+                return Ok(Some((&self.current.key, &self.current.value)));
             }
         }
+    }
+
+    /// The entry the last `next_live` returned, if it returned one.
+    pub(crate) fn current(&self) -> Option<(&[u8], &[u8])> {
+        self.on_entry
+            .then_some((self.current.key.as_slice(), self.current.value.as_slice()))
     }
 }
 
@@ -232,8 +306,11 @@ pub struct DbIter {
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
     at: SeqNo,
+    shape: Shape,
     front: Option<Merge>,
     back: Option<Merge>,
+    /// The last key each end returned (buffers reused; meaningful once that
+    /// end's merge is open and has returned a key).
     front_last: Option<Vec<u8>>,
     back_last: Option<Vec<u8>>,
     done: bool,
@@ -252,6 +329,13 @@ impl fmt::Debug for DbIter {
     }
 }
 
+/// Sets `slot` to `key`, reusing its buffer.
+fn remember(slot: &mut Option<Vec<u8>>, key: &[u8]) {
+    let buf = slot.get_or_insert_with(Vec::new);
+    buf.clear();
+    buf.extend_from_slice(key);
+}
+
 impl DbIter {
     pub(crate) fn new(
         sources: Vec<Arc<dyn Source>>,
@@ -264,6 +348,7 @@ impl DbIter {
             lower,
             upper,
             at,
+            shape: Shape::KeysValues,
             front: None,
             back: None,
             front_last: None,
@@ -284,11 +369,37 @@ impl DbIter {
         self.at
     }
 
-    fn open(&self, direction: Direction) -> Result<Merge> {
-        Merge::open(&self.sources, &self.lower, &self.upper, direction, self.at)
+    /// The same walk, yielding keys only: values are never copied out of
+    /// the memtables or table blocks.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// db.put(b"a", &[7; 4096], strata::WriteOptions::BUFFERED)?;
+    /// db.put(b"b", &[8; 4096], strata::WriteOptions::BUFFERED)?;
+    /// let keys: Vec<Vec<u8>> = db.range::<&[u8], _>(..)?.keys_only().collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, [b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn keys_only(mut self) -> KeyIter {
+        self.shape = Shape::KeysOnly;
+        KeyIter { inner: self }
     }
 
-    fn step(&mut self, direction: Direction) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+    /// The next entry from the front, borrowed until the iterator's next
+    /// move: a loop over `next_ref` copies nothing and allocates nothing
+    /// per entry once its buffers have grown. `Iterator::next` is this plus
+    /// a copy of the key and value.
+    pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        self.step(Direction::Forward)
+    }
+
+    /// The next entry from the back, borrowed (see [`DbIter::next_ref`]).
+    pub fn next_back_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        self.step(Direction::Reverse)
+    }
+
+    fn step(&mut self, direction: Direction) -> Option<Result<(&[u8], &[u8])>> {
         if self.done {
             return None;
         }
@@ -300,41 +411,38 @@ impl DbIter {
             self.done = true;
             return Some(Err(crate::error::Error::Closed));
         }
-        let slot_missing = match direction {
-            Direction::Forward => self.front.is_none(),
-            Direction::Reverse => self.back.is_none(),
+        let (slot, last, other_last) = match direction {
+            Direction::Forward => (&mut self.front, &mut self.front_last, &self.back_last),
+            Direction::Reverse => (&mut self.back, &mut self.back_last, &self.front_last),
         };
-        if slot_missing {
-            match self.open(direction) {
-                Ok(m) => match direction {
-                    Direction::Forward => self.front = Some(m),
-                    Direction::Reverse => self.back = Some(m),
-                },
+        if slot.is_none() {
+            match Merge::open(
+                &self.sources,
+                &self.lower,
+                &self.upper,
+                direction,
+                self.at,
+                self.shape,
+            ) {
+                Ok(m) => *slot = Some(m),
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
                 }
             }
         }
-        let merge = match direction {
-            Direction::Forward => self.front.as_mut(),
-            Direction::Reverse => self.back.as_mut(),
-        }
-        .expect("opened above");
+        let merge = slot.as_mut().expect("opened above");
         match merge.next_live() {
             Ok(Some((k, v))) => {
                 let crossed = match direction {
-                    Direction::Forward => self.back_last.as_ref().is_some_and(|b| k >= *b),
-                    Direction::Reverse => self.front_last.as_ref().is_some_and(|f| k <= *f),
+                    Direction::Forward => other_last.as_deref().is_some_and(|b| k >= b),
+                    Direction::Reverse => other_last.as_deref().is_some_and(|f| k <= f),
                 };
                 if crossed {
                     self.done = true;
                     return None;
                 }
-                match direction {
-                    Direction::Forward => self.front_last = Some(k.clone()),
-                    Direction::Reverse => self.back_last = Some(k.clone()),
-                }
+                remember(last, k);
                 Some(Ok((k, v)))
             }
             Ok(None) => {
@@ -349,17 +457,60 @@ impl DbIter {
     }
 }
 
+fn owned(item: Result<(&[u8], &[u8])>) -> Result<(Vec<u8>, Vec<u8>)> {
+    item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+}
+
 impl Iterator for DbIter {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.step(Direction::Forward)
+        self.next_ref().map(owned)
     }
 }
 
 impl DoubleEndedIterator for DbIter {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.step(Direction::Reverse)
+        self.next_back_ref().map(owned)
+    }
+}
+
+/// An ordered iterator over the keys of a range, from either end (made by
+/// [`DbIter::keys_only`]): values are never copied out of the memtables or
+/// table blocks.
+#[derive(Debug)]
+pub struct KeyIter {
+    inner: DbIter,
+}
+
+impl KeyIter {
+    /// The sequence number the iterator reads at.
+    pub fn seqno(&self) -> SeqNo {
+        self.inner.at
+    }
+
+    /// The next key from the front, borrowed until the next move.
+    pub fn next_ref(&mut self) -> Option<Result<&[u8]>> {
+        self.inner.next_ref().map(|r| r.map(|(k, _)| k))
+    }
+
+    /// The next key from the back, borrowed until the next move.
+    pub fn next_back_ref(&mut self) -> Option<Result<&[u8]>> {
+        self.inner.next_back_ref().map(|r| r.map(|(k, _)| k))
+    }
+}
+
+impl Iterator for KeyIter {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_ref().map(|r| r.map(<[u8]>::to_vec))
+    }
+}
+
+impl DoubleEndedIterator for KeyIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.next_back_ref().map(|r| r.map(<[u8]>::to_vec))
     }
 }
 
@@ -443,6 +594,7 @@ impl Source for LevelSource {
         upper: &Bound<Vec<u8>>,
         direction: Direction,
         at: SeqNo,
+        shape: Shape,
     ) -> Result<Box<dyn Cursor>> {
         // Only the files that can hold keys within the bounds, in walk order.
         let mut files: Vec<Arc<FileMeta>> = self
@@ -462,6 +614,7 @@ impl Source for LevelSource {
             upper: upper.clone(),
             direction,
             at,
+            shape,
         }))
     }
 }
@@ -474,6 +627,7 @@ struct LevelCursor {
     upper: Bound<Vec<u8>>,
     direction: Direction,
     at: SeqNo,
+    shape: Shape,
 }
 
 impl LevelCursor {
@@ -491,33 +645,30 @@ impl LevelCursor {
         }
     }
 
-    /// The newest visible version of the key under `it`, leaving `it` on the
-    /// next key in walk order. `None` if no version is visible.
-    fn take_key(&self, it: &mut TableIter) -> Result<Option<Entry>> {
-        let key = it.user_key().to_vec();
-        let mut found: Option<Entry> = None;
-        while it.valid() && it.user_key() == key.as_slice() {
+    /// Fills `out` with the newest visible version of the key under `it`,
+    /// leaving `it` on the next key in walk order. `false` (and `out`'s
+    /// version unspecified) if no version is visible.
+    fn take_key(&self, it: &mut TableIter, out: &mut Entry) -> Result<bool> {
+        let values = self.shape.values();
+        out.key.clear();
+        out.key.extend_from_slice(it.user_key());
+        let mut found = false;
+        while it.valid() && it.user_key() == out.key.as_slice() {
             let s = it.seqno();
             match self.direction {
                 // Newest first: the first visible one wins.
                 Direction::Forward => {
-                    if found.is_none() && s <= self.at {
-                        found = Some(Entry {
-                            key: key.clone(),
-                            seqno: s,
-                            value: it.value().map(<[u8]>::to_vec),
-                        });
+                    if !found && s <= self.at {
+                        out.set_version(s, it.value(), values);
+                        found = true;
                     }
                     it.next()?;
                 }
                 // Oldest first: the last visible one wins.
                 Direction::Reverse => {
                     if s <= self.at {
-                        found = Some(Entry {
-                            key: key.clone(),
-                            seqno: s,
-                            value: it.value().map(<[u8]>::to_vec),
-                        });
+                        out.set_version(s, it.value(), values);
+                        found = true;
                     }
                     it.prev()?;
                 }
@@ -528,11 +679,11 @@ impl LevelCursor {
 }
 
 impl Cursor for LevelCursor {
-    fn next_entry(&mut self) -> Result<Option<Entry>> {
+    fn next_into(&mut self, out: &mut Entry) -> Result<bool> {
         loop {
             if self.current.is_none() {
                 let Some(file) = self.files.pop_front() else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 let table = self.tables.get(file.number)?;
                 let mut it = table.iter();
@@ -550,20 +701,59 @@ impl Cursor for LevelCursor {
             };
             if outside {
                 self.files.clear();
-                return Ok(None);
+                return Ok(false);
             }
             let skip = match self.direction {
                 Direction::Forward => below_lower(key, &self.lower),
                 Direction::Reverse => above_upper(key, &self.upper),
             };
-            let entry = self.take_key(&mut it)?;
+            let found = self.take_key(&mut it, out)?;
             self.current = Some(it);
-            if skip {
-                continue;
-            }
-            if let Some(e) = entry {
-                return Ok(Some(e));
+            if found && !skip {
+                return Ok(true);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memtable::BTreeMemtable;
+
+    fn walk(shape: Shape) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mem = BTreeMemtable::new();
+        for (i, k) in [b"a", b"b", b"c"].iter().enumerate() {
+            mem.insert(*k, i as SeqNo + 1, Some(&[7; 100]));
+        }
+        mem.insert(b"b", 4, None);
+        let sources: Vec<Arc<dyn Source>> = vec![Arc::new(MemSource::new(Arc::new(mem)))];
+        let mut m = Merge::open(
+            &sources,
+            &Bound::Unbounded,
+            &Bound::Unbounded,
+            Direction::Forward,
+            SeqNo::MAX,
+            shape,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        while let Some((k, v)) = m.next_live().unwrap() {
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn a_keys_only_merge_copies_no_value() {
+        let full = walk(Shape::KeysValues);
+        assert_eq!(full.len(), 2);
+        assert!(full.iter().all(|(_, v)| v == &[7; 100]));
+        let keys = walk(Shape::KeysOnly);
+        let want: Vec<(Vec<u8>, Vec<u8>)> = vec![(b"a".to_vec(), vec![]), (b"c".to_vec(), vec![])];
+        assert_eq!(
+            keys, want,
+            "a keys-only walk skips tombstones and copies no value"
+        );
     }
 }

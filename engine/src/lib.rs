@@ -87,7 +87,7 @@ pub use db::{
     BackgroundStep, CompactionPause, Db, LevelStats, Properties, Snapshot, Stats, PROPERTY_NAMES,
 };
 pub use error::{Error, Result};
-pub use iter::DbIter;
+pub use iter::{DbIter, KeyIter};
 pub use options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
 pub use sst::{Compression, TableOptions};
 pub use types::{Direction, SeqNo};

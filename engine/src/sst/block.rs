@@ -433,14 +433,39 @@ pub(crate) struct DecodedBlock {
     block: Arc<Block>,
     keys: Vec<u8>,
     entries: Vec<EntryMeta>,
+    /// The decoder's scratch key, kept with the rest for reuse.
+    scratch: Vec<u8>,
+}
+
+/// The buffers of a decoded block, handed to the next decode so a walk
+/// over many blocks allocates only while they grow.
+#[derive(Debug, Default)]
+pub(crate) struct DecodeBuffers {
+    keys: Vec<u8>,
+    entries: Vec<EntryMeta>,
+    scratch: Vec<u8>,
 }
 
 impl DecodedBlock {
     /// Decodes all entries, checking lengths, restart placement and order.
     pub fn decode(block: Arc<Block>, path: &Path) -> Result<DecodedBlock> {
-        let mut keys = Vec::new();
-        let mut entries: Vec<EntryMeta> = Vec::new();
-        let mut key = Vec::new();
+        DecodedBlock::decode_with(block, path, DecodeBuffers::default())
+    }
+
+    /// `decode`, reusing `buffers` (from [`DecodedBlock::into_buffers`]).
+    pub fn decode_with(
+        block: Arc<Block>,
+        path: &Path,
+        buffers: DecodeBuffers,
+    ) -> Result<DecodedBlock> {
+        let DecodeBuffers {
+            mut keys,
+            mut entries,
+            scratch: mut key,
+        } = buffers;
+        keys.clear();
+        entries.clear();
+        key.clear();
         let mut pos = 0usize;
         let mut next_restart = 0usize;
         while pos < block.entries_end {
@@ -480,7 +505,17 @@ impl DecodedBlock {
             block,
             keys,
             entries,
+            scratch: key,
         })
+    }
+
+    /// The block's buffers, for the next `decode_with`.
+    pub fn into_buffers(self) -> DecodeBuffers {
+        DecodeBuffers {
+            keys: self.keys,
+            entries: self.entries,
+            scratch: self.scratch,
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -9,7 +9,7 @@
 use crate::sync::Arc;
 use std::cmp::Ordering;
 
-use super::block::DecodedBlock;
+use super::block::{DecodeBuffers, DecodedBlock};
 use super::{cmp_internal, Table};
 use crate::error::{Error, Result};
 use crate::types::SeqNo;
@@ -68,10 +68,14 @@ impl TableIter {
     /// Decodes and enters block `i`.
     fn enter(&mut self, i: usize) -> Result<()> {
         self.valid = false;
-        self.block = None;
+        // The previous block's buffers serve the next one.
+        let buffers = self
+            .block
+            .take()
+            .map_or_else(DecodeBuffers::default, DecodedBlock::into_buffers);
         let table = &self.table;
         let block = table.load_block(i)?;
-        let d = DecodedBlock::decode(block, table.path())?;
+        let d = DecodedBlock::decode_with(block, table.path(), buffers)?;
         let index = table.index();
         let n = d.len();
         let mismatch = |why: &str| Error::corruption(table.path(), table.block_offset(i), why);
