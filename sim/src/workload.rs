@@ -13,7 +13,7 @@
 use std::fmt::{self, Write as _};
 use std::ops::Bound;
 
-use strata::DbIter;
+use strata::{DbIter, KeyIter};
 use strata_models::{Dir, KvModel, SeqNo};
 
 use crate::profile::{WorkloadKnobs, OP_KINDS};
@@ -85,8 +85,12 @@ pub enum Scan {
     Forward,
     /// `next_back` only: descending keys.
     Reverse,
-    /// Alternating `next` and `next_back` on one iterator.
+    /// Alternating `next` and `next_back` on one iterator, reading the
+    /// borrowed items (`next_ref`, `next_back_ref`).
     ZigZag,
+    /// Keys only (`DbIter::keys_only`), alternating ends like `ZigZag`;
+    /// its items carry empty values.
+    Keys,
 }
 
 /// One simulated operation.
@@ -354,10 +358,11 @@ pub(crate) fn value(rng: &mut Rng) -> Val {
 }
 
 pub(crate) fn scan(rng: &mut Rng) -> Scan {
-    match rng.below(5) {
+    match rng.below(6) {
         0 | 1 => Scan::Forward,
         2 | 3 => Scan::Reverse,
-        _ => Scan::ZigZag,
+        4 => Scan::ZigZag,
+        _ => Scan::Keys,
     }
 }
 
@@ -723,12 +728,36 @@ impl fmt::Display for SimOp {
 /// Key-value pairs as a scan returns them.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Drives an iterator in one of the three scan styles, possibly in several
-/// steps (the zig-zag's side carries over from one step to the next).
+/// An iterator opened for a scan style: a keys-only scan walks the
+/// iterator's keys-only form.
+#[derive(Debug)]
+pub enum ScanIter {
+    /// Keys and values.
+    Pairs(DbIter),
+    /// Keys only.
+    Keys(KeyIter),
+}
+
+impl ScanIter {
+    /// `it`, in the form `scan` reads.
+    pub fn new(it: DbIter, scan: Scan) -> Self {
+        match scan {
+            Scan::Keys => ScanIter::Keys(it.keys_only()),
+            _ => ScanIter::Pairs(it),
+        }
+    }
+}
+
+/// Drives an iterator in one of the scan styles, possibly in several steps
+/// (the zig-zag's side carries over from one step to the next).
 #[derive(Clone, Copy, Debug)]
 pub struct ScanReader {
     scan: Scan,
     front: bool,
+}
+
+fn owned_pair(item: strata::Result<(&[u8], &[u8])>) -> strata::Result<(Vec<u8>, Vec<u8>)> {
+    item.map(|(k, v)| (k.to_vec(), v.to_vec()))
 }
 
 impl ScanReader {
@@ -739,19 +768,24 @@ impl ScanReader {
 
     /// Reads up to `n` more items into `out`; false once the iterator is
     /// exhausted.
-    pub fn read(&mut self, it: &mut DbIter, n: usize, out: &mut Pairs) -> strata::Result<bool> {
+    pub fn read(&mut self, it: &mut ScanIter, n: usize, out: &mut Pairs) -> strata::Result<bool> {
         for _ in 0..n {
-            let next = match self.scan {
-                Scan::Forward => it.next(),
-                Scan::Reverse => it.next_back(),
-                Scan::ZigZag => {
-                    let r = if self.front {
-                        it.next()
+            let front = self.front;
+            if matches!(self.scan, Scan::ZigZag | Scan::Keys) {
+                self.front = !self.front;
+            }
+            let next = match (self.scan, &mut *it) {
+                (Scan::Forward, ScanIter::Pairs(it)) => it.next(),
+                (Scan::Reverse, ScanIter::Pairs(it)) => it.next_back(),
+                (_, ScanIter::Pairs(it)) if front => it.next_ref().map(owned_pair),
+                (_, ScanIter::Pairs(it)) => it.next_back_ref().map(owned_pair),
+                (_, ScanIter::Keys(it)) => {
+                    let k = if front {
+                        it.next_ref()
                     } else {
-                        it.next_back()
+                        it.next_back_ref()
                     };
-                    self.front = !self.front;
-                    r
+                    k.map(|r| r.map(|k| (k.to_vec(), Vec::new())))
                 }
             };
             match next {
@@ -764,8 +798,9 @@ impl ScanReader {
 }
 
 /// Reads up to `limit` items of `it` in `scan` style.
-pub fn collect_scan(mut it: DbIter, scan: Scan, limit: u32) -> strata::Result<Pairs> {
+pub fn collect_scan(it: DbIter, scan: Scan, limit: u32) -> strata::Result<Pairs> {
     let mut out = Vec::new();
+    let mut it = ScanIter::new(it, scan);
     ScanReader::new(scan).read(&mut it, limit as usize, &mut out)?;
     Ok(out)
 }
@@ -785,7 +820,7 @@ pub fn expected_scan(
     match scan {
         Scan::Forward => m.range_at(l, h, Dir::Forward, at, limit),
         Scan::Reverse => m.range_at(l, h, Dir::Reverse, at, limit),
-        Scan::ZigZag => {
+        Scan::ZigZag | Scan::Keys => {
             let all = m.range_at(l, h, Dir::Forward, at, usize::MAX);
             let (mut i, mut j) = (0usize, all.len());
             let mut out = Vec::new();
@@ -799,6 +834,9 @@ pub fn expected_scan(
                     out.push(all[j].clone());
                 }
                 front = !front;
+            }
+            if scan == Scan::Keys {
+                out.iter_mut().for_each(|kv| kv.1.clear());
             }
             out
         }

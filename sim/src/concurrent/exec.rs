@@ -31,7 +31,7 @@ use crate::runner::{
     model_ops, submit_write, Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT_RATES_ALL,
 };
 use crate::simfs::{FaultRates, SimFs};
-use crate::workload::{collect_scan, cursor_walk, FaultMode, Pairs, ScanReader, Val};
+use crate::workload::{collect_scan, cursor_walk, FaultMode, Pairs, ScanIter, ScanReader, Val};
 
 /// Scheduling steps allowed per planned call before a seed counts as
 /// livelocked.
@@ -822,7 +822,7 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
             per_step,
         } => {
             let mut it = match db.range((lo.to_bound(), hi.to_bound())) {
-                Ok(it) => it,
+                Ok(it) => ScanIter::new(it, *scan),
                 Err(e) => return (failed(ctx, "range", &e), None),
             };
             let created = db.last_seqno();
