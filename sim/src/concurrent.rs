@@ -147,6 +147,26 @@ pub enum ClientOp {
         /// Moves made (at most 32).
         n: u8,
     },
+    /// `multi_get`: every key read at one seqno.
+    MultiGet {
+        /// The keys read.
+        keys: Vec<Vec<u8>>,
+    },
+    /// `prefix`, read whole, forward or reversed.
+    Prefix {
+        /// The prefix (a key's first bytes).
+        prefix: Vec<u8>,
+        /// Read from the back.
+        reverse: bool,
+    },
+    /// `properties`: its figures must agree with one another and its last
+    /// seqno fall in the call's window.
+    Properties,
+    /// `close`, on the handle every client shares: it waits for the calls
+    /// in flight; the calls after it, and the iterators, cursors and
+    /// snapshots open across it, must return `Closed`; the round ends
+    /// with a reopen.
+    Close,
     /// Yields to the scheduler a few times.
     Pause {
         /// Yields.
@@ -287,6 +307,21 @@ fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
             moves: rng.next_u64() as u32,
             n: rng.range_inclusive(1, 12) as u8,
         },
+        955..=969 => ClientOp::MultiGet {
+            keys: (0..rng.range_inclusive(1, 6))
+                .map(|_| keys.pick(rng))
+                .collect(),
+        },
+        970..=979 => {
+            let k = keys.pick(rng);
+            let n = rng.below(k.len() as u64 + 1) as usize;
+            ClientOp::Prefix {
+                prefix: k[..n].to_vec(),
+                reverse: rng.coin(),
+            }
+        }
+        980..=984 => ClientOp::Properties,
+        985..=986 => ClientOp::Close,
         _ => ClientOp::Pause {
             yields: rng.range_inclusive(1, 6) as u8,
         },
@@ -349,6 +384,19 @@ impl fmt::Display for ClientOp {
             ClientOp::Cursor { start, moves, n } => {
                 write!(f, "cursor {start:?} then {n} moves {moves:#x}")
             }
+            ClientOp::MultiGet { keys } => {
+                write!(f, "multi_get")?;
+                for k in keys {
+                    write!(f, " {}", show(k))?;
+                }
+                Ok(())
+            }
+            ClientOp::Prefix { prefix, reverse } => {
+                let dir = if *reverse { "reversed" } else { "forward" };
+                write!(f, "prefix {} {dir}", show(prefix))
+            }
+            ClientOp::Properties => write!(f, "properties"),
+            ClientOp::Close => write!(f, "close"),
             ClientOp::Pause { yields } => write!(f, "pause {yields}"),
         }
     }
@@ -465,7 +513,7 @@ mod tests {
 
     #[test]
     fn plans_hold_every_kind_of_call_and_death() {
-        let mut seen = [false; 10];
+        let mut seen = [false; 14];
         let mut deaths = [false; 2];
         for seed in 0..20 {
             for r in plan(seed, &cfg(2)).rounds {
@@ -484,12 +532,16 @@ mod tests {
                         ClientOp::Pause { .. } => 7,
                         ClientOp::CompactRange { .. } => 8,
                         ClientOp::Cursor { .. } => 9,
+                        ClientOp::MultiGet { .. } => 10,
+                        ClientOp::Prefix { .. } => 11,
+                        ClientOp::Properties => 12,
+                        ClientOp::Close => 13,
                     };
                     seen[i] = true;
                 }
             }
         }
-        assert_eq!(seen, [true; 10]);
+        assert_eq!(seen, [true; 14]);
         assert_eq!(deaths, [true; 2]);
     }
 }

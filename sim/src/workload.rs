@@ -805,6 +805,51 @@ pub fn collect_scan(it: DbIter, scan: Scan, limit: u32) -> strata::Result<Pairs>
     Ok(out)
 }
 
+/// Where a `Properties` disagrees with itself: the live table count must
+/// equal the files per level, the cache cannot hold more than its
+/// capacity, and frozen memtables count toward memtable bytes.
+pub fn properties_disagreement(p: &strata::Properties) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let level_files: usize = p.levels.iter().map(|l| l.files).sum();
+    if p.live_table_files != level_files {
+        wrong.push(format!(
+            "{} live tables vs levels {:?}",
+            p.live_table_files, p.levels
+        ));
+    }
+    if p.block_cache_used_bytes > p.block_cache_capacity {
+        wrong.push(format!(
+            "block cache holds {} bytes over its capacity {}",
+            p.block_cache_used_bytes, p.block_cache_capacity
+        ));
+    }
+    if p.frozen_memtables > 0 && p.memtable_bytes == 0 {
+        wrong.push(format!(
+            "{} frozen memtables but no memtable bytes",
+            p.frozen_memtables
+        ));
+    }
+    wrong
+}
+
+/// What the model says `Db::prefix(prefix)`, read whole (from the back
+/// if `reverse`), returns at seqno `at`: the keys starting with `prefix`,
+/// found by filtering (not by computing the range's end, as the engine
+/// does).
+pub fn expected_prefix(m: &KvModel, prefix: &[u8], reverse: bool, at: SeqNo) -> Pairs {
+    let dir = if reverse { Dir::Reverse } else { Dir::Forward };
+    m.range_at(
+        Bound::Included(prefix),
+        Bound::Unbounded,
+        dir,
+        at,
+        usize::MAX,
+    )
+    .into_iter()
+    .filter(|(k, _)| k.starts_with(prefix))
+    .collect()
+}
+
 /// What the model says a range read in `scan` style, of at most `limit`
 /// items, returns at seqno `at`.
 pub fn expected_scan(

@@ -6,8 +6,8 @@
 use strata_models::{KvModel, Op, RoundWrites, SeqNo, Show, Window};
 
 use crate::workload::{
-    expected_cursor_walk, expected_scan, walk_difference, CursorPosition, CursorStart, KeyBound,
-    Pairs, Scan,
+    expected_cursor_walk, expected_prefix, expected_scan, walk_difference, CursorPosition,
+    CursorStart, KeyBound, Pairs, Scan,
 };
 
 /// What one client call saw.
@@ -101,7 +101,30 @@ pub enum Seen {
         /// Where it was after the start and each move.
         positions: Vec<CursorPosition>,
     },
-    /// A flush, compaction or pause that succeeded.
+    /// `multi_get` returned `values`.
+    MultiGot {
+        /// The keys read.
+        keys: Vec<Vec<u8>>,
+        /// The values returned, one per key.
+        values: Vec<Option<Vec<u8>>>,
+    },
+    /// `prefix`, read whole.
+    Prefixed {
+        /// The prefix.
+        prefix: Vec<u8>,
+        /// Read from the back.
+        reverse: bool,
+        /// Items read.
+        items: Pairs,
+    },
+    /// `properties` returned these figures.
+    Properties {
+        /// Its last seqno.
+        last_seqno: SeqNo,
+        /// Where its figures disagree with one another.
+        wrong: Vec<String>,
+    },
+    /// A flush, compaction, close or pause that succeeded.
     Done,
 }
 
@@ -277,6 +300,60 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                     )));
                 }
                 checked += positions.len() as u64;
+            }
+            Seen::MultiGot { keys, values } => {
+                let found = c
+                    .window
+                    .find(known, |s| {
+                        keys.iter()
+                            .zip(values)
+                            .all(|(k, v)| model.get_at(k, s) == v.as_deref())
+                    })
+                    .map_err(blame)?;
+                if found.is_none() || keys.len() != values.len() {
+                    return Err(blame(format!(
+                        "multi_get of {} keys returned {} values, which the model holds \
+                         together at no seqno in {}..={}",
+                        keys.len(),
+                        values.len(),
+                        c.window.lo,
+                        c.window.hi
+                    )));
+                }
+                checked += keys.len() as u64;
+            }
+            Seen::Prefixed {
+                prefix,
+                reverse,
+                items,
+            } => {
+                let found = c
+                    .window
+                    .find(known, |s| {
+                        &expected_prefix(model, prefix, *reverse, s) == items
+                    })
+                    .map_err(blame)?;
+                if found.is_none() {
+                    let at = c.window.hi.min(known);
+                    let want = expected_prefix(model, prefix, *reverse, at);
+                    return Err(blame(format!(
+                        "prefix {} read {} items, which match the model at no seqno in \
+                         {}..={} (at {at}: {})",
+                        Show(prefix),
+                        items.len(),
+                        c.window.lo,
+                        c.window.hi,
+                        first_difference(&want, items)
+                    )));
+                }
+                checked += 1;
+            }
+            Seen::Properties { last_seqno, wrong } => {
+                pinned_in_window(c, known, *last_seqno, "properties").map_err(blame)?;
+                if !wrong.is_empty() {
+                    return Err(blame(format!("properties: {}", wrong.join("; "))));
+                }
+                checked += 1;
             }
             _ => {}
         }

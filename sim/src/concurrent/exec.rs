@@ -11,7 +11,7 @@
 //! a call into the engine, so they add no scheduling points.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
@@ -31,7 +31,9 @@ use crate::runner::{
     model_ops, submit_write, Failure, MemtableChoice, RunOutcome, RunStats, DB_DIR, FAULT_RATES_ALL,
 };
 use crate::simfs::{FaultRates, SimFs};
-use crate::workload::{collect_scan, cursor_walk, FaultMode, Pairs, ScanIter, ScanReader, Val};
+use crate::workload::{
+    collect_scan, cursor_walk, properties_disagreement, FaultMode, Pairs, ScanIter, ScanReader, Val,
+};
 
 /// Scheduling steps allowed per planned call before a seed counts as
 /// livelocked.
@@ -188,7 +190,16 @@ struct Ctx {
     iterators_across: AtomicUsize,
     /// Reach: snapshots alive across a compaction.
     snapshots_across: AtomicUsize,
+    /// A client's `close`: `CLOSE_NONE`, `CLOSE_STARTED` (calls may now
+    /// return `Closed`), `CLOSE_RETURNED` (every call must).
+    close: AtomicU8,
+    /// Reach: closes made while another client was inside a call.
+    closes_with_calls_inside: AtomicUsize,
 }
+
+const CLOSE_NONE: u8 = 0;
+const CLOSE_STARTED: u8 = 1;
+const CLOSE_RETURNED: u8 = 2;
 
 struct Exec {
     cfg: ConcurrentConfig,
@@ -402,6 +413,8 @@ impl Exec {
             faults_before,
             iterators_across: AtomicUsize::new(0),
             snapshots_across: AtomicUsize::new(0),
+            close: AtomicU8::new(CLOSE_NONE),
+            closes_with_calls_inside: AtomicUsize::new(0),
         });
         let handles: Vec<_> = round
             .threads
@@ -429,6 +442,9 @@ impl Exec {
             ctx.iterators_across.load(Ordering::Relaxed) as u64;
         self.stats.snapshots_across_compaction +=
             ctx.snapshots_across.load(Ordering::Relaxed) as u64;
+        self.stats.closes_with_calls_inside +=
+            ctx.closes_with_calls_inside.load(Ordering::Relaxed) as u64;
+        let closed = ctx.close.load(Ordering::Relaxed) != CLOSE_NONE;
         drop(ctx);
         let blame = |(t, i, m): (usize, usize, String)| {
             format!(
@@ -447,7 +463,7 @@ impl Exec {
             }
         }
         let dead = self.fs.is_dead();
-        if dead || writes.failed {
+        if dead || writes.failed || closed {
             // The process dies (or, after a failure, restarts); the round's
             // writes are resolved against what recovery finds.
             let power = dead && round.death.is_some_and(|(_, d)| d == Death::Power);
@@ -458,6 +474,9 @@ impl Exec {
             };
             if dead {
                 self.note_death(power);
+            } else if closed {
+                self.stats.clean_reopens += 1;
+                self.log.line("  closed by a client: reopen".into());
             } else {
                 self.log.line("  failure: restart".into());
             }
@@ -712,6 +731,7 @@ fn client(t: usize, ops: &[ClientOp], ctx: &Ctx) -> Vec<Call> {
         ctx.log.ops.fetch_add(1, Ordering::Relaxed);
         ctx.log.line(format!("t{t}#{i} {op}"));
         let lo = ctx.db.last_seqno();
+        let after_close = ctx.close.load(Ordering::Acquire) == CLOSE_RETURNED;
         let (seen, created) = {
             let _inside = Inside::enter(&ctx.inside);
             match catch_unwind(AssertUnwindSafe(|| call(op, ctx))) {
@@ -725,6 +745,15 @@ fn client(t: usize, ops: &[ClientOp], ctx: &Ctx) -> Vec<Call> {
                     None,
                 ),
             }
+        };
+        let seen = if after_close && answered(op, &seen) {
+            Seen::Failed {
+                what: "call after close",
+                excused: false,
+                error: format!("returned {} after close had returned", outcome(&seen)),
+            }
+        } else {
+            seen
         };
         // An iterator or snapshot is judged by its creation window.
         let hi = created.unwrap_or_else(|| ctx.db.last_seqno());
@@ -747,6 +776,16 @@ fn client(t: usize, ops: &[ClientOp], ctx: &Ctx) -> Vec<Call> {
     calls
 }
 
+/// Whether a call that must return `Closed` once the database is closed
+/// returned something else.
+fn answered(op: &ClientOp, seen: &Seen) -> bool {
+    let gated = !matches!(
+        op,
+        ClientOp::Pause { .. } | ClientOp::Properties | ClientOp::Close
+    );
+    gated && !matches!(seen, Seen::Failed { .. } | Seen::WriteFailed { .. })
+}
+
 fn outcome(seen: &Seen) -> String {
     match seen {
         Seen::Written { seqno, .. } => format!("seqno {seqno}"),
@@ -758,6 +797,9 @@ fn outcome(seen: &Seen) -> String {
         Seen::CursorWalk {
             seqno, positions, ..
         } => format!("cursor {seqno}, {} positions", positions.len()),
+        Seen::MultiGot { values, .. } => format!("{} values", values.len()),
+        Seen::Prefixed { items, .. } => format!("{} items", items.len()),
+        Seen::Properties { last_seqno, .. } => format!("properties at {last_seqno}"),
         Seen::Done => "ok".into(),
     }
 }
@@ -769,10 +811,16 @@ fn excused(ctx: &Ctx) -> bool {
     ctx.fs.is_dead() || s.faults_injected() > ctx.faults_before
 }
 
+/// Whether error `e` is excused: as [`excused`], or `Closed` once a client
+/// began to close the database.
+fn excused_error(ctx: &Ctx, e: &Error) -> bool {
+    excused(ctx) || (matches!(e, Error::Closed) && ctx.close.load(Ordering::Acquire) != CLOSE_NONE)
+}
+
 fn failed(ctx: &Ctx, what: &'static str, e: &Error) -> Seen {
     Seen::Failed {
         what,
-        excused: excused(ctx),
+        excused: excused_error(ctx, e),
         error: e.to_string(),
     }
 }
@@ -918,6 +966,51 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
             };
             return (seen, Some(created));
         }
+        ClientOp::MultiGet { keys } => match db.multi_get(keys) {
+            Ok(values) => Seen::MultiGot {
+                keys: keys.clone(),
+                values,
+            },
+            Err(e) => failed(ctx, "multi_get", &e),
+        },
+        ClientOp::Prefix { prefix, reverse } => {
+            let r = db.prefix(prefix).and_then(|it| {
+                if *reverse {
+                    it.rev().collect()
+                } else {
+                    it.collect()
+                }
+            });
+            match r {
+                Ok(items) => Seen::Prefixed {
+                    prefix: prefix.clone(),
+                    reverse: *reverse,
+                    items,
+                },
+                Err(e) => failed(ctx, "prefix", &e),
+            }
+        }
+        ClientOp::Properties => {
+            let p = db.properties();
+            Seen::Properties {
+                last_seqno: p.last_seqno,
+                wrong: properties_disagreement(&p),
+            }
+        }
+        ClientOp::Close => {
+            let first = ctx.close.fetch_max(CLOSE_STARTED, Ordering::AcqRel) == CLOSE_NONE;
+            if ctx.inside.load(Ordering::Relaxed) >= 2 {
+                ctx.closes_with_calls_inside.fetch_add(1, Ordering::Relaxed);
+            }
+            let r = db.close();
+            ctx.close.fetch_max(CLOSE_RETURNED, Ordering::AcqRel);
+            match r {
+                Ok(()) => Seen::Done,
+                // Another client's close came first.
+                Err(Error::Closed) if !first => Seen::Done,
+                Err(e) => failed(ctx, "close", &e),
+            }
+        }
         ClientOp::Pause { yields } => {
             for _ in 0..*yields {
                 strata::sync::thread::yield_now();
@@ -947,7 +1040,7 @@ fn write(db: &Db, ops: &[(Vec<u8>, Option<Val>)], durable: bool, ctx: &Ctx) -> S
         Err(e) => Seen::WriteFailed {
             ops: mops,
             refused: matches!(e, Error::Poisoned { .. } | Error::Closed),
-            excused: excused(ctx),
+            excused: excused_error(ctx, &e),
             error: e.to_string(),
         },
     }

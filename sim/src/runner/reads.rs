@@ -7,7 +7,10 @@ use std::ops::Bound;
 use strata_models::{Dir, Show};
 
 use super::{Exec, Step};
-use crate::workload::{cursor_walk, expected_cursor_walk, walk_difference, CursorStart, KeyBound};
+use crate::workload::{
+    cursor_walk, expected_cursor_walk, expected_prefix, properties_disagreement, walk_difference,
+    CursorStart, KeyBound,
+};
 
 impl Exec {
     /// Positions and moves a cursor, checking every position (key and
@@ -81,19 +84,7 @@ impl Exec {
         let Some(got) = self.read_result(r)? else {
             return Ok(());
         };
-        let dir = if reverse { Dir::Reverse } else { Dir::Forward };
-        let want: Vec<(Vec<u8>, Vec<u8>)> = self
-            .model
-            .range_at(
-                Bound::Included(prefix),
-                Bound::Unbounded,
-                dir,
-                at,
-                usize::MAX,
-            )
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .collect();
+        let want = expected_prefix(&self.model, prefix, reverse, at);
         if got != want {
             return Err(format!(
                 "prefix {} ({}) at seqno {at}: expected {} items, found {} ({:?} vs {:?})",
@@ -168,12 +159,7 @@ impl Exec {
                 self.snapshots.len()
             ));
         }
-        if p.live_table_files != p.levels.iter().map(|l| l.files).sum::<usize>() {
-            wrong.push(format!(
-                "{} live tables vs levels {:?}",
-                p.live_table_files, p.levels
-            ));
-        }
+        wrong.extend(properties_disagreement(&p));
         let by_name = db.property("strata.num-files-at-level0");
         if by_name != Some(p.levels[0].files.to_string()) {
             wrong.push(format!(

@@ -67,6 +67,8 @@ pub struct RunStats {
     pub write_stalls: u64,
     /// Reach: memtable rotations while another write waited to commit.
     pub rotations_racing_writes: u64,
+    /// Reach: a client's `close` while another client was inside a call.
+    pub closes_with_calls_inside: u64,
     /// Seeds by the deepest level that held tables at some point
     /// (single-threaded runs).
     pub seeds_by_deepest_level: [u64; LEVELS_SEEN],
@@ -119,6 +121,7 @@ impl RunStats {
         self.snapshots_across_compaction += o.snapshots_across_compaction;
         self.write_stalls += o.write_stalls;
         self.rotations_racing_writes += o.rotations_racing_writes;
+        self.closes_with_calls_inside += o.closes_with_calls_inside;
         for (k, v) in &o.at_rest_injected {
             *self.at_rest_injected.entry(k.clone()).or_insert(0) += v;
         }
@@ -143,7 +146,7 @@ impl RunStats {
 
     /// The reach counters a concurrent campaign must move, by name, with
     /// their values.
-    pub fn reach(&self) -> [(&'static str, u64); 7] {
+    pub fn reach(&self) -> [(&'static str, u64); 8] {
         [
             ("groups_shared", self.groups_shared),
             ("groups_mixed", self.groups_mixed),
@@ -161,6 +164,7 @@ impl RunStats {
             ),
             ("write_stalls", self.write_stalls),
             ("rotations_racing_writes", self.rotations_racing_writes),
+            ("closes_with_calls_inside", self.closes_with_calls_inside),
         ]
     }
 }
