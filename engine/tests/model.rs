@@ -10,7 +10,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use strata::{
-    BackgroundMode, CompactionOptions, Db, MemtableKind, Options, TableOptions, WriteBatch,
+    BackgroundMode, CompactionOptions, Db, Error, MemtableKind, Options, TableOptions, WriteBatch,
     WriteOptions,
 };
 
@@ -176,7 +176,7 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
         } else {
             WriteOptions::BUFFERED
         };
-        match rng.below(110) {
+        match rng.below(112) {
             0..=39 => {
                 let (k, v) = (key(&mut rng), value(&mut rng, op));
                 seq += 1;
@@ -315,10 +315,42 @@ fn run_seed(seed: u64, kind: MemtableKind, dir: &Path) {
                 let first = model.iter().next().map(|(k, v)| (k.clone(), v.clone()));
                 assert_eq!(db.first_key_value().unwrap(), first, "{ctx} op {op} first");
             }
+            110 | 111 => {
+                // A read-only open beside the writer: it replays the WAL in
+                // memory and sees every acknowledged write (each is in the
+                // OS by the time `put` returns), writes nothing, refuses
+                // writes, and the writer goes on.
+                let ro = Db::open_read_only(dir, options(kind)).unwrap();
+                assert_eq!(ro.last_seqno(), seq, "{ctx} op {op} read-only seqno");
+                let got: Model = ro
+                    .range::<&[u8], _>(..)
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                assert_eq!(got, model, "{ctx} op {op} read-only state");
+                assert!(
+                    matches!(ro.put(b"k", b"v", wo), Err(Error::InvalidArgument(_))),
+                    "{ctx} op {op} read-only put"
+                );
+                ro.close().unwrap();
+            }
             _ => {
                 snaps.clear();
                 if rng.below(2) == 0 {
                     db.close().unwrap();
+                    // Closed through `&self`: every later call says so.
+                    assert!(
+                        matches!(db.get(b"k"), Err(Error::Closed)),
+                        "{ctx} get after close"
+                    );
+                    assert!(
+                        matches!(db.put(b"k", b"v", wo), Err(Error::Closed)),
+                        "{ctx} put after close"
+                    );
+                    assert!(
+                        matches!(db.close(), Err(Error::Closed)),
+                        "{ctx} second close"
+                    );
                 } else {
                     drop(db); // a process crash: buffered writes are in the OS
                 }
