@@ -11,7 +11,8 @@ use strata::batch::BatchOp;
 use strata::format::sst::{Compression, TableBuilder, TableOptions};
 use strata::format::wal::encode_record;
 use strata::fs::{FileSystem, MemFs, OpenMode};
-use strata_fuzz_harness::open_corrupted::{build_base, check_clean, BASE_SEED};
+use strata::{Db, WriteBatch, WriteOptions};
+use strata_fuzz_harness::open_corrupted::{build_base, check_clean, options, BASE_SEED};
 use strata_fuzz_harness::table_decode::FUZZ_TABLE_NUMBER;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -38,6 +39,31 @@ fn small_table(compression: Compression, bloom_bits_per_key: u32) -> Vec<u8> {
     }
     b.finish().expect("finish table");
     file.read_all().expect("read table")
+}
+
+/// The WAL segment of a database closed cleanly after a few writes: it
+/// ends with a close record (the base image ends in a crash, so its
+/// segments have none).
+fn cleanly_closed_log() -> (String, Vec<u8>) {
+    let mfs = MemFs::new();
+    let db = Db::open("/closed", options(&mfs)).expect("open");
+    let w = WriteOptions::BUFFERED;
+    db.put(b"alpha", b"1", w).expect("put");
+    db.put(b"beta", &[7; 40], w).expect("put");
+    db.delete(b"alpha", w).expect("delete");
+    let mut b = WriteBatch::new();
+    b.put(b"gamma".to_vec(), b"3".to_vec());
+    b.delete(b"beta".to_vec());
+    db.write(b, WriteOptions::DURABLE).expect("batch");
+    db.close().expect("close");
+    let (path, bytes) = mfs
+        .image()
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "log"))
+        .max()
+        .expect("a WAL segment");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    (format!("closed-{name}"), bytes)
 }
 
 fn main() {
@@ -92,6 +118,26 @@ fn main() {
             man += 1;
         }
     }
+    let (name, bytes) = cleanly_closed_log();
+    let number = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let mut closes = 0;
+    let scan = strata::format::wal::scan_segment(
+        strata::fs::MemFile::with_bytes(bytes.clone()).as_ref(),
+        Path::new(&name),
+        number,
+        &strata_fuzz_harness::wal_decode::LIMITS,
+        &mut |_, rec| {
+            closes += usize::from(rec.ops.is_empty());
+            Ok(())
+        },
+    )
+    .expect("the closed segment scans");
+    assert!(
+        closes == 1 && scan.damage.is_none(),
+        "{name}: a cleanly closed segment must end with one close record"
+    );
+    write(&out.join("wal_decode"), &name, &bytes);
+    wal += 1;
     // Single payloads for `decode_payload` (kind byte + payload).
     let put = BatchOp::Put {
         key: b"k".to_vec(),
