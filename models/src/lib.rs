@@ -261,12 +261,7 @@ impl KvModel {
     /// (the settled point, 0 at first, or the last seqno of some write). Used after a crash to continue
     /// from the recovered prefix. Returns false if `at` is not a boundary.
     pub fn truncate_to(&mut self, at: SeqNo) -> bool {
-        if at < self.base_seqno
-            || (at != self.base_seqno && !self.history.iter().any(|w| w.last() == at))
-        {
-            return false;
-        }
-        if at > self.last_seqno {
+        if !self.is_boundary(at) {
             return false;
         }
         self.history.retain(|w| w.last() <= at);
@@ -276,6 +271,15 @@ impl KvModel {
         self.versions.retain(|_, vs| !vs.is_empty());
         self.last_seqno = at;
         true
+    }
+
+    /// Whether `at` is a write boundary the model still knows: the settled
+    /// point, or the last seqno of a write in the history.
+    pub fn is_boundary(&self, at: SeqNo) -> bool {
+        at == self.base_seqno
+            || (at > self.base_seqno
+                && at <= self.last_seqno
+                && self.history.iter().any(|w| w.last() == at))
     }
 
     /// Number of keys ever written (live or deleted) still in the history.

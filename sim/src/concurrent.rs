@@ -167,6 +167,9 @@ pub enum ClientOp {
     /// snapshots open across it, must return `Closed`; the round ends
     /// with a reopen.
     Close,
+    /// `Db::open_read_only` of the directory the writers are using, a
+    /// full read through it, and its close.
+    ReadOnlyOpen,
     /// Yields to the scheduler a few times.
     Pause {
         /// Yields.
@@ -322,6 +325,7 @@ fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
         }
         980..=984 => ClientOp::Properties,
         985..=986 => ClientOp::Close,
+        987..=989 => ClientOp::ReadOnlyOpen,
         _ => ClientOp::Pause {
             yields: rng.range_inclusive(1, 6) as u8,
         },
@@ -397,6 +401,7 @@ impl fmt::Display for ClientOp {
             }
             ClientOp::Properties => write!(f, "properties"),
             ClientOp::Close => write!(f, "close"),
+            ClientOp::ReadOnlyOpen => write!(f, "read-only open"),
             ClientOp::Pause { yields } => write!(f, "pause {yields}"),
         }
     }
@@ -513,7 +518,7 @@ mod tests {
 
     #[test]
     fn plans_hold_every_kind_of_call_and_death() {
-        let mut seen = [false; 14];
+        let mut seen = [false; 15];
         let mut deaths = [false; 2];
         for seed in 0..20 {
             for r in plan(seed, &cfg(2)).rounds {
@@ -536,12 +541,13 @@ mod tests {
                         ClientOp::Prefix { .. } => 11,
                         ClientOp::Properties => 12,
                         ClientOp::Close => 13,
+                        ClientOp::ReadOnlyOpen => 14,
                     };
                     seen[i] = true;
                 }
             }
         }
-        assert_eq!(seen, [true; 14]);
+        assert_eq!(seen, [true; 15]);
         assert_eq!(deaths, [true; 2]);
     }
 }

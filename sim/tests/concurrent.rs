@@ -212,3 +212,29 @@ fn sim_regression_concurrent_seeds_308_312_compact_range_deleted_a_flushing_tabl
         assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
     }
 }
+
+/// Postmortem: a read-only open beside a live writer read the manifest,
+/// then opened tables lazily; a compaction committed and deleted a table
+/// in between, so the open (or its first scan) failed with "no such file",
+/// and a flush landing between the manifest read and the WAL listing could
+/// have hidden a retired segment's writes. The open now opens every live
+/// table and starts over if the manifest changed meanwhile.
+#[test]
+fn sim_regression_concurrent_seed_5016_read_only_open_lost_a_table_to_a_compaction() {
+    let seed = 5016;
+    let out = run_concurrent_seed(
+        seed,
+        &ConcurrentConfig {
+            run: RunConfig {
+                ops: 1000,
+                faults: FaultMode::None,
+                disk: DiskModel::Full,
+                ..RunConfig::default()
+            },
+            threads: 4,
+            scheduler: SchedulerChoice::Random,
+        },
+        false,
+    );
+    assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
+}

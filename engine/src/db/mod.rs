@@ -82,12 +82,18 @@ impl Db {
     /// `InvalidArgument`; reads, snapshots, cursors and properties work.
     /// A directory without a database is `InvalidArgument`.
     ///
-    /// The handle reads the state of the moment it opened. It takes no
-    /// lock, so a writer may open the directory meanwhile: the read-only
-    /// handle keeps reading the tables it has open, but once the writer's
-    /// compactions delete a table it had not opened yet, reads that need it
-    /// fail with an I/O error naming the file. Reopen to see the writer's
-    /// progress.
+    /// The handle reads the state of the moment it opened: every write
+    /// acknowledged before the open began, and perhaps later ones that had
+    /// reached the WAL, never a partial batch. It takes no lock, so a
+    /// writer may be working in the directory, before or during the open:
+    /// the open reads the manifest, replays the WAL, opens every live
+    /// table, and starts over if a flush or compaction changed the manifest
+    /// meanwhile (after 16 changed attempts in a row it gives up with an
+    /// I/O error). Because its tables are open, the handle keeps reading
+    /// its state after the writer's compactions delete their files (on file
+    /// systems where an open file outlives its name, as on Linux and
+    /// macOS). Opening every table costs one read of each table's index
+    /// and filter. Reopen to see the writer's progress.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();

@@ -18,7 +18,7 @@ use crate::options::{Options, RecoveryMode};
 use crate::sst::BlockCache;
 use crate::table_cache::TableCache;
 use crate::types::SeqNo;
-use crate::version::{Version, VersionEdit};
+use crate::version::{Version, VersionEdit, LEVELS};
 use crate::wal::{self, WalLimits, WalWriter};
 
 /// Checks the options a database cannot work with.
@@ -224,28 +224,70 @@ pub(super) fn open_inner(dir: &Path, opts: Options) -> Result<DbInner> {
     Ok(inner)
 }
 
+/// Read-only opens in a row that may find the manifest changed (a writer
+/// flushing or compacting beside them) before giving up.
+const READ_ONLY_ATTEMPTS: usize = 16;
+
 /// Opens the database in `dir` read-only (see `Db::open_read_only`): no
 /// lock, no new manifest or WAL segment, no recovery table; the WAL is
 /// replayed into the memtable only, and a torn tail is ignored in place.
+///
+/// A writer may be working in the directory. A flush or compaction commits
+/// its manifest edit before it deletes the WAL segments or tables it made
+/// obsolete, so an open that reads the manifest, replays the WAL, opens
+/// every live table and then finds the manifest unchanged has read one
+/// consistent state (a prefix of the writes: segments created after the
+/// listing hold only later ones); if the manifest changed, it starts over.
 pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<DbInner> {
     validate_options(&opts)?;
     let dir = dir.to_path_buf();
     let fs = opts.fs.clone();
-    let Some(manifest) = manifest::recover(&*fs, &dir)? else {
-        return Err(Error::InvalidArgument(format!(
-            "no database in {} (no CURRENT file) to open read-only",
-            dir.display()
-        )));
-    };
+    let mut last_error = None;
+    for _ in 0..READ_ONLY_ATTEMPTS {
+        let Some(manifest) = manifest::recover(&*fs, &dir)? else {
+            return Err(Error::InvalidArgument(format!(
+                "no database in {} (no CURRENT file) to open read-only",
+                dir.display()
+            )));
+        };
+        let attempt = read_only_attempt(&dir, &opts, &manifest);
+        let again = manifest::recover(&*fs, &dir)?;
+        let unchanged = again.is_some_and(|m| {
+            (m.manifest_number, m.valid_bytes) == (manifest.manifest_number, manifest.valid_bytes)
+        });
+        match attempt {
+            Ok(inner) if unchanged => return Ok(inner),
+            Err(e) if unchanged => return Err(e),
+            Ok(_) => {}
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let why = last_error.map_or(String::new(), |e| format!(" (last: {e})"));
+    Err(Error::io(
+        dir.join(CURRENT_FILE),
+        std::io::Error::other(format!(
+            "the manifest changed during each of {READ_ONLY_ATTEMPTS} read-only opens: a \
+             writer is flushing or compacting faster than the open can read{why}"
+        )),
+    ))
+}
+
+/// One read-only open against the manifest state `manifest`.
+fn read_only_attempt(
+    dir: &Path,
+    opts: &Options,
+    manifest: &manifest::Recovered,
+) -> Result<DbInner> {
+    let fs = opts.fs.clone();
     manifest.version.check()?;
-    let names = fs.list_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
     let kinds: Vec<FileKind> = names.iter().filter_map(|n| parse_file_name(n)).collect();
     let segments = segments_from(&kinds, manifest.log_number);
     let stats = StatsCounters::default();
     let unused = AtomicU64::new(0);
     let (last_seqno, sink) = replay_log(
-        &opts,
-        &dir,
+        opts,
+        dir,
         &segments,
         manifest.last_seqno,
         &unused,
@@ -254,13 +296,21 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<DbInner> {
     )?;
     let active = sink.mem;
     let blocks = Arc::new(BlockCache::new(opts.block_cache_bytes));
+    let tables = Arc::new(TableCache::new(fs.clone(), dir.to_path_buf(), blocks));
+    // Every live table is opened now, so the handle reads this state even
+    // after a writer deletes the files (an open file outlives its name).
+    for level in 0..LEVELS {
+        for f in manifest.version.files(level) {
+            tables.get(f.number)?;
+        }
+    }
     let inner = DbInner::new(Recovered {
-        tables: Arc::new(TableCache::new(fs.clone(), dir.clone(), blocks)),
-        dir,
+        tables,
+        dir: dir.to_path_buf(),
         dir_lock: None,
         version: Arc::new(manifest.version.clone()),
         manifest: ManifestState {
-            writer: ManifestWriter::detached(&manifest),
+            writer: ManifestWriter::detached(manifest),
             last_seqno,
             log_number: manifest.log_number,
         },
@@ -268,7 +318,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<DbInner> {
         last_seqno,
         next_file_number: manifest.next_file_number,
         stats,
-        opts,
+        opts: opts.clone(),
         active: Some(active),
         read_only: true,
     });

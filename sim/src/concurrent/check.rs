@@ -124,6 +124,13 @@ pub enum Seen {
         /// Where its figures disagree with one another.
         wrong: Vec<String>,
     },
+    /// A read-only open beside the writers, read whole.
+    ReadOnly {
+        /// Its last seqno.
+        last: SeqNo,
+        /// Everything it read.
+        items: Pairs,
+    },
     /// A flush, compaction, close or pause that succeeded.
     Done,
 }
@@ -343,6 +350,33 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                         items.len(),
                         c.window.lo,
                         c.window.hi,
+                        first_difference(&want, items)
+                    )));
+                }
+                checked += 1;
+            }
+            Seen::ReadOnly { last, items } => {
+                // Every write acknowledged before the open is in the WAL
+                // or a table; writes that reached the WAL but were not yet
+                // acknowledged may be there too, up to the end of the round.
+                if *last < c.window.lo || *last > known || !model.is_boundary(*last) {
+                    return Err(blame(format!(
+                        "read-only open at seqno {last}: not a write boundary from the \
+                         call's start {} to {known}",
+                        c.window.lo
+                    )));
+                }
+                let want = expected_scan(
+                    model,
+                    &KeyBound::Unbounded,
+                    &KeyBound::Unbounded,
+                    Scan::Forward,
+                    u32::MAX,
+                    *last,
+                );
+                if &want != items {
+                    return Err(blame(format!(
+                        "read-only open at seqno {last}: state differs from the model: {}",
                         first_difference(&want, items)
                     )));
                 }

@@ -195,6 +195,8 @@ struct Ctx {
     close: AtomicU8,
     /// Reach: closes made while another client was inside a call.
     closes_with_calls_inside: AtomicUsize,
+    /// The options the database was opened with (for read-only opens).
+    opts: Options,
 }
 
 const CLOSE_NONE: u8 = 0;
@@ -415,6 +417,7 @@ impl Exec {
             snapshots_across: AtomicUsize::new(0),
             close: AtomicU8::new(CLOSE_NONE),
             closes_with_calls_inside: AtomicUsize::new(0),
+            opts: self.options(),
         });
         let handles: Vec<_> = round
             .threads
@@ -781,7 +784,7 @@ fn client(t: usize, ops: &[ClientOp], ctx: &Ctx) -> Vec<Call> {
 fn answered(op: &ClientOp, seen: &Seen) -> bool {
     let gated = !matches!(
         op,
-        ClientOp::Pause { .. } | ClientOp::Properties | ClientOp::Close
+        ClientOp::Pause { .. } | ClientOp::Properties | ClientOp::Close | ClientOp::ReadOnlyOpen
     );
     gated && !matches!(seen, Seen::Failed { .. } | Seen::WriteFailed { .. })
 }
@@ -800,6 +803,7 @@ fn outcome(seen: &Seen) -> String {
         Seen::MultiGot { values, .. } => format!("{} values", values.len()),
         Seen::Prefixed { items, .. } => format!("{} items", items.len()),
         Seen::Properties { last_seqno, .. } => format!("properties at {last_seqno}"),
+        Seen::ReadOnly { last, items } => format!("read-only at {last}, {} items", items.len()),
         Seen::Done => "ok".into(),
     }
 }
@@ -995,6 +999,20 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
             Seen::Properties {
                 last_seqno: p.last_seqno,
                 wrong: properties_disagreement(&p),
+            }
+        }
+        ClientOp::ReadOnlyOpen => {
+            let r = Db::open_read_only(DB_DIR, ctx.opts.clone()).and_then(|ro| {
+                let items = ro
+                    .range::<&[u8], _>(..)?
+                    .collect::<strata::Result<Pairs>>()?;
+                let last = ro.last_seqno();
+                ro.close()?;
+                Ok((last, items))
+            });
+            match r {
+                Ok((last, items)) => Seen::ReadOnly { last, items },
+                Err(e) => failed(ctx, "read-only open", &e),
             }
         }
         ClientOp::Close => {
