@@ -167,6 +167,8 @@ pub enum ClientOp {
     /// snapshots open across it, must return `Closed`; the round ends
     /// with a reopen.
     Close,
+    /// `first_key_value`, then `last_key_value`.
+    FirstLast,
     /// `Db::open_read_only` of the directory the writers are using, a
     /// full read through it, and its close.
     ReadOnlyOpen,
@@ -326,6 +328,7 @@ fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
         980..=984 => ClientOp::Properties,
         985..=986 => ClientOp::Close,
         987..=989 => ClientOp::ReadOnlyOpen,
+        990..=993 => ClientOp::FirstLast,
         _ => ClientOp::Pause {
             yields: rng.range_inclusive(1, 6) as u8,
         },
@@ -402,6 +405,7 @@ impl fmt::Display for ClientOp {
             ClientOp::Properties => write!(f, "properties"),
             ClientOp::Close => write!(f, "close"),
             ClientOp::ReadOnlyOpen => write!(f, "read-only open"),
+            ClientOp::FirstLast => write!(f, "first and last"),
             ClientOp::Pause { yields } => write!(f, "pause {yields}"),
         }
     }
@@ -518,7 +522,7 @@ mod tests {
 
     #[test]
     fn plans_hold_every_kind_of_call_and_death() {
-        let mut seen = [false; 15];
+        let mut seen = [false; 16];
         let mut deaths = [false; 2];
         for seed in 0..20 {
             for r in plan(seed, &cfg(2)).rounds {
@@ -542,12 +546,13 @@ mod tests {
                         ClientOp::Properties => 12,
                         ClientOp::Close => 13,
                         ClientOp::ReadOnlyOpen => 14,
+                        ClientOp::FirstLast => 15,
                     };
                     seen[i] = true;
                 }
             }
         }
-        assert_eq!(seen, [true; 15]);
+        assert_eq!(seen, [true; 16]);
         assert_eq!(deaths, [true; 2]);
     }
 }

@@ -124,6 +124,14 @@ pub enum Seen {
         /// Where its figures disagree with one another.
         wrong: Vec<String>,
     },
+    /// `first_key_value` and `last_key_value` (two calls, each judged in
+    /// the whole call's window).
+    FirstLast {
+        /// The first entry.
+        first: Option<(Vec<u8>, Vec<u8>)>,
+        /// The last entry.
+        last: Option<(Vec<u8>, Vec<u8>)>,
+    },
     /// A read-only open beside the writers, read whole.
     ReadOnly {
         /// Its last seqno.
@@ -355,6 +363,23 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                 }
                 checked += 1;
             }
+            Seen::FirstLast { first, last } => {
+                for (what, got, reverse) in [("first", first, false), ("last", last, true)] {
+                    let found = c
+                        .window
+                        .find(known, |s| &end_entry(model, reverse, s) == got)
+                        .map_err(blame)?;
+                    if found.is_none() {
+                        return Err(blame(format!(
+                            "{what} entry {:?}: the model holds it at no seqno in {}..={}",
+                            got.as_ref().map(|(k, _)| Show(k).to_string()),
+                            c.window.lo,
+                            c.window.hi
+                        )));
+                    }
+                }
+                checked += 2;
+            }
             Seen::ReadOnly { last, items } => {
                 // Every write acknowledged before the open is in the WAL
                 // or a table; writes that reached the WAL but were not yet
@@ -393,6 +418,17 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
         }
     }
     Ok(checked)
+}
+
+/// The model's first (or, `reverse`, last) entry at seqno `at`.
+fn end_entry(model: &KvModel, reverse: bool, at: SeqNo) -> Option<(Vec<u8>, Vec<u8>)> {
+    let scan = if reverse {
+        Scan::Reverse
+    } else {
+        Scan::Forward
+    };
+    let all = KeyBound::Unbounded;
+    expected_scan(model, &all, &all, scan, 1, at).pop()
 }
 
 /// A read pinned at `seqno` (a snapshot's, a cursor's) must have taken it

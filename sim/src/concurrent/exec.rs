@@ -804,6 +804,14 @@ fn outcome(seen: &Seen) -> String {
         Seen::Prefixed { items, .. } => format!("{} items", items.len()),
         Seen::Properties { last_seqno, .. } => format!("properties at {last_seqno}"),
         Seen::ReadOnly { last, items } => format!("read-only at {last}, {} items", items.len()),
+        Seen::FirstLast { first, last } => format!(
+            "first {:?}, last {:?}",
+            first
+                .as_ref()
+                .map(|(k, _)| strata_models::Show(k).to_string()),
+            last.as_ref()
+                .map(|(k, _)| strata_models::Show(k).to_string())
+        ),
         Seen::Done => "ok".into(),
     }
 }
@@ -1001,6 +1009,13 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
                 wrong: properties_disagreement(&p),
             }
         }
+        ClientOp::FirstLast => match db
+            .first_key_value()
+            .and_then(|first| Ok((first, db.last_key_value()?)))
+        {
+            Ok((first, last)) => Seen::FirstLast { first, last },
+            Err(e) => failed(ctx, "first/last", &e),
+        },
         ClientOp::ReadOnlyOpen => {
             let r = Db::open_read_only(DB_DIR, ctx.opts.clone()).and_then(|ro| {
                 let items = ro
