@@ -390,6 +390,27 @@ impl DbIter {
     /// move: a loop over `next_ref` copies nothing and allocates nothing
     /// per entry once its buffers have grown. `Iterator::next` is this plus
     /// a copy of the key and value.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// for i in 0..100u32 {
+    ///     db.put(&i.to_be_bytes(), &[1; 64], strata::WriteOptions::BUFFERED)?;
+    /// }
+    /// let mut it = db.range::<&[u8], _>(..)?;
+    /// let mut total = 0;
+    /// let mut longest = Vec::new(); // the caller's buffer, reused
+    /// while let Some(item) = it.next_ref() {
+    ///     let (_key, value) = item?;
+    ///     total += value.len();
+    ///     if value.len() > longest.len() {
+    ///         longest.clear();
+    ///         longest.extend_from_slice(value);
+    ///     }
+    /// }
+    /// assert_eq!((total, longest.len()), (6400, 64));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
     pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
         self.step(Direction::Forward)
     }

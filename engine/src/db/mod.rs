@@ -379,6 +379,22 @@ impl Db {
     /// through `Arc` can be closed by any holder; after it every call
     /// returns `Closed`, a second `close` too. Dropping a `Db` without
     /// `close` behaves like a process crash.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// let db = Arc::new(strata::Db::open(dir.path(), strata::Options::default())?);
+    /// let writer = {
+    ///     let db = db.clone();
+    ///     std::thread::spawn(move || db.put(b"k", b"v", strata::WriteOptions::BUFFERED))
+    /// };
+    /// writer.join().unwrap()?;
+    /// let snap = db.snapshot();
+    /// db.close()?; // through the shared handle; the write is durable now
+    /// assert!(matches!(db.get(b"k"), Err(strata::Error::Closed)));
+    /// assert!(matches!(snap.get(b"k"), Err(strata::Error::Closed)));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
     pub fn close(&self) -> Result<()> {
         if !self.inner.gate.close(&self.inner.closed) {
             return Err(Error::Closed);
