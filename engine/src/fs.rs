@@ -100,6 +100,17 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// Takes an exclusive lock on `path` (creating it). A second lock on the
     /// same path, from this process or another, fails with `WouldBlock`.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>>;
+    /// Gives the file at `from` a second name `to` (a hard link; not
+    /// durable until `sync_dir` of `to`'s directory). `AlreadyExists` if
+    /// `to` exists; `Unsupported` where the file system has no links (the
+    /// default), and callers then copy.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system has no hard links",
+        ))
+    }
 }
 
 /// The real file system, on `std::fs`.
@@ -180,6 +191,10 @@ impl FileSystem for StdFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         std::fs::rename(from, to)
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::hard_link(from, to)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

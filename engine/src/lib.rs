@@ -84,7 +84,8 @@ pub use batch::{BatchOp, WriteBatch};
 pub use compaction::{CompactionOptions, WritePressure};
 pub use cursor::Cursor;
 pub use db::{
-    BackgroundStep, CompactionPause, Db, LevelStats, Properties, Snapshot, Stats, PROPERTY_NAMES,
+    BackgroundStep, CheckpointReport, CompactionPause, Db, LevelStats, Properties, Snapshot, Stats,
+    PROPERTY_NAMES,
 };
 pub use error::{Error, Result};
 pub use iter::{DbIter, KeyIter};

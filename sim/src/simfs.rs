@@ -1121,6 +1121,32 @@ impl FileSystem for SimFs {
         Ok(())
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut g = self.lock_inner();
+        g.enter_now("hard_link", to)?;
+        let id = *g.names.get(from).ok_or_else(|| not_found(from))?;
+        if g.names.contains_key(to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: already exists", to.display()),
+            ));
+        }
+        if !g.parent_exists(to) {
+            return Err(not_found(to));
+        }
+        // A second name for the same file: like a create, its entry is
+        // durable once the directory is synced.
+        g.names.insert(to.to_path_buf(), id);
+        g.pending_dir.push((
+            parent_of(to),
+            DirOp::Create {
+                path: to.to_path_buf(),
+                id,
+            },
+        ));
+        Ok(())
+    }
+
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut g = self.lock_inner();
         g.enter_now("remove_file", path)?;

@@ -139,6 +139,17 @@ impl DbInner {
         }
     }
 
+    /// Freezes the active memtable and flushes every frozen one, on the
+    /// calling thread.
+    pub(super) fn flush_all(&self) -> Result<()> {
+        self.freeze_active()?;
+        loop {
+            if self.flush_step()? == BackgroundStep::Idle {
+                return Ok(());
+            }
+        }
+    }
+
     /// Flushes one frozen memtable if any (and nothing else).
     pub(super) fn flush_step(&self) -> Result<BackgroundStep> {
         self.refuse_if_read_only()?;

@@ -13,6 +13,7 @@
 //! | `stats.rs` | the work counters |
 
 mod background;
+mod checkpoint;
 mod gate;
 mod manual;
 mod obsolete;
@@ -40,6 +41,7 @@ use crate::types::SeqNo;
 use state::DbInner;
 
 pub use background::BackgroundStep;
+pub use checkpoint::CheckpointReport;
 pub use properties::{Properties, PROPERTY_NAMES};
 pub use stats::{LevelStats, Stats};
 
@@ -257,13 +259,40 @@ impl Db {
     /// level-0 table, on the calling thread.
     pub fn flush(&self) -> Result<()> {
         let _call = self.inner.enter()?;
-        self.inner.freeze_active()?;
-        loop {
-            let step = self.inner.flush_step()?;
-            if step == BackgroundStep::Idle {
-                return Ok(());
-            }
-        }
+        self.inner.flush_all()
+    }
+
+    /// Makes `dest`, a directory that must not exist yet, a consistent
+    /// copy of the database holding every write up to one sequence number
+    /// (at least every write acknowledged before the call) and none after,
+    /// while other threads go on writing. Restoring is opening `dest`.
+    ///
+    /// The memtables are flushed first, so the copy is tables and a
+    /// manifest, no WAL. Tables are hard links where the file system has
+    /// them (no bytes copied; the copy and the database share them until
+    /// compaction replaces the database's), copies otherwise. Every file and
+    /// entry is synced before the last step writes `CURRENT`, so a
+    /// checkpoint that returned `Ok` survives a power loss; one interrupted
+    /// by a crash has no `CURRENT` and opens as no database (delete it).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let copies = tempfile::tempdir().unwrap();
+    /// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+    /// db.put(b"k", b"v1", strata::WriteOptions::BUFFERED)?;
+    /// let copy = copies.path().join("monday");
+    /// let report = db.checkpoint(&copy)?;
+    /// db.put(b"k", b"v2", strata::WriteOptions::BUFFERED)?;
+    /// assert_eq!(report.seqno, 1);
+    /// let restored = strata::Db::open(&copy, strata::Options::default())?;
+    /// assert_eq!(restored.get(b"k")?, Some(b"v1".to_vec()));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<CheckpointReport> {
+        let _call = self.inner.enter()?;
+        self.inner.refuse_if_read_only()?;
+        self.inner.flush_all()?;
+        self.inner.checkpoint_to(dest.as_ref())
     }
 
     /// Performs one unit of background work (a flush, a compaction, or the
