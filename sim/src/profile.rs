@@ -42,7 +42,7 @@ pub enum Profile {
 }
 
 /// The kinds of op the generator draws, in the order of their ranges.
-pub const OP_KINDS: [&str; 26] = [
+pub const OP_KINDS: [&str; 27] = [
     "put",
     "delete",
     "batch",
@@ -69,12 +69,14 @@ pub const OP_KINDS: [&str; 26] = [
     "first_last",
     "properties",
     "read_only_open",
+    "checkpoint",
 ];
 
 /// Weights of [`OP_KINDS`] in the default mix (they add up to 1000, the
 /// generator draws from).
 pub const DEFAULT_MIX: [u32; OP_KINDS.len()] = [
-    300, 80, 80, 160, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 20, 2, 20, 10, 10, 10, 5, 4,
+    300, 80, 80, 156, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 20, 2, 20, 10, 10, 10, 5, 4,
+    4,
 ];
 
 /// What the workload generator draws.

@@ -23,6 +23,7 @@
 //! recoveries, and `runner/stats.rs` counts.
 
 mod at_rest;
+mod checkpoint;
 mod judge;
 pub(crate) mod liveness;
 mod reads;
@@ -213,6 +214,10 @@ struct Exec {
     digest: Digest,
     keep_trace: bool,
     trace: Vec<String>,
+    /// Checkpoints that returned `Ok`, with what each must hold.
+    checkpoints: Vec<checkpoint::Taken>,
+    /// Checkpoints attempted (names the next one's directory).
+    checkpoints_tried: u32,
 }
 
 /// The model's form of a workload write.
@@ -284,6 +289,8 @@ impl Exec {
             digest: Digest::default(),
             keep_trace,
             trace: Vec::new(),
+            checkpoints: Vec::new(),
+            checkpoints_tried: 0,
         }
     }
 
@@ -367,7 +374,7 @@ impl Exec {
             }
         }
         self.op_index = ops.len();
-        for end in [Self::final_check, Self::liveness] {
+        for end in [Self::final_check, Self::check_checkpoints, Self::liveness] {
             match end(self) {
                 Err(m) if m == at_rest::DAMAGE_DETECTED => return Ok(()),
                 r => r.map_err(wrap(ops.len()))?,
@@ -452,6 +459,7 @@ impl Exec {
             SimOp::FirstLast => self.first_last(),
             SimOp::Properties { lo, hi } => self.properties(lo, hi),
             SimOp::ReadOnlyOpen => self.read_only_open(),
+            SimOp::Checkpoint => self.checkpoint(),
         }
     }
 

@@ -233,6 +233,10 @@ pub enum SimOp {
     /// `Db::open_read_only` beside the open database: it must read a state
     /// the model allows and leave every file's bytes as they were.
     ReadOnlyOpen,
+    /// `Db::checkpoint` into a new directory: once it returns `Ok`, the
+    /// copy must open to exactly the model's state at its seqno, now and
+    /// after every later crash.
+    Checkpoint,
 }
 
 /// How an op's cursor is first positioned.
@@ -487,6 +491,7 @@ pub fn generate_with(seed: u64, len: usize, faults: FaultMode, w: &WorkloadKnobs
             }
             "first_last" => SimOp::FirstLast,
             "read_only_open" => SimOp::ReadOnlyOpen,
+            "checkpoint" => SimOp::Checkpoint,
             "properties" => SimOp::Properties {
                 lo: keys.bound(&mut rng),
                 hi: keys.bound(&mut rng),
@@ -664,6 +669,7 @@ impl SimOp {
             ),
             SimOp::FirstLast => "SimOp::FirstLast".into(),
             SimOp::ReadOnlyOpen => "SimOp::ReadOnlyOpen".into(),
+            SimOp::Checkpoint => "SimOp::Checkpoint".into(),
             SimOp::Properties { lo, hi } => format!(
                 "SimOp::Properties {{ lo: {}, hi: {} }}",
                 lo.rust(),

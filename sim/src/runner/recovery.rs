@@ -157,7 +157,8 @@ impl Exec {
         self.fs
             .set_faults_enabled(self.cfg.faults == FaultMode::All);
         self.db = Some(db);
-        Ok(())
+        // A checkpoint that returned Ok survives every crash.
+        self.check_checkpoints()
     }
 
     /// `Db::open` until it succeeds on a live disk. A death inside `open`

@@ -36,6 +36,11 @@ pub struct RunStats {
     pub open_retries: u64,
     /// Second opens of the locked directory.
     pub lock_probes: u64,
+    /// Checkpoints that returned `Ok`.
+    pub checkpoints: u64,
+    /// Times a checkpoint was opened and compared with the model (after
+    /// it was taken, and after each later recovery).
+    pub checkpoint_checks: u64,
     /// `Db::flush` calls.
     pub flushes: u64,
     /// `Db::step_background` calls that did some work.
@@ -104,6 +109,8 @@ impl RunStats {
         self.recoveries += o.recoveries;
         self.open_retries += o.open_retries;
         self.lock_probes += o.lock_probes;
+        self.checkpoints += o.checkpoints;
+        self.checkpoint_checks += o.checkpoint_checks;
         self.flushes += o.flushes;
         self.background_steps += o.background_steps;
         self.compactions += o.compactions;
