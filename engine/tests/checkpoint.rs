@@ -182,3 +182,97 @@ fn an_existing_destination_and_a_read_only_handle_are_refused() {
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     assert!(!copies.path().join("ro").exists());
 }
+
+/// A file system whose `hard_link` (done as a copy, on a `MemFs`) first
+/// runs a hook once: here, writes and a full compaction of the database
+/// being checkpointed, in the middle of its checkpoint.
+struct HookedFs {
+    inner: MemFs,
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for HookedFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookedFs")
+    }
+}
+
+impl strata::fs::FileSystem for HookedFs {
+    fn open(
+        &self,
+        path: &std::path::Path,
+        mode: strata::fs::OpenMode,
+    ) -> std::io::Result<Arc<dyn strata::fs::FsFile>> {
+        self.inner.open(path, mode)
+    }
+    fn create_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &std::path::Path) -> std::io::Result<Vec<String>> {
+        self.inner.list_dir(path)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.sync_dir(path)
+    }
+    fn exists(&self, path: &std::path::Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn lock(&self, path: &std::path::Path) -> std::io::Result<Box<dyn strata::fs::FileLock>> {
+        self.inner.lock(path)
+    }
+    fn hard_link(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        let bytes = self
+            .inner
+            .open(from, strata::fs::OpenMode::Read)?
+            .read_all()?;
+        let file = self.inner.open(to, strata::fs::OpenMode::CreateNew)?;
+        file.write_at(&bytes, 0)?;
+        file.sync_all()
+    }
+}
+
+#[test]
+fn a_compaction_in_the_middle_of_a_checkpoint_deletes_no_table_it_copies() {
+    let fs = Arc::new(HookedFs {
+        inner: MemFs::new(),
+        hook: std::sync::Mutex::new(None),
+    });
+    let opts = Options {
+        fs: fs.clone(),
+        background: strata::BackgroundMode::Manual,
+        ..small()
+    };
+    let db = Arc::new(Db::open("/db", opts.clone()).unwrap());
+    for i in 0..3000 {
+        db.put(&key(i), &value(i), WriteOptions::BUFFERED).unwrap();
+    }
+    db.flush().unwrap();
+    let want = read_all(&db);
+    let seq = db.last_seqno();
+    // Overwrite everything and compact it all away while the checkpoint
+    // is between choosing its tables and copying them.
+    let weak = Arc::downgrade(&db);
+    *fs.hook.lock().unwrap() = Some(Box::new(move || {
+        let db = weak.upgrade().unwrap();
+        for i in 0..3000 {
+            db.put(&key(i), b"overwritten", WriteOptions::BUFFERED)
+                .unwrap();
+        }
+        db.compact().unwrap();
+    }));
+    let report = db.checkpoint("/copy").unwrap();
+    assert_eq!(report.seqno, seq);
+    assert!(fs.hook.lock().unwrap().is_none(), "the hook ran");
+    let copy = Db::open_read_only("/copy", opts).unwrap();
+    assert_eq!(read_all(&copy), want);
+}

@@ -169,6 +169,9 @@ pub enum ClientOp {
     Close,
     /// `first_key_value`, then `last_key_value`.
     FirstLast,
+    /// `checkpoint` into a new directory while the others write, then a
+    /// read-only open of the copy, read whole.
+    Checkpoint,
     /// `Db::open_read_only` of the directory the writers are using, a
     /// full read through it, and its close.
     ReadOnlyOpen,
@@ -329,6 +332,7 @@ fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
         985..=986 => ClientOp::Close,
         987..=989 => ClientOp::ReadOnlyOpen,
         990..=993 => ClientOp::FirstLast,
+        994..=996 => ClientOp::Checkpoint,
         _ => ClientOp::Pause {
             yields: rng.range_inclusive(1, 6) as u8,
         },
@@ -406,6 +410,7 @@ impl fmt::Display for ClientOp {
             ClientOp::Close => write!(f, "close"),
             ClientOp::ReadOnlyOpen => write!(f, "read-only open"),
             ClientOp::FirstLast => write!(f, "first and last"),
+            ClientOp::Checkpoint => write!(f, "checkpoint"),
             ClientOp::Pause { yields } => write!(f, "pause {yields}"),
         }
     }
@@ -522,7 +527,7 @@ mod tests {
 
     #[test]
     fn plans_hold_every_kind_of_call_and_death() {
-        let mut seen = [false; 16];
+        let mut seen = [false; 17];
         let mut deaths = [false; 2];
         for seed in 0..20 {
             for r in plan(seed, &cfg(2)).rounds {
@@ -547,12 +552,13 @@ mod tests {
                         ClientOp::Close => 13,
                         ClientOp::ReadOnlyOpen => 14,
                         ClientOp::FirstLast => 15,
+                        ClientOp::Checkpoint => 16,
                     };
                     seen[i] = true;
                 }
             }
         }
-        assert_eq!(seen, [true; 16]);
+        assert_eq!(seen, [true; 17]);
         assert_eq!(deaths, [true; 2]);
     }
 }

@@ -139,6 +139,16 @@ pub enum Seen {
         /// Everything it read.
         items: Pairs,
     },
+    /// A checkpoint taken beside the writers, then opened read-only and
+    /// read whole.
+    Checkpointed {
+        /// The seqno the checkpoint reported.
+        seqno: SeqNo,
+        /// The last seqno its read-only open found.
+        last: SeqNo,
+        /// Everything read from it.
+        items: Pairs,
+    },
     /// A flush, compaction, close or pause that succeeded.
     Done,
 }
@@ -381,30 +391,16 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                 checked += 2;
             }
             Seen::ReadOnly { last, items } => {
-                // Every write acknowledged before the open is in the WAL
-                // or a table; writes that reached the WAL but were not yet
-                // acknowledged may be there too, up to the end of the round.
-                if *last < c.window.lo || *last > known || !model.is_boundary(*last) {
+                whole_state_at(model, known, c, "read-only open", *last, items).map_err(blame)?;
+                checked += 1;
+            }
+            Seen::Checkpointed { seqno, last, items } => {
+                if last != seqno {
                     return Err(blame(format!(
-                        "read-only open at seqno {last}: not a write boundary from the \
-                         call's start {} to {known}",
-                        c.window.lo
+                        "checkpoint reported seqno {seqno} but opens at {last}"
                     )));
                 }
-                let want = expected_scan(
-                    model,
-                    &KeyBound::Unbounded,
-                    &KeyBound::Unbounded,
-                    Scan::Forward,
-                    u32::MAX,
-                    *last,
-                );
-                if &want != items {
-                    return Err(blame(format!(
-                        "read-only open at seqno {last}: state differs from the model: {}",
-                        first_difference(&want, items)
-                    )));
-                }
+                whole_state_at(model, known, c, "checkpoint", *seqno, items).map_err(blame)?;
                 checked += 1;
             }
             Seen::Properties { last_seqno, wrong } => {
@@ -418,6 +414,35 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
         }
     }
     Ok(checked)
+}
+
+/// A whole state read at `at` (a read-only open's, a checkpoint's): every
+/// write acknowledged before the call began is in it, and writes that
+/// reached the WAL but were not yet acknowledged may be too, up to the end
+/// of the round; `at` is a write boundary and the state the model's there.
+fn whole_state_at(
+    model: &KvModel,
+    known: SeqNo,
+    c: &Call,
+    what: &str,
+    at: SeqNo,
+    items: &Pairs,
+) -> Result<(), String> {
+    if at < c.window.lo || at > known || !model.is_boundary(at) {
+        return Err(format!(
+            "{what} at seqno {at}: not a write boundary from the call's start {} to {known}",
+            c.window.lo
+        ));
+    }
+    let all = KeyBound::Unbounded;
+    let want = expected_scan(model, &all, &all, Scan::Forward, u32::MAX, at);
+    if &want != items {
+        return Err(format!(
+            "{what} at seqno {at}: state differs from the model: {}",
+            first_difference(&want, items)
+        ));
+    }
+    Ok(())
 }
 
 /// The model's first (or, `reverse`, last) entry at seqno `at`.

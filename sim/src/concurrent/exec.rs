@@ -197,6 +197,9 @@ struct Ctx {
     closes_with_calls_inside: AtomicUsize,
     /// The options the database was opened with (for read-only opens).
     opts: Options,
+    /// The round, and checkpoints begun in it (naming their directories).
+    round: usize,
+    checkpoints: AtomicUsize,
 }
 
 const CLOSE_NONE: u8 = 0;
@@ -418,6 +421,8 @@ impl Exec {
             close: AtomicU8::new(CLOSE_NONE),
             closes_with_calls_inside: AtomicUsize::new(0),
             opts: self.options(),
+            round: r,
+            checkpoints: AtomicUsize::new(0),
         });
         let handles: Vec<_> = round
             .threads
@@ -804,6 +809,9 @@ fn outcome(seen: &Seen) -> String {
         Seen::Prefixed { items, .. } => format!("{} items", items.len()),
         Seen::Properties { last_seqno, .. } => format!("properties at {last_seqno}"),
         Seen::ReadOnly { last, items } => format!("read-only at {last}, {} items", items.len()),
+        Seen::Checkpointed { seqno, items, .. } => {
+            format!("checkpoint at {seqno}, {} items", items.len())
+        }
         Seen::FirstLast { first, last } => format!(
             "first {:?}, last {:?}",
             first
@@ -1016,6 +1024,23 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
             Ok((first, last)) => Seen::FirstLast { first, last },
             Err(e) => failed(ctx, "first/last", &e),
         },
+        ClientOp::Checkpoint => {
+            let n = ctx.checkpoints.fetch_add(1, Ordering::Relaxed);
+            let dir = format!("/checkpoint-{}-{n}", ctx.round);
+            let r = db.checkpoint(&dir).and_then(|report| {
+                let ro = Db::open_read_only(&dir, ctx.opts.clone())?;
+                let items = ro
+                    .range::<&[u8], _>(..)?
+                    .collect::<strata::Result<Pairs>>()?;
+                let last = ro.last_seqno();
+                ro.close()?;
+                Ok((report.seqno, last, items))
+            });
+            match r {
+                Ok((seqno, last, items)) => Seen::Checkpointed { seqno, last, items },
+                Err(e) => failed(ctx, "checkpoint", &e),
+            }
+        }
         ClientOp::ReadOnlyOpen => {
             let r = Db::open_read_only(DB_DIR, ctx.opts.clone()).and_then(|ro| {
                 let items = ro
