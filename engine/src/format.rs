@@ -24,10 +24,10 @@
 /// (`engine/docs/wal.md`).
 pub mod wal {
     pub use crate::wal::{
-        decode_payload, encode_close_record, encode_record, encoded_record_bytes, scan_segment,
-        Damage, SegmentScan, WalLimits, WalRecord, WalWriter, OP_DELETE, OP_PUT, RECORD_BATCH,
-        RECORD_CLOSE, RECORD_DELETE, RECORD_HEADER_BYTES, RECORD_PUT, SEGMENT_HEADER_BYTES,
-        WAL_FORMAT_VERSION, WAL_FORMAT_VERSION_MIN, WAL_MAGIC,
+        decode_payload, encode_close_record, encode_record, encoded_record_bytes,
+        record_sync_watermark, scan_segment, Damage, SegmentScan, WalLimits, WalRecord, WalWriter,
+        OP_DELETE, OP_PUT, RECORD_BATCH, RECORD_CLOSE, RECORD_DELETE, RECORD_HEADER_BYTES,
+        RECORD_PUT, SEGMENT_HEADER_BYTES, WAL_FORMAT_VERSION, WAL_FORMAT_VERSION_MIN, WAL_MAGIC,
     };
 }
 
@@ -36,8 +36,8 @@ pub mod wal {
 /// (`engine/docs/manifest.md`).
 pub mod manifest {
     pub use crate::manifest::{
-        decode_edit, encode_edit, mask_crc, read_current, recover, replay, ManifestWriter,
-        RecordPlace, Recovered, TornTail, CRC_MASK_DELTA, CURRENT_BYTES_MAX,
+        decode_edit, encode_edit, mask_crc, read_current, recover, replay, replay_visiting,
+        ManifestWriter, RecordPlace, Recovered, TornTail, CRC_MASK_DELTA, CURRENT_BYTES_MAX,
         MANIFEST_FORMAT_VERSION, MANIFEST_FORMAT_VERSION_MIN, MANIFEST_HEADER_BYTES,
         MANIFEST_MAGIC, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, TAG_ADDED_FILE,
         TAG_LAST_SEQNO, TAG_LOG_NUMBER, TAG_NEXT_FILE_NUMBER, TAG_REMOVED_FILE,
@@ -54,11 +54,11 @@ pub mod version {
 /// cache, and the internal-key order (`engine/docs/sstable.md`).
 pub mod sst {
     pub use crate::sst::{
-        bloom_hash64, cmp_internal, BlockCache, BloomFilter, Compression, Seal, Table,
-        TableBuilder, TableIter, TableOptions, TableStats, TableSummary, BLOCK_BYTES_MAX,
-        BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, BLOOM_PROBES_MAX, CODEC_LZ4, CODEC_NONE,
-        FOOTER_BYTES, KIND_TOMBSTONE, KIND_VALUE, SST_FORMAT_VERSION, SST_FORMAT_VERSION_MIN,
-        SST_MAGIC,
+        bloom_hash64, cmp_internal, BlockCache, BloomFilter, Compression, IndexEntry, Seal, Table,
+        TableBuilder, TableIter, TableLayout, TableOptions, TableStats, TableSummary,
+        BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, BLOOM_PROBES_MAX, CODEC_LZ4,
+        CODEC_NONE, FOOTER_BYTES, KIND_TOMBSTONE, KIND_VALUE, SST_FORMAT_VERSION,
+        SST_FORMAT_VERSION_MIN, SST_MAGIC,
     };
 }
 

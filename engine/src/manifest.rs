@@ -380,6 +380,17 @@ pub struct Recovered {
 
 /// Replays the bytes of a manifest file. `file` names it in errors.
 pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recovered> {
+    replay_visiting(bytes, file, manifest_number, &mut |_, _, _| {})
+}
+
+/// [`replay`], showing `visit` each record as it is applied: its offset,
+/// the edit, and the version it leads to.
+pub fn replay_visiting(
+    bytes: &[u8],
+    file: &Path,
+    manifest_number: u64,
+    visit: &mut dyn FnMut(u64, &VersionEdit, &VersionBuilder),
+) -> Result<Recovered> {
     let corrupt = |at: u64, why: String| Error::corruption(file, at, why);
     let place = RecordPlace::new(check_file_header(bytes, file)?, manifest_number);
     let mut builder = VersionBuilder::new();
@@ -430,6 +441,7 @@ pub fn replay(bytes: &[u8], file: &Path, manifest_number: u64) -> Result<Recover
         scalars
             .advance(&edit)
             .map_err(|why| corrupt(at as u64, why))?;
+        visit(at as u64, &edit, &builder);
         records += 1;
         at = end;
     }

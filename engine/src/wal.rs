@@ -493,6 +493,18 @@ pub fn scan_segment(
     })
 }
 
+/// The sync watermark stored in the header of the record at `offset` of
+/// the segment bytes `data` (an offset `scan_segment` reported): how many
+/// bytes of the segment a completed sync covered when it was written.
+/// `None` if no whole record header is there.
+pub fn record_sync_watermark(data: &[u8], offset: u64) -> Option<u64> {
+    let pos = usize::try_from(offset).ok()?;
+    if data.len().checked_sub(pos)? < RECORD_HEADER_BYTES {
+        return None;
+    }
+    get_u64(data, pos + 9)
+}
+
 fn segment_header(number: u64) -> [u8; SEGMENT_HEADER_BYTES] {
     let mut h = [0u8; SEGMENT_HEADER_BYTES];
     h[0..4].copy_from_slice(&WAL_MAGIC.to_le_bytes());

@@ -39,7 +39,7 @@ pub use bloom::{bloom_hash64, BloomFilter};
 pub use builder::{TableBuilder, TableSummary};
 pub use cache::BlockCache;
 pub use iter::TableIter;
-pub use table::{Table, TableStats};
+pub use table::{IndexEntry, Table, TableLayout, TableStats};
 
 use std::cmp::Ordering;
 
@@ -63,6 +63,11 @@ impl Seal {
             version,
             file_number,
         }
+    }
+
+    /// The table format version the seal belongs to.
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// The CRC32C of `parts`, in order, stored at `offset`.

@@ -63,6 +63,40 @@ pub struct Table {
     entries: u64,
     file_bytes: u64,
     counters: Counters,
+    /// Where the filter, the index and the footer lie.
+    filter_handle: BlockHandle,
+    index_handle: BlockHandle,
+    footer_at: u64,
+}
+
+/// One data block, as the index describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The block's last user key.
+    pub last_key: Vec<u8>,
+    /// That entry's sequence number.
+    pub last_seqno: SeqNo,
+    /// The block's offset in the file.
+    pub offset: u64,
+    /// Its stored size (before the trailer).
+    pub size: u32,
+}
+
+/// Where a table's parts lie, for inspection tools.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableLayout {
+    /// The footer's format version.
+    pub format_version: u32,
+    /// The data blocks, in key order.
+    pub data_blocks: Vec<IndexEntry>,
+    /// The filter block: offset and stored size.
+    pub filter: (u64, u32),
+    /// Whether the filter can reject keys (an empty one matches all).
+    pub filter_enabled: bool,
+    /// The index block: offset and stored size.
+    pub index: (u64, u32),
+    /// Where the footer starts.
+    pub footer_offset: u64,
 }
 
 impl fmt::Debug for Table {
@@ -274,7 +308,32 @@ impl Table {
             entries: footer.entries,
             file_bytes,
             counters: Counters::default(),
+            filter_handle: footer.filter,
+            index_handle: footer.index,
+            footer_at: footer.at,
         })
+    }
+
+    /// Where the table's blocks, filter, index and footer lie.
+    pub fn layout(&self) -> TableLayout {
+        TableLayout {
+            format_version: self.seal.version(),
+            data_blocks: self
+                .handles
+                .iter()
+                .enumerate()
+                .map(|(i, h)| IndexEntry {
+                    last_key: self.index.user_key(i).to_vec(),
+                    last_seqno: self.index.seqno(i),
+                    offset: h.offset,
+                    size: h.size,
+                })
+                .collect(),
+            filter: (self.filter_handle.offset, self.filter_handle.size),
+            filter_enabled: self.filter.is_enabled(),
+            index: (self.index_handle.offset, self.index_handle.size),
+            footer_offset: self.footer_at,
+        }
     }
 
     /// The file's path.
