@@ -70,6 +70,7 @@ mod manifest;
 pub mod memtable;
 pub mod options;
 pub mod probe;
+pub mod repair;
 mod sst;
 #[doc(hidden)]
 pub mod sync;
@@ -90,5 +91,6 @@ pub use db::{
 pub use error::{Error, Result};
 pub use iter::{DbIter, KeyIter};
 pub use options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
+pub use repair::{repair, RepairReport};
 pub use sst::{Compression, TableOptions};
 pub use types::{Direction, SeqNo};

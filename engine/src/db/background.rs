@@ -20,11 +20,9 @@ use super::stats::StatsCounters;
 use crate::compaction::executor::{self, Merge};
 use crate::compaction::{choose, CompactionChoice};
 use crate::error::{Error, Result};
-use crate::filename::{parse_file_name, table_file_name, FileKind};
+use crate::filename::{parse_file_name, FileKind};
 use crate::flush::{self, TableFiles};
-use crate::fs::OpenMode;
 use crate::probe::{self, Probe};
-use crate::sst::{BlockCache, Table};
 use crate::sync::{lock, wait};
 use crate::version::{Version, VersionEdit};
 
@@ -238,23 +236,7 @@ impl DbInner {
 
     /// Reads every entry of table `number` from the disk.
     fn verify_table(&self, number: u64) -> Result<()> {
-        let path = self.dir.join(table_file_name(number));
-        let file = self
-            .fs
-            .open(&path, OpenMode::Read)
-            .map_err(|e| Error::io(&path, e))?;
-        let table = Arc::new(Table::open(
-            file,
-            path,
-            number,
-            Arc::new(BlockCache::new(0)),
-        )?);
-        let mut it = table.iter();
-        it.seek_to_first()?;
-        while it.valid() {
-            it.next()?;
-        }
-        Ok(())
+        crate::repair::read_table(&*self.fs, &self.dir, number).map(|_| ())
     }
 
     /// With writers stopped by level 0: the corruption that keeps level 0

@@ -18,6 +18,7 @@ mod gate;
 mod manual;
 mod obsolete;
 mod open;
+pub(crate) use open::lock_dir;
 mod properties;
 mod read;
 mod state;

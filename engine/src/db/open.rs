@@ -81,7 +81,7 @@ fn check_existence(fs: &dyn FileSystem, dir: &Path, opts: &Options) -> Result<()
 }
 
 /// Creates the directory if needed, and takes its lock.
-fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn FileLock>> {
+pub(crate) fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn FileLock>> {
     if !fs.exists(dir).map_err(|e| Error::io(dir, e))? {
         fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         if let Some(parent) = dir.parent() {
@@ -298,10 +298,21 @@ fn read_only_attempt(
     let blocks = Arc::new(BlockCache::new(opts.block_cache_bytes));
     let tables = Arc::new(TableCache::new(fs.clone(), dir.to_path_buf(), blocks));
     // Every live table is opened now, so the handle reads this state even
-    // after a writer deletes the files (an open file outlives its name).
+    // after a writer deletes the files (an open file outlives its name). A
+    // missing one means the manifest moved on (the caller starts over); a
+    // damaged one is left to the reads that need it, which report it, so
+    // the reads that do not still work.
     for level in 0..LEVELS {
         for f in manifest.version.files(level) {
-            tables.get(f.number)?;
+            match tables.get(f.number) {
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(
+                        dir.join(crate::filename::table_file_name(f.number)),
+                        source,
+                    ))
+                }
+                Ok(_) | Err(_) => {}
+            }
         }
     }
     let inner = DbInner::new(Recovered {

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 
 use super::block::{DecodeBuffers, DecodedBlock};
 use super::{cmp_internal, Table};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::types::SeqNo;
 
 /// Cursor over a table's entries in internal-key order (user key ascending,
@@ -73,34 +73,8 @@ impl TableIter {
             .block
             .take()
             .map_or_else(DecodeBuffers::default, DecodedBlock::into_buffers);
-        let table = &self.table;
-        let block = table.load_block(i)?;
-        let d = DecodedBlock::decode_with(block, table.path(), buffers)?;
-        let index = table.index();
-        let n = d.len();
-        let mismatch = |why: &str| Error::corruption(table.path(), table.block_offset(i), why);
-        if n == 0 {
-            return Err(mismatch("empty data block"));
-        }
-        if d.user_key(n - 1) != index.user_key(i) || d.seqno(n - 1) != index.seqno(i) {
-            return Err(mismatch(
-                "last entry of data block differs from its index key",
-            ));
-        }
-        if i > 0
-            && cmp_internal(
-                index.user_key(i - 1),
-                index.seqno(i - 1),
-                d.user_key(0),
-                d.seqno(0),
-            ) != Ordering::Less
-        {
-            return Err(mismatch(
-                "first entry of data block not after the previous block",
-            ));
-        }
+        self.block = Some(self.table.decode_block(i, buffers)?);
         self.block_idx = i;
-        self.block = Some(d);
         Ok(())
     }
 

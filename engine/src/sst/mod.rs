@@ -39,7 +39,7 @@ pub use bloom::{bloom_hash64, BloomFilter};
 pub use builder::{TableBuilder, TableSummary};
 pub use cache::BlockCache;
 pub use iter::TableIter;
-pub use table::{IndexEntry, Table, TableLayout, TableStats};
+pub use table::{IndexEntry, KeySpan, Table, TableLayout, TableStats};
 
 use std::cmp::Ordering;
 

@@ -13,16 +13,17 @@
 
 use crate::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use crate::sync::Arc;
+use std::cmp::Ordering;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::block::{read_block, Block, BlockHandle, DecodedBlock};
+use super::block::{read_block, Block, BlockHandle, DecodeBuffers, DecodedBlock};
 use super::bloom::BloomFilter;
 use super::coding::{get_u32, get_u64};
 use super::iter::TableIter;
 use super::{
-    BlockCache, Seal, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES, FOOTER_BYTES,
-    KIND_VALUE, SST_FORMAT_VERSION, SST_FORMAT_VERSION_MIN, SST_MAGIC,
+    cmp_internal, BlockCache, Seal, BLOCK_BYTES_MAX, BLOCK_HANDLE_BYTES, BLOCK_TRAILER_BYTES,
+    FOOTER_BYTES, KIND_VALUE, SST_FORMAT_VERSION, SST_FORMAT_VERSION_MIN, SST_MAGIC,
 };
 use crate::error::{Error, Result};
 use crate::fs::FsFile;
@@ -68,6 +69,13 @@ pub struct Table {
     index_handle: BlockHandle,
     footer_at: u64,
 }
+
+/// Receives a table entry: user key, seqno, value (`None`: a tombstone).
+pub(crate) type EntryVisitor<'v> = dyn FnMut(&[u8], SeqNo, Option<&[u8]>) -> Result<()> + 'v;
+
+/// User keys after the first (exclusive; `None`: from the start) through
+/// the second (inclusive).
+pub type KeySpan = (Option<Vec<u8>>, Vec<u8>);
 
 /// One data block, as the index describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -441,6 +449,60 @@ impl Table {
 
     pub(crate) fn block_offset(&self, i: usize) -> u64 {
         self.handles[i].offset
+    }
+
+    /// Data block `i` decoded (into `buffers`) and checked against the
+    /// index: not empty, its last entry equal to its index key, its first
+    /// entry after the previous block's index key.
+    pub(crate) fn decode_block(&self, i: usize, buffers: DecodeBuffers) -> Result<DecodedBlock> {
+        let block = self.load_block(i)?;
+        let d = DecodedBlock::decode_with(block, &self.path, buffers)?;
+        let index = &self.index;
+        let n = d.len();
+        let mismatch = |why: &str| Error::corruption(&self.path, self.block_offset(i), why);
+        if n == 0 {
+            return Err(mismatch("empty data block"));
+        }
+        if d.user_key(n - 1) != index.user_key(i) || d.seqno(n - 1) != index.seqno(i) {
+            return Err(mismatch(
+                "last entry of data block differs from its index key",
+            ));
+        }
+        if i > 0
+            && cmp_internal(
+                index.user_key(i - 1),
+                index.seqno(i - 1),
+                d.user_key(0),
+                d.seqno(0),
+            ) != Ordering::Less
+        {
+            return Err(mismatch(
+                "first entry of data block not after the previous block",
+            ));
+        }
+        Ok(d)
+    }
+
+    /// Hands `visit` every entry of every data block that decodes and
+    /// agrees with the index, in order; returns, for each block that does
+    /// not, the user keys it spanned: after the previous block's last key
+    /// (`None` for the first block) through its own last key.
+    pub(crate) fn readable_entries(&self, visit: &mut EntryVisitor<'_>) -> Result<Vec<KeySpan>> {
+        let mut lost = Vec::new();
+        for i in 0..self.handles.len() {
+            match self.decode_block(i, DecodeBuffers::default()) {
+                Ok(d) => {
+                    for j in 0..d.len() {
+                        visit(d.user_key(j), d.seqno(j), d.value(j))?;
+                    }
+                }
+                Err(_) => lost.push((
+                    (i > 0).then(|| self.index.user_key(i - 1).to_vec()),
+                    self.index.user_key(i).to_vec(),
+                )),
+            }
+        }
+        Ok(lost)
     }
 
     /// Data block `i`, from the cache or the file.

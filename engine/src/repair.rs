@@ -1,0 +1,635 @@
+//! Repair: make a damaged database open again, losing as little as
+//! possible, deleting nothing, and saying what was lost.
+//!
+//! 1. The state to keep is the last one the manifest can still tell: all
+//!    of it if it reads whole (a torn tail is cut, as at every open), the
+//!    edits before the damage if a record in the middle is damaged. Never
+//!    "every table in the directory": a table a compaction already
+//!    replaced would bring back keys whose tombstones that compaction
+//!    dropped. Only if no manifest state is readable at all (no `CURRENT`,
+//!    a damaged snapshot record) is the state rebuilt from the readable
+//!    tables, all in level 0, newest by sequence number first.
+//! 2. Every table of that state is read whole; one that is missing or does
+//!    not read is dropped from it (its key range and sequence numbers are
+//!    reported from the manifest). Tables the manifest no longer lists
+//!    but that are newer than the kept state (numbered at or above its
+//!    next file number: written by edits the damage lost) and read whole
+//!    are added back in level 0; older ones were replaced before the kept
+//!    state and stay out.
+//! 3. A new manifest holding one snapshot of the result is written and
+//!    `CURRENT` pointed at it (synced), then every file outside the result
+//!    (old manifests, replaced or unreadable tables, retired WAL segments)
+//!    is moved into `lost/`.
+//! 4. The WAL segments the new manifest replays are scanned; at the first
+//!    damage the segment is cut (its original moved to `lost/`) and every
+//!    later segment moved to `lost/`: their records would follow a gap.
+//!
+//! Each step can be interrupted by a crash and repair run again.
+
+use std::path::{Path, PathBuf};
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::filename::{parse_file_name, table_file_name, FileKind};
+use crate::flush::{file_meta, TableFiles};
+use crate::fs::{FileSystem, OpenMode};
+use crate::manifest::{self, ManifestWriter};
+use crate::options::Options;
+use crate::sst::{BlockCache, Table};
+use crate::sync::Arc;
+use crate::types::SeqNo;
+use crate::version::{FileMeta, Version, VersionEdit, LEVELS};
+use crate::wal::{self, WalLimits};
+
+/// The folder, inside the database directory, that repair moves files to.
+pub const LOST_DIR: &str = "lost";
+
+/// What became of the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestOutcome {
+    /// It read whole (a torn tail, if any, cut as at every open).
+    Intact,
+    /// A record in the middle was damaged: the state before it was kept,
+    /// and the edits from it on were lost.
+    CutAt {
+        /// The damaged record's offset in the manifest file.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No manifest state was readable: rebuilt from the tables.
+    Rebuilt {
+        /// Why the manifest could not be used.
+        reason: String,
+    },
+}
+
+/// A table that did not read whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostTable {
+    /// Its file number.
+    pub number: u64,
+    /// Its level, key range and sequence numbers, as the manifest recorded
+    /// them (`None`: unknown, the metadata that would say is gone).
+    pub meta: Option<(usize, FileMeta)>,
+    /// Why it did not read.
+    pub reason: String,
+    /// What was saved of it, if its index still read.
+    pub salvaged: Option<Salvage>,
+}
+
+/// The readable part of a damaged table, rewritten as a new one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Salvage {
+    /// The new table's number (`None` if no block read).
+    pub table: Option<u64>,
+    /// Entries kept.
+    pub entries: u64,
+    /// The user keys of the blocks that did not read: after the first key
+    /// (exclusive; `None`: from the start) through the second (inclusive).
+    /// Older versions of these keys, from lower levels, may show again.
+    pub lost_ranges: Vec<crate::sst::KeySpan>,
+}
+
+/// Log records repair could not keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostLog {
+    /// The segment.
+    pub segment: u64,
+    /// Where in it the loss starts (`None`: the whole segment).
+    pub offset: Option<u64>,
+    /// What was wrong there (or that it followed a damaged segment).
+    pub reason: String,
+    /// The first sequence number lost: the one after the last record kept
+    /// (`None`: unknown).
+    pub first_seqno: Option<SeqNo>,
+}
+
+/// What repair did and what was lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepairReport {
+    /// What became of the manifest.
+    pub manifest: ManifestOutcome,
+    /// Tables in the repaired state.
+    pub tables_kept: usize,
+    /// Tables the manifest did not list that were added back (written by
+    /// edits the damage lost).
+    pub tables_recovered: Vec<u64>,
+    /// Tables lost.
+    pub tables_lost: Vec<LostTable>,
+    /// Log records lost.
+    pub logs_lost: Vec<LostLog>,
+    /// Files moved into `lost/` (their names there).
+    pub moved: Vec<String>,
+    /// The repaired database's next open replays WAL segments from this
+    /// number on.
+    pub log_number: u64,
+}
+
+impl RepairReport {
+    /// Whether repair lost nothing (it may still have moved files no state
+    /// needed).
+    pub fn lost_nothing(&self) -> bool {
+        matches!(self.manifest, ManifestOutcome::Intact)
+            && self.tables_lost.is_empty()
+            && self.logs_lost.is_empty()
+    }
+}
+
+/// Reads table `number` of `dir` whole (every block checked) and describes
+/// it as the manifest would.
+pub(crate) fn read_table(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<FileMeta> {
+    let path = dir.join(table_file_name(number));
+    let file = fs
+        .open(&path, OpenMode::Read)
+        .map_err(|e| Error::io(&path, e))?;
+    let file_bytes = file.len().map_err(|e| Error::io(&path, e))?;
+    let table = Arc::new(Table::open(
+        file,
+        path,
+        number,
+        Arc::new(BlockCache::new(0)),
+    )?);
+    let mut it = table.iter();
+    it.seek_to_first()?;
+    let mut meta = FileMeta {
+        number,
+        file_bytes,
+        smallest_key: it.user_key().to_vec(),
+        largest_key: Vec::new(),
+        seqno_min: SeqNo::MAX,
+        seqno_max: 0,
+        entries: 0,
+    };
+    while it.valid() {
+        meta.largest_key.clear();
+        meta.largest_key.extend_from_slice(it.user_key());
+        meta.seqno_min = meta.seqno_min.min(it.seqno());
+        meta.seqno_max = meta.seqno_max.max(it.seqno());
+        meta.entries += 1;
+        it.next()?;
+    }
+    if meta.entries != table.entries() {
+        return Err(Error::corruption(
+            table.path(),
+            0,
+            format!(
+                "the footer says {} entries, the blocks hold {}",
+                table.entries(),
+                meta.entries
+            ),
+        ));
+    }
+    Ok(meta)
+}
+
+/// Rewrites the blocks of table `number` that still read as a new table;
+/// `None` if the table does not open (its footer or index is damaged).
+fn salvage(files: &TableFiles<'_>, number: u64) -> Result<Option<(Option<FileMeta>, Salvage)>> {
+    let path = files.dir.join(table_file_name(number));
+    let Ok(file) = files.fs.open(&path, OpenMode::Read) else {
+        return Ok(None);
+    };
+    let Ok(table) = Table::open(file, path, number, Arc::new(BlockCache::new(0))) else {
+        return Ok(None);
+    };
+    let mut builder: Option<(u64, crate::sst::TableBuilder)> = None;
+    let mut entries = 0u64;
+    let lost_ranges = table.readable_entries(&mut |key, seqno, value| {
+        if builder.is_none() {
+            builder = Some(files.create()?);
+        }
+        let (_, b) = builder.as_mut().expect("created above");
+        entries += 1;
+        b.add(key, seqno, value)
+    })?;
+    let meta = match builder {
+        Some((n, b)) => Some(file_meta(n, &b.finish()?)),
+        None => None,
+    };
+    let salvage = Salvage {
+        table: meta.as_ref().map(|m| m.number),
+        entries,
+        lost_ranges,
+    };
+    Ok(Some((meta, salvage)))
+}
+
+/// The state repair starts from.
+struct Start {
+    version: Version,
+    log_number: u64,
+    next_file_number: u64,
+    last_seqno: SeqNo,
+    outcome: ManifestOutcome,
+}
+
+/// Reads the manifest `CURRENT` names, up to its first damage.
+fn read_manifest(fs: &dyn FileSystem, dir: &Path) -> std::result::Result<Start, String> {
+    let number = match manifest::read_current(fs, dir) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Err("no CURRENT file".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let path = dir.join(crate::filename::manifest_file_name(number));
+    let bytes = fs
+        .open(&path, OpenMode::Read)
+        .and_then(|f| f.read_all())
+        .map_err(|e| Error::io(&path, e).to_string())?;
+    let mut last: Option<(Version, [u64; 3])> = None;
+    let mut scalars = [0u64; 3];
+    let replayed = manifest::replay_visiting(&bytes, &path, number, &mut |_, edit, builder| {
+        for (s, v) in
+            scalars
+                .iter_mut()
+                .zip([edit.log_number, edit.next_file_number, edit.last_seqno])
+        {
+            *s = (*s).max(v.unwrap_or(0));
+        }
+        last = Some((builder.build(), scalars));
+    });
+    match (replayed, last) {
+        (Ok(r), _) => Ok(Start {
+            version: r.version,
+            log_number: r.log_number,
+            next_file_number: r.next_file_number,
+            last_seqno: r.last_seqno,
+            outcome: ManifestOutcome::Intact,
+        }),
+        (Err(e), Some((version, [log_number, next_file_number, last_seqno]))) => {
+            let (offset, reason) = match &e {
+                Error::Corruption { offset, reason, .. } => (*offset, reason.clone()),
+                other => (0, other.to_string()),
+            };
+            Ok(Start {
+                version,
+                log_number,
+                next_file_number,
+                last_seqno,
+                outcome: ManifestOutcome::CutAt { offset, reason },
+            })
+        }
+        (Err(e), None) => Err(e.to_string()),
+    }
+}
+
+/// Repairs the database in `path` (see the module docs): afterwards it
+/// opens, holding everything repair could keep. Takes the directory's
+/// lock, so the database must not be open. Deletes nothing: what it
+/// removes goes to `lost/` inside the directory.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+/// db.put(b"k", b"v", strata::WriteOptions::DURABLE)?;
+/// db.close()?;
+/// let report = strata::repair(dir.path(), strata::Options::default())?;
+/// assert!(report.lost_nothing());
+/// let db = strata::Db::open(dir.path(), strata::Options::default())?;
+/// assert_eq!(db.get(b"k")?, Some(b"v".to_vec()));
+/// # Ok::<(), strata::Error>(())
+/// ```
+pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
+    let dir = path.as_ref();
+    let fs = &*opts.fs;
+    if !fs.exists(dir).map_err(|e| Error::io(dir, e))? {
+        return Err(Error::InvalidArgument(format!(
+            "no database to repair in {} (the directory does not exist)",
+            dir.display()
+        )));
+    }
+    let _lock = crate::db::lock_dir(fs, dir)?;
+    let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let kinds: Vec<(String, FileKind)> = names
+        .iter()
+        .filter_map(|n| parse_file_name(n).map(|k| (n.clone(), k)))
+        .collect();
+    let on_disk: Vec<u64> = kinds
+        .iter()
+        .filter_map(|(_, k)| match k {
+            FileKind::Table(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let max_number = kinds
+        .iter()
+        .filter_map(|(_, k)| match k {
+            FileKind::Table(n) | FileKind::Wal(n) | FileKind::Manifest(n) => Some(*n),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+
+    let (start, manifest_failure) = match read_manifest(fs, dir) {
+        Ok(s) => (s, None),
+        Err(reason) => (
+            Start {
+                version: Version::new(),
+                // Unknown which segments were flushed: replay them all
+                // (a record already in a table is the same version again).
+                log_number: 0,
+                next_file_number: 0,
+                last_seqno: 0,
+                outcome: ManifestOutcome::Rebuilt {
+                    reason: reason.clone(),
+                },
+            },
+            Some(reason),
+        ),
+    };
+    let mut report = RepairReport {
+        manifest: start.outcome.clone(),
+        tables_kept: 0,
+        tables_recovered: Vec::new(),
+        tables_lost: Vec::new(),
+        logs_lost: Vec::new(),
+        moved: Vec::new(),
+        log_number: start.log_number,
+    };
+
+    // The tables to keep: the start state's that read whole (or what of
+    // them still reads), then newer ones no state lists.
+    let numbers = AtomicU64::new(max_number.max(start.next_file_number) + 1);
+    let files = TableFiles {
+        fs,
+        dir,
+        options: opts.table,
+        next_file_number: &numbers,
+    };
+    let mut edit = VersionEdit::default();
+    let mut kept: Vec<u64> = Vec::new();
+    let listed = start.version.live_file_numbers();
+    let mut candidates: Vec<(usize, u64, Option<FileMeta>)> = Vec::new();
+    for level in 0..LEVELS {
+        for f in start.version.files(level) {
+            candidates.push((level, f.number, Some((**f).clone())));
+        }
+    }
+    for &n in &on_disk {
+        let newer = manifest_failure.is_some() || n >= start.next_file_number;
+        if newer && !listed.contains(&n) {
+            candidates.push((0, n, None));
+        }
+    }
+    for (level, n, listed_meta) in candidates {
+        let read = read_table(fs, dir, n);
+        if let Ok(meta) = &read {
+            if listed_meta.is_none() && meta.entries == 0 {
+                continue;
+            }
+            edit.added
+                .push((level, listed_meta.clone().unwrap_or_else(|| meta.clone())));
+            kept.push(n);
+            if listed_meta.is_none() {
+                report.tables_recovered.push(n);
+            }
+            continue;
+        }
+        let reason = read.err().map(|e| e.to_string()).unwrap_or_default();
+        let salvaged = match salvage(&files, n)? {
+            Some((meta, s)) => {
+                if let Some(m) = meta {
+                    kept.push(m.number);
+                    edit.added.push((level, m));
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        report.tables_lost.push(LostTable {
+            number: n,
+            meta: listed_meta.map(|m| (level, m)),
+            reason,
+            salvaged,
+        });
+    }
+    report.tables_kept = kept.len();
+    let tables_last = edit
+        .added
+        .iter()
+        .map(|(_, f)| f.seqno_max)
+        .fold(start.last_seqno, SeqNo::max);
+    let mut segments: Vec<u64> = kinds
+        .iter()
+        .filter_map(|(_, k)| match k {
+            FileKind::Wal(n) if *n >= start.log_number => Some(*n),
+            _ => None,
+        })
+        .collect();
+    segments.sort_unstable();
+    let log = plan_log(&opts, dir, &segments, tables_last, &mut report)?;
+    report.log_number = log.log_number;
+
+    // The new manifest, named by CURRENT (synced).
+    let manifest_number = numbers.fetch_add(1, Ordering::SeqCst);
+    edit.log_number = Some(log.log_number);
+    edit.next_file_number = Some(manifest_number + 1);
+    edit.last_seqno = Some(log.last_seqno);
+    ManifestWriter::create(fs, dir, manifest_number, &edit)?;
+
+    // Everything else goes to lost/, and the damaged segment is cut.
+    let lost = dir.join(LOST_DIR);
+    fs.create_dir_all(&lost).map_err(|e| Error::io(&lost, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for (name, kind) in &kinds {
+        let outside = match kind {
+            FileKind::Table(n) => !kept.contains(n),
+            FileKind::Manifest(n) => *n != manifest_number,
+            FileKind::Wal(n) => !log.replayed.contains(n),
+            FileKind::CurrentTemp => true,
+            FileKind::Current | FileKind::Lock => false,
+        };
+        if outside {
+            report.moved.push(move_to_lost(fs, dir, &lost, name)?);
+        }
+    }
+    if let Some((n, keep)) = &log.cut {
+        let name = crate::filename::wal_file_name(*n);
+        report.moved.push(move_to_lost(fs, dir, &lost, &name)?);
+        if keep.len() > wal::SEGMENT_HEADER_BYTES {
+            let path = dir.join(&name);
+            let cut = fs
+                .open(&path, OpenMode::CreateNew)
+                .map_err(|e| Error::io(&path, e))?;
+            cut.write_at(keep, 0).map_err(|e| Error::io(&path, e))?;
+            cut.sync_all().map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    fs.sync_dir(&lost).map_err(|e| Error::io(&lost, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    Ok(report)
+}
+
+/// What the repaired database replays of the WAL.
+struct LogPlan {
+    /// The first segment replayed.
+    log_number: u64,
+    /// The manifest's last seqno: replay continues from the one after it.
+    last_seqno: SeqNo,
+    /// The segments replayed (the cut one included).
+    replayed: Vec<u64>,
+    /// The damaged segment, and the bytes of it to keep.
+    cut: Option<(u64, Vec<u8>)>,
+}
+
+/// The seqnos of the (non-close) records in segment bytes `data`.
+fn record_seqnos(
+    data: &[u8],
+    path: &Path,
+    number: u64,
+    limits: &WalLimits,
+) -> Result<Vec<(SeqNo, SeqNo)>> {
+    let mut seqnos = Vec::new();
+    if data.len() > wal::SEGMENT_HEADER_BYTES {
+        let file = crate::fs::MemFile::with_bytes(data.to_vec());
+        wal::scan_segment(file.as_ref(), path, number, limits, &mut |_, rec| {
+            if !rec.ops.is_empty() {
+                seqnos.push((rec.seqno_first, rec.seqno_last()));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(seqnos)
+}
+
+/// Decides which segments the repaired database replays, given that the
+/// tables hold every write up to `tables_last`: segments wholly below it
+/// were flushed (not replayed, no loss); at the first damage the segment
+/// is cut and the later ones dropped; a gap between the tables and the
+/// first record replayed (writes only a lost table held) is bridged by
+/// starting the sequence after it, and reported.
+fn plan_log(
+    opts: &Options,
+    dir: &Path,
+    segments: &[u64],
+    tables_last: SeqNo,
+    report: &mut RepairReport,
+) -> Result<LogPlan> {
+    let fs = &*opts.fs;
+    let limits = WalLimits {
+        key_bytes_max: opts.key_bytes_max,
+        value_bytes_max: opts.value_bytes_max,
+        record_bytes_max: opts.batch_bytes_max,
+    };
+    let mut plan = LogPlan {
+        log_number: segments.first().copied().unwrap_or(0),
+        last_seqno: tables_last,
+        replayed: Vec::new(),
+        cut: None,
+    };
+    // The last seqno the replay has reached, once past the tables.
+    let mut next: Option<SeqNo> = None;
+    for &n in segments {
+        let path = dir.join(crate::filename::wal_file_name(n));
+        if let Some((cut, _)) = &plan.cut {
+            report.logs_lost.push(LostLog {
+                segment: n,
+                offset: None,
+                reason: format!("follows segment {cut}, which was cut"),
+                first_seqno: next.map(|s| s + 1),
+            });
+            continue;
+        }
+        let data = fs
+            .open(&path, OpenMode::Read)
+            .and_then(|f| f.read_all())
+            .map_err(|e| Error::io(&path, e))?;
+        let file = crate::fs::MemFile::with_bytes(data.clone());
+        let scan = wal::scan_segment(file.as_ref(), &path, n, &limits, &mut |_, _| Ok(()));
+        let damage = match scan {
+            Ok(s) => s.damage.map(|d| (s.valid_bytes, d.reason)),
+            Err(Error::Corruption { offset, reason, .. }) => Some((offset, reason)),
+            Err(e) => return Err(e),
+        };
+        let keep_to = damage
+            .as_ref()
+            .map_or(data.len(), |(at, _)| (*at as usize).min(data.len()));
+        let seqnos = record_seqnos(&data[..keep_to], &path, n, &limits)?;
+        let above: Vec<&(SeqNo, SeqNo)> = seqnos
+            .iter()
+            .filter(|(_, last)| *last > tables_last)
+            .collect();
+        if next.is_none() && above.is_empty() {
+            // Flushed: every record it holds is in a table.
+            if let Some((at, reason)) = damage {
+                report.logs_lost.push(LostLog {
+                    segment: n,
+                    offset: Some(at),
+                    reason: format!(
+                        "{reason} (every record before it is in a table; what followed, if \
+                         anything was not, is lost)"
+                    ),
+                    first_seqno: None,
+                });
+            }
+            plan.log_number = n + 1;
+            continue;
+        }
+        if next.is_none() {
+            plan.log_number = n;
+            if let Some(&&(first, _)) = above.first() {
+                if first <= tables_last || seqnos.first().map(|s| s.0) != Some(first) {
+                    return Err(Error::corruption(
+                        &path,
+                        0,
+                        format!(
+                            "segment {n} holds records on both sides of the tables' last \
+                             sequence number {tables_last}; repair cannot split it"
+                        ),
+                    ));
+                }
+                if first > tables_last + 1 {
+                    report.logs_lost.push(LostLog {
+                        segment: n,
+                        offset: None,
+                        reason: format!(
+                            "sequence numbers {}..={} are in no readable table or segment",
+                            tables_last + 1,
+                            first - 1
+                        ),
+                        first_seqno: Some(tables_last + 1),
+                    });
+                    plan.last_seqno = first - 1;
+                }
+            }
+            next = Some(plan.last_seqno);
+        }
+        if let Some(&&(_, last)) = above.last() {
+            next = Some(last);
+        }
+        plan.replayed.push(n);
+        if let Some((at, reason)) = damage {
+            report.logs_lost.push(LostLog {
+                segment: n,
+                offset: Some(at),
+                reason,
+                first_seqno: next.map(|s| s + 1),
+            });
+            plan.cut = Some((n, data[..keep_to].to_vec()));
+        }
+    }
+    Ok(plan)
+}
+
+/// Moves `name` into `lost` (as `name.N` if a file of that name is
+/// already there); returns its name there.
+fn move_to_lost(fs: &dyn FileSystem, dir: &Path, lost: &Path, name: &str) -> Result<String> {
+    let mut target = name.to_string();
+    let mut n = 0;
+    while fs
+        .exists(&lost.join(&target))
+        .map_err(|e| Error::io(lost, e))?
+    {
+        n += 1;
+        target = format!("{name}.{n}");
+    }
+    let (from, to) = (dir.join(name), lost.join(&target));
+    fs.rename(&from, &to).map_err(|e| Error::io(&from, e))?;
+    Ok(target)
+}
+
+/// The repaired database's `lost/` folder.
+pub fn lost_dir(dir: &Path) -> PathBuf {
+    dir.join(LOST_DIR)
+}
