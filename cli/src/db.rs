@@ -9,6 +9,7 @@ use strata::format::manifest::recover;
 use strata::format::version::LEVELS;
 use strata::format::wal::scan_segment;
 use strata::fs::{FileSystem, StdFs};
+use strata::repair::ManifestOutcome;
 use strata::{Db, Error, Options, PROPERTY_NAMES};
 
 use crate::dump::{file_json, open, open_table, walk_table, ANY_RECORD};
@@ -215,4 +216,76 @@ pub fn checkpoint(_out: &Out, dir: &Path, dest: &Path) -> Result<Done, Failed> {
         "bytes_copied": report.bytes_copied,
     });
     Ok(Done { doc, healthy: true })
+}
+
+fn unknown_or<T: Into<Value>>(v: Option<T>) -> Value {
+    v.map_or_else(|| json!("unknown"), Into::into)
+}
+
+/// `strata repair DIR`: exit 0 if nothing was lost, 1 if something was
+/// (the report says what).
+pub fn repair(out: &Out, dir: &Path) -> Result<Done, Failed> {
+    let r = strata::repair(dir, existing())?;
+    let manifest = match &r.manifest {
+        ManifestOutcome::Intact => json!("intact"),
+        ManifestOutcome::CutAt { offset, reason } => {
+            json!({"cut_at": offset, "reason": reason, "edits_after_it": "lost"})
+        }
+        ManifestOutcome::Rebuilt { reason } => {
+            json!({"rebuilt_from_tables": true, "reason": reason})
+        }
+    };
+    let tables_lost: Vec<Value> = r
+        .tables_lost
+        .iter()
+        .map(|t| {
+            let mut v = json!({"number": t.number, "reason": t.reason});
+            match &t.meta {
+                Some((level, m)) => {
+                    v["level"] = json!(level);
+                    v["smallest"] = out.bytes(&m.smallest_key);
+                    v["largest"] = out.bytes(&m.largest_key);
+                    v["seqnos"] = json!(format!("{}..={}", m.seqno_min, m.seqno_max));
+                }
+                None => v["range"] = json!("unknown"),
+            }
+            v["salvaged"] = match &t.salvaged {
+                None => json!("nothing (its index does not read)"),
+                Some(s) => json!({
+                    "into_table": unknown_or(s.table),
+                    "entries": s.entries,
+                    "lost_spans": s.lost_ranges.iter().map(|(after, through)| json!({
+                        "after": after.as_ref().map_or(json!("start"), |a| out.bytes(a)),
+                        "through": out.bytes(through),
+                    })).collect::<Vec<_>>(),
+                }),
+            };
+            v
+        })
+        .collect();
+    let logs_lost: Vec<Value> = r
+        .logs_lost
+        .iter()
+        .map(|l| {
+            json!({
+                "segment": l.segment,
+                "offset": l.offset.map_or(json!("whole segment"), Value::from),
+                "reason": l.reason,
+                "first_seqno_lost": unknown_or(l.first_seqno),
+            })
+        })
+        .collect();
+    let healthy = r.lost_nothing();
+    let doc = json!({
+        "dir": dir.display().to_string(),
+        "lost_nothing": healthy,
+        "manifest": manifest,
+        "tables_kept": r.tables_kept,
+        "tables_recovered": r.tables_recovered,
+        "tables_lost": tables_lost,
+        "logs_lost": logs_lost,
+        "moved_to_lost": r.moved,
+        "lost_dir": strata::repair::lost_dir(dir).display().to_string(),
+    });
+    Ok(Done { doc, healthy })
 }

@@ -99,6 +99,15 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Makes a damaged database open again: keeps the last state the
+    /// manifest can tell, salvages what still reads of damaged tables,
+    /// cuts the WAL at its first damage, moves everything else into
+    /// `lost/` (nothing is deleted) and reports what was lost. Exit 0 if
+    /// nothing was, 1 if something was.
+    Repair {
+        /// The database directory (no process may have it open).
+        dir: PathBuf,
+    },
     /// A consistent copy of the database in DEST (which must not exist).
     Checkpoint {
         /// The database directory (opened for writing: no other process
@@ -160,6 +169,7 @@ fn main() -> ExitCode {
             limit,
         } => db::scan(&out, dir, from.as_deref(), to.as_deref(), *reverse, *limit),
         Command::Checkpoint { dir, dest } => db::checkpoint(&out, dir, dest),
+        Command::Repair { dir } => db::repair(&out, dir),
     };
     match result {
         Ok(done) => {

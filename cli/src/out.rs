@@ -108,7 +108,8 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Null => Some("-".into()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
-        Value::String(s) => Some(s.clone()),
+        // One line per value in text: a multi-line string's lines joined.
+        Value::String(s) => Some(s.trim_end().replace('\n', " | ")),
         _ => None,
     }
 }

@@ -268,3 +268,36 @@ fn errors_name_the_problem_and_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("hex"), "{err}");
 }
+
+#[test]
+fn repair_salvages_a_damaged_table_and_check_passes_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let d = p(dir.path());
+    let victim = table_files(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[200] ^= 0x08;
+    std::fs::write(&victim, &bytes).unwrap();
+    assert_eq!(strata_json(&["check", d]).0, 1);
+    let (code, doc) = strata_json(&["repair", d]);
+    assert_eq!(code, 1, "something was lost: {doc}");
+    assert_eq!(doc["lost_nothing"], false);
+    let lost = &doc["tables_lost"][0];
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(name.contains(&format!("{:06}", lost["number"].as_u64().unwrap())));
+    assert_eq!(lost["salvaged"]["lost_spans"].as_array().unwrap().len(), 1);
+    assert!(doc["moved_to_lost"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == name));
+    assert!(
+        dir.path().join("lost").join(name).exists(),
+        "nothing is deleted"
+    );
+    let (code, doc) = strata_json(&["check", d]);
+    assert_eq!(code, 0, "{doc}");
+    // A second repair finds nothing to lose.
+    let (code, doc) = strata_json(&["repair", d]);
+    assert_eq!(code, 0, "{doc}");
+}
