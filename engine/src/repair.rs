@@ -421,6 +421,16 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
     let log = plan_log(&opts, dir, &segments, tables_last, &mut report)?;
     report.log_number = log.log_number;
 
+    let lost = dir.join(LOST_DIR);
+    fs.create_dir_all(&lost).map_err(|e| Error::io(&lost, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    // A CURRENT that does not read is kept in lost/, and replaced.
+    if manifest::read_current(fs, dir).is_err() {
+        report
+            .moved
+            .push(move_to_lost(fs, dir, &lost, crate::filename::CURRENT_FILE)?);
+    }
+
     // The new manifest, named by CURRENT (synced).
     let manifest_number = numbers.fetch_add(1, Ordering::SeqCst);
     edit.log_number = Some(log.log_number);
@@ -429,14 +439,13 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
     ManifestWriter::create(fs, dir, manifest_number, &edit)?;
 
     // Everything else goes to lost/, and the damaged segment is cut.
-    let lost = dir.join(LOST_DIR);
-    fs.create_dir_all(&lost).map_err(|e| Error::io(&lost, e))?;
-    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
     for (name, kind) in &kinds {
         let outside = match kind {
             FileKind::Table(n) => !kept.contains(n),
             FileKind::Manifest(n) => *n != manifest_number,
-            FileKind::Wal(n) => !log.replayed.contains(n),
+            FileKind::Wal(n) => {
+                !log.replayed.contains(n) && !log.rewrites.iter().any(|r| r.0 == *n)
+            }
             FileKind::CurrentTemp => true,
             FileKind::Current | FileKind::Lock => false,
         };
@@ -444,17 +453,10 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
             report.moved.push(move_to_lost(fs, dir, &lost, name)?);
         }
     }
-    if let Some((n, keep)) = &log.cut {
-        let name = crate::filename::wal_file_name(*n);
-        report.moved.push(move_to_lost(fs, dir, &lost, &name)?);
-        if keep.len() > wal::SEGMENT_HEADER_BYTES {
-            let path = dir.join(&name);
-            let cut = fs
-                .open(&path, OpenMode::CreateNew)
-                .map_err(|e| Error::io(&path, e))?;
-            cut.write_at(keep, 0).map_err(|e| Error::io(&path, e))?;
-            cut.sync_all().map_err(|e| Error::io(&path, e))?;
-        }
+    for (n, records) in &log.rewrites {
+        report
+            .moved
+            .push(rewrite_segment(fs, dir, &lost, *n, records)?);
     }
     fs.sync_dir(&lost).map_err(|e| Error::io(&lost, e))?;
     fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -467,38 +469,43 @@ struct LogPlan {
     log_number: u64,
     /// The manifest's last seqno: replay continues from the one after it.
     last_seqno: SeqNo,
-    /// The segments replayed (the cut one included).
+    /// The segments replayed as they are.
     replayed: Vec<u64>,
-    /// The damaged segment, and the bytes of it to keep.
-    cut: Option<(u64, Vec<u8>)>,
+    /// Segments rewritten with only some of their records (the damaged
+    /// one, cut at its damage; one whose first records are in tables).
+    rewrites: Vec<(u64, Vec<wal::WalRecord>)>,
+    /// Whether a damaged segment ended the log.
+    cut: Option<u64>,
 }
 
-/// The seqnos of the (non-close) records in segment bytes `data`.
-fn record_seqnos(
+/// The (non-close) records of segment bytes `data`, with their offsets.
+fn records_of(
     data: &[u8],
     path: &Path,
     number: u64,
     limits: &WalLimits,
-) -> Result<Vec<(SeqNo, SeqNo)>> {
-    let mut seqnos = Vec::new();
+) -> Result<Vec<(u64, wal::WalRecord)>> {
+    let mut records = Vec::new();
     if data.len() > wal::SEGMENT_HEADER_BYTES {
         let file = crate::fs::MemFile::with_bytes(data.to_vec());
-        wal::scan_segment(file.as_ref(), path, number, limits, &mut |_, rec| {
+        wal::scan_segment(file.as_ref(), path, number, limits, &mut |offset, rec| {
             if !rec.ops.is_empty() {
-                seqnos.push((rec.seqno_first, rec.seqno_last()));
+                records.push((offset, rec));
             }
             Ok(())
         })?;
     }
-    Ok(seqnos)
+    Ok(records)
 }
 
-/// Decides which segments the repaired database replays, given that the
-/// tables hold every write up to `tables_last`: segments wholly below it
-/// were flushed (not replayed, no loss); at the first damage the segment
-/// is cut and the later ones dropped; a gap between the tables and the
-/// first record replayed (writes only a lost table held) is bridged by
-/// starting the sequence after it, and reported.
+/// Decides what of the WAL the repaired database replays, given that the
+/// tables hold every write up to `tables_last`: records at or below it are
+/// in tables (a segment holding only those is not replayed, one holding
+/// some is rewritten without them); at the first damage the segment is
+/// cut (rewritten with the records before it) and the later ones
+/// dropped; a gap between the tables and the first record replayed
+/// (writes only a lost table held) is bridged by starting the sequence
+/// after it, and reported.
 fn plan_log(
     opts: &Options,
     dir: &Path,
@@ -513,21 +520,22 @@ fn plan_log(
         record_bytes_max: opts.batch_bytes_max,
     };
     let mut plan = LogPlan {
-        log_number: segments.first().copied().unwrap_or(0),
+        log_number: segments.last().map_or(0, |n| n + 1),
         last_seqno: tables_last,
         replayed: Vec::new(),
+        rewrites: Vec::new(),
         cut: None,
     };
-    // The last seqno the replay has reached, once past the tables.
-    let mut next: Option<SeqNo> = None;
+    // The last seqno replay reaches so far (`None`: nothing replayed yet).
+    let mut reached: Option<SeqNo> = None;
     for &n in segments {
         let path = dir.join(crate::filename::wal_file_name(n));
-        if let Some((cut, _)) = &plan.cut {
+        if let Some(cut) = plan.cut {
             report.logs_lost.push(LostLog {
                 segment: n,
                 offset: None,
                 reason: format!("follows segment {cut}, which was cut"),
-                first_seqno: next.map(|s| s + 1),
+                first_seqno: reached.map(|s| s + 1),
             });
             continue;
         }
@@ -545,37 +553,24 @@ fn plan_log(
         let keep_to = damage
             .as_ref()
             .map_or(data.len(), |(at, _)| (*at as usize).min(data.len()));
-        let seqnos = record_seqnos(&data[..keep_to], &path, n, &limits)?;
-        let above: Vec<&(SeqNo, SeqNo)> = seqnos
-            .iter()
-            .filter(|(_, last)| *last > tables_last)
-            .collect();
-        if next.is_none() && above.is_empty() {
-            // Flushed: every record it holds is in a table.
-            if let Some((at, reason)) = damage {
-                report.logs_lost.push(LostLog {
-                    segment: n,
-                    offset: Some(at),
-                    reason: format!(
-                        "{reason} (every record before it is in a table; what followed, if \
-                         anything was not, is lost)"
-                    ),
-                    first_seqno: None,
-                });
-            }
-            plan.log_number = n + 1;
-            continue;
-        }
-        if next.is_none() {
-            plan.log_number = n;
-            if let Some(&&(first, _)) = above.first() {
-                if first <= tables_last || seqnos.first().map(|s| s.0) != Some(first) {
+        let records = records_of(&data[..keep_to], &path, n, &limits)?;
+        let all = records.len();
+        let mut cut_here = damage;
+        let mut kept = Vec::new();
+        for (offset, r) in records {
+            if reached.is_none() {
+                if r.seqno_last() <= tables_last {
+                    continue; // in a table already
+                }
+                let first = r.seqno_first;
+                if first <= tables_last {
                     return Err(Error::corruption(
                         &path,
-                        0,
+                        offset,
                         format!(
-                            "segment {n} holds records on both sides of the tables' last \
-                             sequence number {tables_last}; repair cannot split it"
+                            "a record holds sequence numbers {first}..={} on both sides of \
+                             the tables' last one, {tables_last}",
+                            r.seqno_last()
                         ),
                     ));
                 }
@@ -592,29 +587,95 @@ fn plan_log(
                     });
                     plan.last_seqno = first - 1;
                 }
+                plan.log_number = n;
+                reached = Some(plan.last_seqno);
             }
-            next = Some(plan.last_seqno);
+            let expected = reached.map_or(0, |s| s + 1);
+            if r.seqno_first != expected {
+                // A valid record out of sequence (a write that landed in
+                // the wrong place): the log is damaged here.
+                cut_here = Some((
+                    offset,
+                    format!(
+                        "record starts at sequence number {}, expected {expected}",
+                        r.seqno_first
+                    ),
+                ));
+                break;
+            }
+            reached = Some(r.seqno_last());
+            kept.push(r);
         }
-        if let Some(&&(_, last)) = above.last() {
-            next = Some(last);
+        if reached.is_none() {
+            // Flushed: every record it holds is in a table.
+            if let Some((at, reason)) = cut_here {
+                report.logs_lost.push(LostLog {
+                    segment: n,
+                    offset: Some(at),
+                    reason: format!(
+                        "{reason} (every record before it is in a table; what followed, if \
+                         anything was not, is lost)"
+                    ),
+                    first_seqno: None,
+                });
+            }
+            continue;
         }
-        plan.replayed.push(n);
-        if let Some((at, reason)) = damage {
+        let partial = kept.len() != all || cut_here.is_some();
+        if let Some((at, reason)) = cut_here {
             report.logs_lost.push(LostLog {
                 segment: n,
                 offset: Some(at),
                 reason,
-                first_seqno: next.map(|s| s + 1),
+                first_seqno: reached.map(|s| s + 1),
             });
-            plan.cut = Some((n, data[..keep_to].to_vec()));
+            plan.cut = Some(n);
+        }
+        if partial {
+            plan.rewrites.push((n, kept));
+        } else {
+            plan.replayed.push(n);
         }
     }
     Ok(plan)
 }
 
-/// Moves `name` into `lost` (as `name.N` if a file of that name is
-/// already there); returns its name there.
-fn move_to_lost(fs: &dyn FileSystem, dir: &Path, lost: &Path, name: &str) -> Result<String> {
+/// Replaces segment `n` with one holding only `records` (none: removes
+/// it), after copying the original into `lost`: the new segment is written
+/// under a temporary name, synced, and renamed over the old one, so a
+/// crash leaves one or the other in place.
+fn rewrite_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    lost: &Path,
+    n: u64,
+    records: &[wal::WalRecord],
+) -> Result<String> {
+    let name = crate::filename::wal_file_name(n);
+    let path = dir.join(&name);
+    let kept = lost_name(fs, lost, &name)?;
+    crate::db::copy_file(fs, &path, &lost.join(&kept))?;
+    fs.sync_dir(lost).map_err(|e| Error::io(lost, e))?;
+    if records.is_empty() {
+        fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        return Ok(kept);
+    }
+    let temp = lost.join(format!("{name}.rewriting"));
+    let mut w = wal::WalWriter::create_at(fs, &temp, n)?;
+    let mut buf = Vec::new();
+    for r in records {
+        buf.clear();
+        wal::encode_record(&mut buf, r.seqno_first, &r.ops, w.synced_bytes());
+        w.append(&buf)?;
+    }
+    w.sync()?;
+    fs.rename(&temp, &path).map_err(|e| Error::io(&temp, e))?;
+    Ok(kept)
+}
+
+/// A name for `name` in `lost` that no file there has yet: `name`, or
+/// `name.N`.
+fn lost_name(fs: &dyn FileSystem, lost: &Path, name: &str) -> Result<String> {
     let mut target = name.to_string();
     let mut n = 0;
     while fs
@@ -624,6 +685,13 @@ fn move_to_lost(fs: &dyn FileSystem, dir: &Path, lost: &Path, name: &str) -> Res
         n += 1;
         target = format!("{name}.{n}");
     }
+    Ok(target)
+}
+
+/// Moves `name` into `lost` (as `name.N` if a file of that name is
+/// already there); returns its name there.
+fn move_to_lost(fs: &dyn FileSystem, dir: &Path, lost: &Path, name: &str) -> Result<String> {
+    let target = lost_name(fs, lost, name)?;
     let (from, to) = (dir.join(name), lost.join(&target));
     fs.rename(&from, &to).map_err(|e| Error::io(&from, e))?;
     Ok(target)

@@ -569,7 +569,18 @@ impl WalWriter {
     /// and the directory, so the segment exists durably before any record
     /// in it is acknowledged.
     pub fn create(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<WalWriter> {
-        let path = dir.join(crate::filename::wal_file_name(number));
+        WalWriter::create_at(
+            fs,
+            &dir.join(crate::filename::wal_file_name(number)),
+            number,
+        )
+    }
+
+    /// [`WalWriter::create`] at `path` (segment `number` under another
+    /// name, for a segment written aside and renamed into place).
+    pub fn create_at(fs: &dyn FileSystem, path: &Path, number: u64) -> Result<WalWriter> {
+        let path = path.to_path_buf();
+        let dir = path.parent().unwrap_or(Path::new("."));
         let file = fs
             .open(&path, OpenMode::CreateNew)
             .map_err(|e| Error::io(&path, e))?;

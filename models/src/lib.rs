@@ -211,6 +211,11 @@ impl KvModel {
         vs[idx - 1].1.as_deref()
     }
 
+    /// Every key the model holds a version of (live or deleted), in order.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.versions.keys().map(Vec::as_slice)
+    }
+
     /// The current value of `key`.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.get_at(key, self.last_seqno)

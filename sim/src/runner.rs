@@ -28,6 +28,7 @@ mod judge;
 pub(crate) mod liveness;
 mod reads;
 mod recovery;
+mod repair;
 mod stats;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -106,7 +106,7 @@ impl DbInner {
 
 /// Copies `from` to the new file `to` in chunks and syncs it; returns the
 /// bytes copied.
-fn copy_file(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<u64> {
+pub(crate) fn copy_file(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<u64> {
     let src = fs
         .open(from, OpenMode::Read)
         .map_err(|e| Error::io(from, e))?;

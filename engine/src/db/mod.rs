@@ -42,6 +42,7 @@ use crate::types::SeqNo;
 use state::DbInner;
 
 pub use background::BackgroundStep;
+pub(crate) use checkpoint::copy_file;
 pub use checkpoint::CheckpointReport;
 pub use properties::{Properties, PROPERTY_NAMES};
 pub use stats::{LevelStats, Stats};

@@ -835,6 +835,13 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
     line("I/O calls", s.sim.io_calls.to_string());
     line("lock probes", s.lock_probes.to_string());
     line(
+        "repairs",
+        format!(
+            "{} after detected damage ({} lost nothing)",
+            s.repairs, s.repairs_lossless
+        ),
+    );
+    line(
         "checkpoints",
         format!(
             "{} taken, {} checks of them",

@@ -171,7 +171,10 @@ impl Exec {
             .entry(during.to_string())
             .or_insert(0) += 1;
         self.line(format!("  at-rest damage detected during {during}: {e}"));
-        DAMAGE_DETECTED.to_string()
+        match self.repair_and_check() {
+            Ok(()) => DAMAGE_DETECTED.to_string(),
+            Err(why) => why,
+        }
     }
 
     /// A recovered state the oracle refused: excused (and the seed ended)

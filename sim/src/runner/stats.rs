@@ -36,6 +36,10 @@ pub struct RunStats {
     pub open_retries: u64,
     /// Second opens of the locked directory.
     pub lock_probes: u64,
+    /// Repairs run after damage at rest was detected.
+    pub repairs: u64,
+    /// Of them, those that lost nothing.
+    pub repairs_lossless: u64,
     /// Checkpoints that returned `Ok`.
     pub checkpoints: u64,
     /// Times a checkpoint was opened and compared with the model (after
@@ -110,6 +114,8 @@ impl RunStats {
         self.open_retries += o.open_retries;
         self.lock_probes += o.lock_probes;
         self.checkpoints += o.checkpoints;
+        self.repairs += o.repairs;
+        self.repairs_lossless += o.repairs_lossless;
         self.checkpoint_checks += o.checkpoint_checks;
         self.flushes += o.flushes;
         self.background_steps += o.background_steps;
