@@ -347,6 +347,9 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
         moved: Vec::new(),
         log_number: start.log_number,
     };
+    if let Some(earlier) = read_pending(fs, &dir.join(LOST_DIR))? {
+        report.tables_lost.push(earlier);
+    }
 
     // The tables to keep: the start state's that read whole (or what of
     // them still reads), then newer ones no state lists.
@@ -424,12 +427,25 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
     let lost = dir.join(LOST_DIR);
     fs.create_dir_all(&lost).map_err(|e| Error::io(&lost, e))?;
     fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
-    // A CURRENT that does not read is kept in lost/, and replaced.
+    // A CURRENT that does not read is kept in lost/, and replaced; a
+    // CURRENT.tmp is debris of a crash while replacing it.
     if manifest::read_current(fs, dir).is_err() {
         report
             .moved
             .push(move_to_lost(fs, dir, &lost, crate::filename::CURRENT_FILE)?);
     }
+    if kinds.iter().any(|(_, k)| *k == FileKind::CurrentTemp) {
+        report.moved.push(move_to_lost(
+            fs,
+            dir,
+            &lost,
+            crate::filename::CURRENT_TEMP_FILE,
+        )?);
+    }
+    // What this repair lost (and what earlier, interrupted ones did),
+    // kept durably until it has finished: if a crash interrupts it, the
+    // next repair reports these losses too.
+    write_pending(fs, &lost, &report)?;
 
     // The new manifest, named by CURRENT (synced).
     let manifest_number = numbers.fetch_add(1, Ordering::SeqCst);
@@ -446,8 +462,7 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
             FileKind::Wal(n) => {
                 !log.replayed.contains(n) && !log.rewrites.iter().any(|r| r.0 == *n)
             }
-            FileKind::CurrentTemp => true,
-            FileKind::Current | FileKind::Lock => false,
+            FileKind::Current | FileKind::Lock | FileKind::CurrentTemp => false,
         };
         if outside {
             report.moved.push(move_to_lost(fs, dir, &lost, name)?);
@@ -460,6 +475,22 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
     }
     fs.sync_dir(&lost).map_err(|e| Error::io(&lost, e))?;
     fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    // Done: the pending losses are this report's; keep it, readable.
+    let done = lost.join(lost_name(
+        fs,
+        &lost,
+        &format!("repair-{manifest_number}.txt"),
+    )?);
+    let file = fs
+        .open(&done, OpenMode::CreateNew)
+        .map_err(|e| Error::io(&done, e))?;
+    file.write_at(format!("{report:#?}\n").as_bytes(), 0)
+        .map_err(|e| Error::io(&done, e))?;
+    file.sync_all().map_err(|e| Error::io(&done, e))?;
+    let pending = lost.join(PENDING_FILE);
+    fs.remove_file(&pending)
+        .map_err(|e| Error::io(&pending, e))?;
+    fs.sync_dir(&lost).map_err(|e| Error::io(&lost, e))?;
     Ok(report)
 }
 
@@ -661,6 +692,11 @@ fn rewrite_segment(
         return Ok(kept);
     }
     let temp = lost.join(format!("{name}.rewriting"));
+    // Left by a crash during an earlier repair: an incomplete copy of
+    // records whose segment is still in place.
+    if fs.exists(&temp).map_err(|e| Error::io(&temp, e))? {
+        fs.remove_file(&temp).map_err(|e| Error::io(&temp, e))?;
+    }
     let mut w = wal::WalWriter::create_at(fs, &temp, n)?;
     let mut buf = Vec::new();
     for r in records {
@@ -671,6 +707,102 @@ fn rewrite_segment(
     w.sync()?;
     fs.rename(&temp, &path).map_err(|e| Error::io(&temp, e))?;
     Ok(kept)
+}
+
+/// The losses of a repair that has not finished, in `lost/`.
+const PENDING_FILE: &str = "PENDING-REPAIR";
+/// First line of [`PENDING_FILE`].
+const PENDING_HEADER: &str = "strata repair: losses of a repair that has not finished";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|c| format!("{c:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Writes what `report` has lost so far into `lost/PENDING-REPAIR`
+/// (synced): `span AFTER THROUGH` per key span lost (hex keys, `-` for no
+/// lower key), or `all` when the losses may concern any key.
+fn write_pending(fs: &dyn FileSystem, lost: &Path, report: &RepairReport) -> Result<()> {
+    let mut text = format!("{PENDING_HEADER}\n");
+    let any_key = !matches!(report.manifest, ManifestOutcome::Intact)
+        || !report.logs_lost.is_empty()
+        || report.tables_lost.iter().any(|t| t.salvaged.is_none());
+    if any_key {
+        text.push_str("all\n");
+    }
+    for t in &report.tables_lost {
+        for (after, through) in t.salvaged.iter().flat_map(|s| &s.lost_ranges) {
+            let after = after.as_deref().map_or("-".to_string(), hex);
+            text.push_str(&format!("span {after} {}\n", hex(through)));
+        }
+    }
+    let path = lost.join(PENDING_FILE);
+    let temp = lost.join(format!("{PENDING_FILE}.tmp"));
+    let file = fs
+        .open(&temp, OpenMode::CreateTruncate)
+        .map_err(|e| Error::io(&temp, e))?;
+    file.write_at(text.as_bytes(), 0)
+        .map_err(|e| Error::io(&temp, e))?;
+    file.sync_all().map_err(|e| Error::io(&temp, e))?;
+    fs.rename(&temp, &path).map_err(|e| Error::io(&temp, e))?;
+    fs.sync_dir(lost).map_err(|e| Error::io(lost, e))
+}
+
+/// The losses an interrupted repair left in `lost/PENDING-REPAIR`, as one
+/// lost "table" of unknown number: its spans, or (`all`, or a file that
+/// does not parse) no span at all, meaning any key.
+fn read_pending(fs: &dyn FileSystem, lost: &Path) -> Result<Option<LostTable>> {
+    let path = lost.join(PENDING_FILE);
+    if !fs.exists(&path).map_err(|e| Error::io(&path, e))? {
+        return Ok(None);
+    }
+    let text = fs
+        .open(&path, OpenMode::Read)
+        .and_then(|f| f.read_all())
+        .map_err(|e| Error::io(&path, e))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut lines = text.lines();
+    let mut spans = Some(Vec::new());
+    if lines.next() != Some(PENDING_HEADER) {
+        spans = None;
+    }
+    for line in lines {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let span = match parts.as_slice() {
+            ["span", after, through] => unhex(through).and_then(|t| {
+                let after = if *after == "-" {
+                    Some(None)
+                } else {
+                    unhex(after).map(Some)
+                };
+                after.map(|a| (a, t))
+            }),
+            _ => None,
+        };
+        match (span, spans.as_mut()) {
+            (Some(sp), Some(v)) => v.push(sp),
+            _ => spans = None,
+        }
+    }
+    Ok(Some(LostTable {
+        number: 0,
+        meta: None,
+        reason: "lost by an earlier repair that a crash interrupted".into(),
+        salvaged: spans.map(|lost_ranges| Salvage {
+            table: None,
+            entries: 0,
+            lost_ranges,
+        }),
+    }))
 }
 
 /// A name for `name` in `lost` that no file there has yet: `name`, or

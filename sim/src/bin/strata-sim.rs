@@ -837,8 +837,8 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
     line(
         "repairs",
         format!(
-            "{} after detected damage ({} lost nothing)",
-            s.repairs, s.repairs_lossless
+            "{} after detected damage ({} lost nothing, {} interrupted by a death)",
+            s.repairs, s.repairs_lossless, s.repairs_interrupted
         ),
     );
     line(

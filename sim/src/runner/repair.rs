@@ -50,6 +50,27 @@ impl Exec {
             Err(_) => Vec::new(),
         };
         self.call = "repair";
+        // Half the time a death interrupts the repair (a power loss, or a
+        // process crash that keeps the page cache); repair then runs
+        // again, and the second one must give the same guarantees.
+        if self.crash_rng.coin() {
+            let after = self.crash_rng.range_inclusive(1, 60);
+            self.fs.crash_after(after);
+            let first = strata::repair(DB_DIR, opts.clone());
+            if self.fs.is_dead() {
+                self.stats.repairs_interrupted += 1;
+                if self.crash_rng.coin() {
+                    let rep = self.fs.crash(&mut self.crash_rng);
+                    self.line(format!("  death during repair (power loss): {rep:?}"));
+                } else {
+                    self.fs.restart_process();
+                    self.line("  death during repair (process crash)".into());
+                }
+            } else {
+                self.fs.crash_at_io(None);
+                first.map_err(|e| format!("repair failed: {e}"))?;
+            }
+        }
         let report =
             strata::repair(DB_DIR, opts.clone()).map_err(|e| format!("repair failed: {e}"))?;
         self.stats.repairs += 1;

@@ -40,6 +40,8 @@ pub struct RunStats {
     pub repairs: u64,
     /// Of them, those that lost nothing.
     pub repairs_lossless: u64,
+    /// Repairs a death interrupted (repair then ran again).
+    pub repairs_interrupted: u64,
     /// Checkpoints that returned `Ok`.
     pub checkpoints: u64,
     /// Times a checkpoint was opened and compared with the model (after
@@ -116,6 +118,7 @@ impl RunStats {
         self.checkpoints += o.checkpoints;
         self.repairs += o.repairs;
         self.repairs_lossless += o.repairs_lossless;
+        self.repairs_interrupted += o.repairs_interrupted;
         self.checkpoint_checks += o.checkpoint_checks;
         self.flushes += o.flushes;
         self.background_steps += o.background_steps;
