@@ -9,22 +9,34 @@
 //!    dropped. Only if no manifest state is readable at all (no `CURRENT`,
 //!    a damaged snapshot record) is the state rebuilt from the readable
 //!    tables, all in level 0, newest by sequence number first.
-//! 2. Every table of that state is read whole; one that is missing or does
-//!    not read is dropped from it (its key range and sequence numbers are
-//!    reported from the manifest). Tables the manifest no longer lists
-//!    but that are newer than the kept state (numbered at or above its
-//!    next file number: written by edits the damage lost) and read whole
-//!    are added back in level 0; older ones were replaced before the kept
-//!    state and stay out.
-//! 3. A new manifest holding one snapshot of the result is written and
-//!    `CURRENT` pointed at it (synced), then every file outside the result
-//!    (old manifests, replaced or unreadable tables, retired WAL segments)
-//!    is moved into `lost/`.
-//! 4. The WAL segments the new manifest replays are scanned; at the first
-//!    damage the segment is cut (its original moved to `lost/`) and every
-//!    later segment moved to `lost/`: their records would follow a gap.
+//! 2. Every table of that state is read whole; of one that is missing or
+//!    does not read, the blocks that still read are rewritten as a new
+//!    table in its place (salvage), and the key spans of the others are
+//!    reported (the whole table, with its range and sequence numbers from
+//!    the manifest, if its index does not read). When the manifest lost
+//!    edits, tables it no longer lists but that are newer than the kept
+//!    state (numbered at or above its next file number: written by the
+//!    lost edits) and read whole are added back in level 0; older ones were
+//!    replaced before the kept state and stay out. With the manifest
+//!    intact, an unlisted table was never committed and stays out.
+//! 3. The WAL segments the state replays are planned: records already in
+//!    the tables are skipped (a segment holding only those is not
+//!    replayed; a batch the tables hold only part of is replayed whole); at
+//!    the first damage, or the first record out of sequence, the segment
+//!    is cut and every later one dropped (their records would follow a
+//!    gap); a gap between the tables and the first record replayed (writes
+//!    only a lost table held) is bridged and reported.
+//! 4. The losses so far are written to `lost/PENDING-REPAIR` (synced); a
+//!    new manifest holding one snapshot of the result is written and
+//!    `CURRENT` pointed at it (synced); every file outside the result (old
+//!    manifests, replaced or damaged tables, flushed or dropped segments) is
+//!    moved into `lost/`, and a cut segment is rewritten (its original
+//!    copied into `lost/` first, the new one renamed over it).
+//! 5. The report is written to `lost/repair-N.txt` and the pending file
+//!    removed.
 //!
-//! Each step can be interrupted by a crash and repair run again.
+//! Each step can be interrupted by a crash and repair run again: a repair
+//! that finds `lost/PENDING-REPAIR` reports those losses as its own.
 
 use std::path::{Path, PathBuf};
 
@@ -369,8 +381,14 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
             candidates.push((level, f.number, Some((**f).clone())));
         }
     }
+    // With the manifest intact, a table it does not list was never
+    // committed (an output whose edit a crash or fault stopped): its data
+    // is in the state's own tables or the WAL, and adding it could bring
+    // back versions a later compaction dropped. Only when edits were lost
+    // may such a table be one of theirs.
+    let edits_lost = !matches!(start.outcome, ManifestOutcome::Intact);
     for &n in &on_disk {
-        let newer = manifest_failure.is_some() || n >= start.next_file_number;
+        let newer = manifest_failure.is_some() || (edits_lost && n >= start.next_file_number);
         if newer && !listed.contains(&n) {
             candidates.push((0, n, None));
         }
@@ -595,15 +613,10 @@ fn plan_log(
                 }
                 let first = r.seqno_first;
                 if first <= tables_last {
-                    return Err(Error::corruption(
-                        &path,
-                        offset,
-                        format!(
-                            "a record holds sequence numbers {first}..={} on both sides of \
-                             the tables' last one, {tables_last}",
-                            r.seqno_last()
-                        ),
-                    ));
+                    // A batch the tables hold only part of (a salvaged or
+                    // torn table): replay it whole, from its start; the
+                    // versions the tables hold too are the same ones.
+                    plan.last_seqno = first - 1;
                 }
                 if first > tables_last + 1 {
                     report.logs_lost.push(LostLog {
@@ -719,7 +732,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
