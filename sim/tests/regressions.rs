@@ -629,3 +629,18 @@ fn sim_regression_seeds_43266_62436_89521_liveness_runs_with_faults_off() {
     }
     assert!(checked >= 1, "no seed reached the liveness phase");
 }
+
+/// Postmortem (found when repair joined the runs, seeds 735 and 2809):
+/// repair added back tables the intact manifest did not list (outputs whose
+/// edit never committed), bringing back a value a later compaction had
+/// dropped; and it refused a database whose salvaged table held only part
+/// of a batch, which the WAL still held whole.
+#[test]
+fn sim_regression_seeds_735_2809_repair_uncommitted_tables_and_partial_batches() {
+    use strata_sim::{run_seed, RunConfig};
+    for seed in [735, 2809] {
+        let out = run_seed(seed, &RunConfig::default(), false);
+        assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
+        assert_eq!(out.stats.repairs, 1, "seed {seed} repairs once");
+    }
+}
