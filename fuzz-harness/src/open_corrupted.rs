@@ -11,7 +11,10 @@
 //! that key (values embed their key, so cross-key mix-ups are visible); a key
 //! never written reads as absent; scans are strictly ordered and complete
 //! forward/backward scans and point reads agree; a write made and flushed
-//! after recovery survives a reopen.
+//! after recovery survives a reopen. Then `strata::repair` runs on another
+//! copy of the damaged image: it succeeds, the repaired database opens,
+//! every value it reads was written for its key, and every read that
+//! worked on the damaged image (opened read-only) returns the same after.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -323,6 +326,7 @@ pub fn check_reads(
 pub fn run(base: &Base, data: &[u8]) {
     let mut image = base.image.clone();
     mutate(&mut image, data);
+    check_repair(base, &image);
     let fs = MemFs::from_image(&image);
     let Ok(db) = Db::open(DB_DIR, options(&fs)) else {
         return;
@@ -338,6 +342,36 @@ pub fn run(base: &Base, data: &[u8]) {
         assert!(
             !matches!(db.get(POST_KEY), Ok(None)),
             "a write flushed after recovery is lost on reopen"
+        );
+    }
+}
+
+/// Repairs a copy of the damaged `image` and checks the result.
+fn check_repair(base: &Base, image: &BTreeMap<PathBuf, Vec<u8>>) {
+    let fs = MemFs::from_image(image);
+    let mut keys: BTreeSet<Vec<u8>> = base.history.keys().cloned().collect();
+    keys.extend(base.state.keys().cloned());
+    let before: Vec<(Vec<u8>, Option<Vec<u8>>)> = match Db::open_read_only(DB_DIR, options(&fs)) {
+        Ok(ro) => keys
+            .iter()
+            .filter_map(|k| ro.get(k).ok().map(|v| (k.clone(), v)))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let report = match strata::repair(DB_DIR, options(&fs)) {
+        Ok(r) => r,
+        // Without a directory there is nothing to repair.
+        Err(_) if !image.keys().any(|p| p.starts_with(DB_DIR)) => return,
+        Err(e) => panic!("repair failed: {e}"),
+    };
+    let db = Db::open(DB_DIR, options(&fs))
+        .unwrap_or_else(|e| panic!("the repaired database does not open: {e}; {report:?}"));
+    check_reads(&db, base, &[]);
+    for (k, v) in before {
+        assert_eq!(
+            db.get(&k).ok(),
+            Some(v),
+            "repair changed a read of {k:?} that worked before it; {report:?}"
         );
     }
 }
