@@ -21,6 +21,8 @@
 //! - `set_len` is durable after `sync_all` on the file;
 //! - after a failed sync, the unsynced data must be treated as lost.
 
+use crate::error::{Error, Result};
+use crate::filename::LOCK_FILE;
 use crate::sync::Arc;
 use std::fmt;
 use std::io;
@@ -262,4 +264,53 @@ mod tests {
         drop(held);
         fs.lock(&lock_path).unwrap();
     }
+}
+
+/// Bytes copied per read by [`copy_file`].
+const COPY_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Creates the directory if needed, and takes its lock.
+pub(crate) fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> crate::error::Result<Box<dyn FileLock>> {
+    if !fs.exists(dir).map_err(|e| Error::io(dir, e))? {
+        fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        if let Some(parent) = dir.parent() {
+            if !parent.as_os_str().is_empty() {
+                fs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+            }
+        }
+    }
+    let lock_path = dir.join(LOCK_FILE);
+    fs.lock(&lock_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked {
+                path: dir.to_path_buf(),
+            }
+        } else {
+            Error::io(&lock_path, e)
+        }
+    })
+}
+
+/// Copies `from` to the new file `to` in chunks and syncs it; returns the
+/// bytes copied.
+pub(crate) fn copy_file(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<u64> {
+    let src = fs
+        .open(from, OpenMode::Read)
+        .map_err(|e| Error::io(from, e))?;
+    let dst = fs
+        .open(to, OpenMode::CreateNew)
+        .map_err(|e| Error::io(to, e))?;
+    let len = src.len().map_err(|e| Error::io(from, e))?;
+    let mut buf = Vec::new();
+    let mut offset = 0;
+    while offset < len {
+        let n = (len - offset).min(COPY_CHUNK_BYTES);
+        buf.resize(n as usize, 0);
+        src.read_at(&mut buf, offset)
+            .map_err(|e| Error::io(from, e))?;
+        dst.write_at(&buf, offset).map_err(|e| Error::io(to, e))?;
+        offset += n;
+    }
+    dst.sync_all().map_err(|e| Error::io(to, e))?;
+    Ok(len)
 }

@@ -311,7 +311,7 @@ pub fn repair(path: impl AsRef<Path>, opts: Options) -> Result<RepairReport> {
             dir.display()
         )));
     }
-    let _lock = crate::db::lock_dir(fs, dir)?;
+    let _lock = crate::fs::lock_dir(fs, dir)?;
     let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
     let kinds: Vec<(String, FileKind)> = names
         .iter()
@@ -698,7 +698,7 @@ fn rewrite_segment(
     let name = crate::filename::wal_file_name(n);
     let path = dir.join(&name);
     let kept = lost_name(fs, lost, &name)?;
-    crate::db::copy_file(fs, &path, &lost.join(&kept))?;
+    crate::fs::copy_file(fs, &path, &lost.join(&kept))?;
     fs.sync_dir(lost).map_err(|e| Error::io(lost, e))?;
     if records.is_empty() {
         fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
@@ -845,4 +845,71 @@ fn move_to_lost(fs: &dyn FileSystem, dir: &Path, lost: &Path, name: &str) -> Res
 /// The repaired database's `lost/` folder.
 pub fn lost_dir(dir: &Path) -> PathBuf {
     dir.join(LOST_DIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+
+    fn salvaged(spans: Vec<crate::sst::KeySpan>) -> LostTable {
+        LostTable {
+            number: 7,
+            meta: None,
+            reason: "damaged".into(),
+            salvaged: Some(Salvage {
+                table: Some(9),
+                entries: 3,
+                lost_ranges: spans,
+            }),
+        }
+    }
+
+    #[test]
+    fn pending_file_matches_the_doc() {
+        let doc = include_str!("../docs/repair.md");
+        let example = doc.split("```\n").nth(1).expect("the doc's example block");
+        let fs = MemFs::new();
+        let lost = Path::new("/lost");
+        fs.create_dir_all(lost).unwrap();
+        let mut report = RepairReport {
+            manifest: ManifestOutcome::Intact,
+            tables_kept: 1,
+            tables_recovered: Vec::new(),
+            tables_lost: vec![salvaged(vec![
+                (Some(b"ab".to_vec()), b"k1".to_vec()),
+                (None, vec![0, 0xff]),
+            ])],
+            logs_lost: Vec::new(),
+            moved: Vec::new(),
+            log_number: 0,
+        };
+        write_pending(&fs, lost, &report).unwrap();
+        let written = fs
+            .open(&lost.join(PENDING_FILE), OpenMode::Read)
+            .unwrap()
+            .read_all()
+            .unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), example);
+        let back = read_pending(&fs, lost).unwrap().expect("present");
+        assert_eq!(
+            back.salvaged,
+            report.tables_lost[0].salvaged.clone().map(|s| Salvage {
+                table: None,
+                entries: 0,
+                ..s
+            })
+        );
+        // Lost log records may concern any key: `all`, read back as no
+        // span (any key).
+        report.logs_lost.push(LostLog {
+            segment: 3,
+            offset: None,
+            reason: "gone".into(),
+            first_seqno: None,
+        });
+        write_pending(&fs, lost, &report).unwrap();
+        let back = read_pending(&fs, lost).unwrap().expect("present");
+        assert_eq!(back.salvaged, None);
+    }
 }

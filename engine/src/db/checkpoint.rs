@@ -20,13 +20,10 @@ use crate::sync::{lock, Arc};
 use super::state::DbInner;
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;
-use crate::fs::{FileSystem, OpenMode};
+use crate::fs::{copy_file, FileSystem};
 use crate::manifest::ManifestWriter;
 use crate::types::SeqNo;
 use crate::version::Version;
-
-/// Bytes copied per read when a table cannot be linked.
-const COPY_CHUNK_BYTES: u64 = 1 << 20;
 
 /// How a checkpoint's tables got there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -102,28 +99,4 @@ impl DbInner {
         }
         Ok(report)
     }
-}
-
-/// Copies `from` to the new file `to` in chunks and syncs it; returns the
-/// bytes copied.
-pub(crate) fn copy_file(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<u64> {
-    let src = fs
-        .open(from, OpenMode::Read)
-        .map_err(|e| Error::io(from, e))?;
-    let dst = fs
-        .open(to, OpenMode::CreateNew)
-        .map_err(|e| Error::io(to, e))?;
-    let len = src.len().map_err(|e| Error::io(from, e))?;
-    let mut buf = Vec::new();
-    let mut offset = 0;
-    while offset < len {
-        let n = (len - offset).min(COPY_CHUNK_BYTES);
-        buf.resize(n as usize, 0);
-        src.read_at(&mut buf, offset)
-            .map_err(|e| Error::io(from, e))?;
-        dst.write_at(&buf, offset).map_err(|e| Error::io(to, e))?;
-        offset += n;
-    }
-    dst.sync_all().map_err(|e| Error::io(to, e))?;
-    Ok(len)
 }

@@ -18,7 +18,6 @@ mod gate;
 mod manual;
 mod obsolete;
 mod open;
-pub(crate) use open::lock_dir;
 mod properties;
 mod read;
 mod state;
@@ -42,7 +41,6 @@ use crate::types::SeqNo;
 use state::DbInner;
 
 pub use background::BackgroundStep;
-pub(crate) use checkpoint::copy_file;
 pub use checkpoint::CheckpointReport;
 pub use properties::{Properties, PROPERTY_NAMES};
 pub use stats::{LevelStats, Stats};

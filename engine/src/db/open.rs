@@ -9,9 +9,10 @@ use std::path::Path;
 use super::state::{new_memtable, DbInner, ManifestState, Recovered};
 use super::stats::StatsCounters;
 use crate::error::{Error, Result};
-use crate::filename::{parse_file_name, wal_file_name, FileKind, CURRENT_FILE, LOCK_FILE};
+use crate::filename::{parse_file_name, wal_file_name, FileKind, CURRENT_FILE};
 use crate::flush::{self, TableFiles};
-use crate::fs::{FileLock, FileSystem, OpenMode};
+use crate::fs::lock_dir;
+use crate::fs::{FileSystem, OpenMode};
 use crate::manifest::{self, ManifestWriter};
 use crate::memtable::Memtable;
 use crate::options::{Options, RecoveryMode};
@@ -78,28 +79,6 @@ fn check_existence(fs: &dyn FileSystem, dir: &Path, opts: &Options) -> Result<()
         )));
     }
     Ok(())
-}
-
-/// Creates the directory if needed, and takes its lock.
-pub(crate) fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn FileLock>> {
-    if !fs.exists(dir).map_err(|e| Error::io(dir, e))? {
-        fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        if let Some(parent) = dir.parent() {
-            if !parent.as_os_str().is_empty() {
-                fs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
-            }
-        }
-    }
-    let lock_path = dir.join(LOCK_FILE);
-    fs.lock(&lock_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Locked {
-                path: dir.to_path_buf(),
-            }
-        } else {
-            Error::io(&lock_path, e)
-        }
-    })
 }
 
 /// What the manifest says, or the state of a new database.
