@@ -232,40 +232,6 @@ impl FileSystem for StdFs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn std_fs_round_trip_and_lock_exclusion() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs = StdFs;
-        let p = dir.path().join("f");
-        let f = fs.open(&p, OpenMode::CreateNew).unwrap();
-        f.write_at(b"hello", 0).unwrap();
-        f.append(b" world").unwrap();
-        f.sync_all().unwrap();
-        assert_eq!(f.read_all().unwrap(), b"hello world");
-        let mut buf = [0u8; 4];
-        assert_eq!(
-            f.read_at(&mut buf, 9).unwrap_err().kind(),
-            io::ErrorKind::UnexpectedEof
-        );
-        f.set_len(5).unwrap();
-        assert_eq!(f.len().unwrap(), 5);
-        fs.rename(&p, &dir.path().join("g")).unwrap();
-        fs.sync_dir(dir.path()).unwrap();
-        assert_eq!(fs.list_dir(dir.path()).unwrap(), vec!["g".to_string()]);
-
-        let lock_path = dir.path().join("LOCK");
-        let held = fs.lock(&lock_path).unwrap();
-        let err = fs.lock(&lock_path).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-        drop(held);
-        fs.lock(&lock_path).unwrap();
-    }
-}
-
 /// Bytes copied per read by [`copy_file`].
 const COPY_CHUNK_BYTES: u64 = 1 << 20;
 
@@ -313,4 +279,38 @@ pub(crate) fn copy_file(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<u
     }
     dst.sync_all().map_err(|e| Error::io(to, e))?;
     Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn std_fs_round_trip_and_lock_exclusion() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = StdFs;
+        let p = dir.path().join("f");
+        let f = fs.open(&p, OpenMode::CreateNew).unwrap();
+        f.write_at(b"hello", 0).unwrap();
+        f.append(b" world").unwrap();
+        f.sync_all().unwrap();
+        assert_eq!(f.read_all().unwrap(), b"hello world");
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            f.read_at(&mut buf, 9).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        f.set_len(5).unwrap();
+        assert_eq!(f.len().unwrap(), 5);
+        fs.rename(&p, &dir.path().join("g")).unwrap();
+        fs.sync_dir(dir.path()).unwrap();
+        assert_eq!(fs.list_dir(dir.path()).unwrap(), vec!["g".to_string()]);
+
+        let lock_path = dir.path().join("LOCK");
+        let held = fs.lock(&lock_path).unwrap();
+        let err = fs.lock(&lock_path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop(held);
+        fs.lock(&lock_path).unwrap();
+    }
 }
