@@ -8,7 +8,6 @@ use strata::format::filename::{parse_file_name, table_file_name, FileKind};
 use strata::format::manifest::recover;
 use strata::format::version::LEVELS;
 use strata::format::wal::scan_segment;
-use strata::fs::{FileSystem, StdFs};
 use strata::repair::ManifestOutcome;
 use strata::{Db, Error, Options, PROPERTY_NAMES};
 
@@ -18,8 +17,9 @@ use crate::{Done, Failed};
 
 /// Options for opening a database the tool did not create: never create
 /// one.
-fn existing() -> Options {
+fn existing(out: &Out) -> Options {
     Options {
+        fs: out.fs.clone(),
         create_if_missing: false,
         ..Options::default()
     }
@@ -38,7 +38,7 @@ fn check_tables(
         for f in m.version.files(level) {
             tables.push(file_json(out, level, f));
             let path = dir.join(table_file_name(f.number));
-            let table = match open_table(&path, Some(f.number)) {
+            let table = match open_table(out, &path, Some(f.number)) {
                 Ok(t) => t,
                 Err(e) => {
                     problems.push(e.message);
@@ -61,12 +61,13 @@ fn check_tables(
 
 /// Scans the WAL segments recovery would replay.
 fn check_wal(
+    out: &Out,
     dir: &Path,
     log_number: u64,
     problems: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Value>, Failed> {
-    let names = StdFs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let names = out.fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut segments = Vec::new();
     for name in names {
         let Some(FileKind::Wal(n)) = parse_file_name(&name) else {
@@ -77,10 +78,16 @@ fn check_wal(
         }
         let path = dir.join(&name);
         let mut records = 0u64;
-        let scan = scan_segment(open(&path)?.as_ref(), &path, n, &ANY_RECORD, &mut |_, _| {
-            records += 1;
-            Ok(())
-        });
+        let scan = scan_segment(
+            open(out, &path)?.as_ref(),
+            &path,
+            n,
+            &ANY_RECORD,
+            &mut |_, _| {
+                records += 1;
+                Ok(())
+            },
+        );
         match scan {
             Err(e) => problems.push(e.to_string()),
             Ok(s) => {
@@ -112,7 +119,7 @@ pub fn check(out: &Out, dir: &Path) -> Result<Done, Failed> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut doc = json!({"dir": dir.display().to_string()});
-    match recover(&StdFs, dir) {
+    match recover(&*out.fs, dir) {
         Ok(None) => {
             return Err(Failed::usage(format!(
                 "{}: no database here (no CURRENT file)",
@@ -124,12 +131,17 @@ pub fn check(out: &Out, dir: &Path) -> Result<Done, Failed> {
             let (tables, entries) = check_tables(out, dir, &m, &mut problems);
             doc["tables_checked"] = json!(tables.len());
             doc["entries_checked"] = json!(entries);
-            doc["wal_segments"] =
-                Value::Array(check_wal(dir, m.log_number, &mut problems, &mut warnings)?);
+            doc["wal_segments"] = Value::Array(check_wal(
+                out,
+                dir,
+                m.log_number,
+                &mut problems,
+                &mut warnings,
+            )?);
             doc["tables"] = Value::Array(tables);
         }
     }
-    match Db::open_read_only(dir, existing()) {
+    match Db::open_read_only(dir, existing(out)) {
         Err(e) => problems.push(format!("read-only open: {e}")),
         Ok(db) => {
             let p = db.properties();
@@ -158,7 +170,7 @@ pub fn check(out: &Out, dir: &Path) -> Result<Done, Failed> {
 /// `strata get DIR KEY`.
 pub fn get(out: &Out, dir: &Path, key: &str) -> Result<Done, Failed> {
     let key = out.parse_key(key).map_err(Failed::usage)?;
-    let db = Db::open_read_only(dir, existing())?;
+    let db = Db::open_read_only(dir, existing(out))?;
     let value = db.get(&key)?;
     let healthy = value.is_some();
     let doc = json!({
@@ -185,7 +197,7 @@ pub fn scan(
             .map_err(Failed::usage)
     };
     let range = (bound(from, Bound::Included)?, bound(to, Bound::Excluded)?);
-    let db = Db::open_read_only(dir, existing())?;
+    let db = Db::open_read_only(dir, existing(out))?;
     let mut it = db.range(range)?;
     let mut entries = Vec::new();
     let limit = limit.unwrap_or(usize::MAX);
@@ -204,8 +216,8 @@ pub fn scan(
 }
 
 /// `strata checkpoint DIR DEST`.
-pub fn checkpoint(_out: &Out, dir: &Path, dest: &Path) -> Result<Done, Failed> {
-    let db = Db::open(dir, existing())?;
+pub fn checkpoint(out: &Out, dir: &Path, dest: &Path) -> Result<Done, Failed> {
+    let db = Db::open(dir, existing(out))?;
     let report = db.checkpoint(dest)?;
     db.close()?;
     let doc = json!({
@@ -225,7 +237,7 @@ fn unknown_or<T: Into<Value>>(v: Option<T>) -> Value {
 /// `strata repair DIR`: exit 0 if nothing was lost, 1 if something was
 /// (the report says what).
 pub fn repair(out: &Out, dir: &Path) -> Result<Done, Failed> {
-    let r = strata::repair(dir, existing())?;
+    let r = strata::repair(dir, existing(out))?;
     let manifest = match &r.manifest {
         ManifestOutcome::Intact => json!("intact"),
         ManifestOutcome::CutAt { offset, reason } => {

@@ -12,7 +12,7 @@ use strata::format::wal::{
     record_sync_watermark, scan_segment, WalLimits, WalRecord, RECORD_BATCH, RECORD_CLOSE,
     RECORD_DELETE, RECORD_PUT, SEGMENT_HEADER_BYTES,
 };
-use strata::fs::{FileSystem, FsFile, OpenMode, StdFs};
+use strata::fs::{FsFile, OpenMode};
 use strata::{BatchOp, Error};
 
 use crate::out::Out;
@@ -25,8 +25,8 @@ pub(crate) const ANY_RECORD: WalLimits = WalLimits {
     record_bytes_max: usize::MAX,
 };
 
-pub(crate) fn open(path: &Path) -> Result<std::sync::Arc<dyn FsFile>, Failed> {
-    StdFs
+pub(crate) fn open(out: &Out, path: &Path) -> Result<std::sync::Arc<dyn FsFile>, Failed> {
+    out.fs
         .open(path, OpenMode::Read)
         .map_err(|e| Failed::from(Error::io(path, e)))
 }
@@ -74,7 +74,7 @@ pub(crate) fn record_json(out: &Out, data: &[u8], offset: u64, rec: &WalRecord) 
 
 /// `strata dump-wal FILE`.
 pub fn wal(out: &Out, path: &Path) -> Result<Done, Failed> {
-    let file = open(path)?;
+    let file = open(out, path)?;
     let data = file.read_all().map_err(|e| Error::io(path, e))?;
     // The number the header must hold: from the name, or (for a renamed
     // copy) the header itself.
@@ -165,6 +165,7 @@ pub(crate) fn walk_table(
 }
 
 pub(crate) fn open_table(
+    out: &Out,
     path: &Path,
     number: Option<u64>,
 ) -> Result<std::sync::Arc<Table>, Failed> {
@@ -177,7 +178,7 @@ pub(crate) fn open_table(
             )))
         }
     };
-    let file = open(path)?;
+    let file = open(out, path)?;
     let table = Table::open(
         file,
         path.to_path_buf(),
@@ -195,7 +196,7 @@ pub fn table(
     limit: Option<usize>,
     number: Option<u64>,
 ) -> Result<Done, Failed> {
-    let table = open_table(path, number)?;
+    let table = open_table(out, path, number)?;
     let layout = table.layout();
     let mut entries = Vec::new();
     let limit = limit.unwrap_or(usize::MAX);
@@ -285,11 +286,11 @@ fn edit_json(out: &Out, offset: u64, e: &VersionEdit, files_per_level: Vec<usize
 }
 
 /// The manifest `CURRENT` names in `dir`, or the file itself.
-pub(crate) fn manifest_path(path: &Path) -> Result<(PathBuf, u64), Failed> {
+pub(crate) fn manifest_path(out: &Out, path: &Path) -> Result<(PathBuf, u64), Failed> {
     if let Some(FileKind::Manifest(n)) = file_kind(path) {
         return Ok((path.to_path_buf(), n));
     }
-    match read_current(&StdFs, path)? {
+    match read_current(&*out.fs, path)? {
         Some(n) => Ok((path.join(manifest_file_name(n)), n)),
         None => Err(Failed::usage(format!(
             "{}: no CURRENT file (not a database directory or a MANIFEST file)",
@@ -300,8 +301,10 @@ pub(crate) fn manifest_path(path: &Path) -> Result<(PathBuf, u64), Failed> {
 
 /// `strata dump-manifest DIR` (or a `MANIFEST-NNNNNN` file).
 pub fn manifest(out: &Out, path: &Path) -> Result<Done, Failed> {
-    let (file, number) = manifest_path(path)?;
-    let bytes = open(&file)?.read_all().map_err(|e| Error::io(&file, e))?;
+    let (file, number) = manifest_path(out, path)?;
+    let bytes = open(out, &file)?
+        .read_all()
+        .map_err(|e| Error::io(&file, e))?;
     let mut edits = Vec::new();
     let replayed = replay_visiting(&bytes, &file, number, &mut |offset, edit, builder| {
         let v = builder.build();

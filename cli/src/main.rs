@@ -8,17 +8,13 @@
 //! it could not do its job (bad arguments, unreadable files); errors name
 //! the file and the offset.
 
-mod db;
-mod dump;
-mod out;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
-
-use out::Out;
+use strata_cli::out::Out;
+use strata_cli::{db, dump};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -118,37 +114,12 @@ enum Command {
     },
 }
 
-/// A command's result: its document, and whether it found nothing wrong.
-pub struct Done {
-    doc: Value,
-    healthy: bool,
-}
-
-/// A command that could not do its job.
-#[derive(Debug)]
-pub struct Failed {
-    message: String,
-}
-
-impl Failed {
-    fn usage(message: String) -> Failed {
-        Failed { message }
-    }
-}
-
-impl From<strata::Error> for Failed {
-    fn from(e: strata::Error) -> Failed {
-        Failed {
-            message: e.to_string(),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Out {
         json: cli.json,
         hex: cli.hex,
+        fs: Arc::new(strata::fs::StdFs),
     };
     let result = match &cli.command {
         Command::DumpWal { file } => dump::wal(&out, file),

@@ -3,15 +3,21 @@
 //! strings in either form, escaped (printable ASCII as itself, `\\` and
 //! `\xNN` for the rest) or hex.
 
-use serde_json::{Map, Value};
+use std::sync::Arc;
 
-/// How the command was asked to print.
-#[derive(Clone, Copy, Debug)]
+use serde_json::{Map, Value};
+use strata::fs::FileSystem;
+
+/// How the command was asked to print, and the file system it reads
+/// (`StdFs` for the tool; an in-memory one under the fuzzer).
+#[derive(Clone, Debug)]
 pub struct Out {
     /// Machine-readable JSON.
     pub json: bool,
     /// Keys and values as hex.
     pub hex: bool,
+    /// Where the files are.
+    pub fs: Arc<dyn FileSystem>,
 }
 
 impl Out {
@@ -28,9 +34,7 @@ impl Out {
                 serde_json::to_string_pretty(doc).expect("a JSON value serializes")
             );
         } else {
-            let mut s = String::new();
-            render(doc, 0, &mut s);
-            print!("{s}");
+            print!("{}", text(doc));
         }
     }
 
@@ -43,6 +47,13 @@ impl Out {
             unescape(arg)
         }
     }
+}
+
+/// `doc` as the tool prints it without `--json`.
+pub fn text(doc: &Value) -> String {
+    let mut s = String::new();
+    render(doc, 0, &mut s);
+    s
 }
 
 /// Printable ASCII as itself (but `\`), everything else as `\xNN`.

@@ -15,6 +15,10 @@
 //! copy of the damaged image: it succeeds, the repaired database opens,
 //! every value it reads was written for its key, and every read that
 //! worked on the damaged image (opened read-only) returns the same after.
+//! The `strata` tool's readers (`check`, `dump-manifest`, `dump-wal`,
+//! `dump-table`) run on the damaged image too: they must not panic, their
+//! text form must render, and when `check` calls the database healthy,
+//! it opens read-only and every key reads without error.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -326,6 +330,7 @@ pub fn check_reads(
 pub fn run(base: &Base, data: &[u8]) {
     let mut image = base.image.clone();
     mutate(&mut image, data);
+    check_tool(base, &image);
     check_repair(base, &image);
     let fs = MemFs::from_image(&image);
     let Ok(db) = Db::open(DB_DIR, options(&fs)) else {
@@ -343,6 +348,41 @@ pub fn run(base: &Base, data: &[u8]) {
             !matches!(db.get(POST_KEY), Ok(None)),
             "a write flushed after recovery is lost on reopen"
         );
+    }
+}
+
+/// Runs the `strata` tool's readers on the damaged `image`.
+fn check_tool(base: &Base, image: &BTreeMap<PathBuf, Vec<u8>>) {
+    let fs = MemFs::from_image(image);
+    let out = strata_cli::out::Out {
+        json: false,
+        hex: false,
+        fs: Arc::new(fs.clone()),
+    };
+    let dir = Path::new(DB_DIR);
+    let render = |r: Result<strata_cli::Done, strata_cli::Failed>| {
+        r.map(|d| {
+            let _ = strata_cli::out::text(&d.doc);
+            d.healthy
+        })
+    };
+    let _ = render(strata_cli::dump::manifest(&out, dir));
+    for path in image.keys() {
+        let name = path.to_string_lossy();
+        if name.ends_with(".log") {
+            let _ = render(strata_cli::dump::wal(&out, path));
+        } else if name.ends_with(".sst") {
+            let _ = render(strata_cli::dump::table(&out, path, true, Some(8), None));
+        }
+    }
+    if matches!(render(strata_cli::db::check(&out, dir)), Ok(true)) {
+        let db = Db::open_read_only(DB_DIR, options(&fs))
+            .unwrap_or_else(|e| panic!("check called it healthy, but it does not open: {e}"));
+        for k in base.history.keys() {
+            if let Err(e) = db.get(k) {
+                panic!("check called it healthy, but reading {k:?} fails: {e}");
+            }
+        }
     }
 }
 
