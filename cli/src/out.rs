@@ -70,17 +70,12 @@ pub fn escape(b: &[u8]) -> String {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|c| format!("{c:02x}")).collect()
+    strata::format::hex::to_hex(b)
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("hex {s:?} has an odd number of digits"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("{s:?} is not hex")))
-        .collect()
+    strata::format::hex::from_hex(s)
+        .ok_or_else(|| format!("{s:?} is not hex (an even number of hex digits)"))
 }
 
 fn unescape(s: &str) -> Result<Vec<u8>, String> {

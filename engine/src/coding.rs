@@ -69,6 +69,22 @@ pub(crate) fn put_length_prefixed(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Reads a u32 LE at `pos` if the bytes are there.
+/// `b` as lowercase hex.
+pub fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|c| format!("{c:02x}")).collect()
+}
+
+/// The bytes of hex text `s` (either case); `None` if it is not hex.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 pub(crate) fn get_u32(buf: &[u8], pos: usize) -> Option<u32> {
     let bytes = buf.get(pos..pos.checked_add(4)?)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))

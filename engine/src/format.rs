@@ -19,6 +19,11 @@
 //! - [`sst`]: SSTables (blocks, bloom filter, index, footer).
 //! - [`filename`]: the names of the files in a database directory.
 
+/// Hex text, as the tools and repair's files write bytes.
+pub mod hex {
+    pub use crate::coding::{from_hex, to_hex};
+}
+
 /// Write-ahead log segments: constants, record encoding and decoding, the
 /// segment writer, and the segment scanner recovery uses
 /// (`engine/docs/wal.md`).

@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 
+use crate::coding::{from_hex as unhex, to_hex as hex};
 use crate::error::{Error, Result};
 use crate::filename::{parse_file_name, table_file_name, FileKind};
 use crate::flush::{file_meta, TableFiles};
@@ -726,20 +727,6 @@ fn rewrite_segment(
 const PENDING_FILE: &str = "PENDING-REPAIR";
 /// First line of [`PENDING_FILE`].
 const PENDING_HEADER: &str = "strata repair: losses of a repair that has not finished";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|c| format!("{c:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
 
 /// Writes what `report` has lost so far into `lost/PENDING-REPAIR`
 /// (synced): `span AFTER THROUGH` per key span lost (hex keys, `-` for no

@@ -811,6 +811,21 @@ pub fn collect_scan(it: DbIter, scan: Scan, limit: u32) -> strata::Result<Pairs>
     Ok(out)
 }
 
+/// Opens the database in `dir` read-only, reads it whole and closes it:
+/// its last seqno and every pair.
+pub fn read_only_state(
+    dir: impl AsRef<std::path::Path>,
+    opts: strata::Options,
+) -> strata::Result<(SeqNo, Pairs)> {
+    let ro = strata::Db::open_read_only(dir, opts)?;
+    let items = ro
+        .range::<&[u8], _>(..)?
+        .collect::<strata::Result<Pairs>>()?;
+    let last = ro.last_seqno();
+    ro.close()?;
+    Ok((last, items))
+}
+
 /// Where a `Properties` disagrees with itself: the live table count must
 /// equal the files per level, the cache cannot hold more than its
 /// capacity, and frozen memtables count toward memtable bytes.

@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
-use strata::{Db, Error};
+use strata::Error;
 use strata_models::{SeqNo, State};
 
 use super::{Exec, Step};
-use crate::workload::FaultMode;
+use crate::workload::{read_only_state, FaultMode};
 
 /// Checkpoints kept under watch at once (older ones are let go).
 const WATCHED_MAX: usize = 3;
@@ -97,14 +97,7 @@ impl Exec {
     fn check_checkpoint(&mut self, i: usize) -> Result<bool, String> {
         let opts = self.options()?;
         let t = &self.checkpoints[i];
-        let read = Db::open_read_only(&t.dir, opts).and_then(|ro| {
-            let items = ro
-                .range::<&[u8], _>(..)?
-                .collect::<strata::Result<Vec<_>>>()?;
-            let last = ro.last_seqno();
-            ro.close()?;
-            Ok((last, items))
-        });
+        let read = read_only_state(&t.dir, opts);
         let (last, items) = match read {
             Ok(r) => r,
             Err(e) => {

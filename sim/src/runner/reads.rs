@@ -8,8 +8,8 @@ use strata_models::{Dir, Show};
 
 use super::{Exec, Step};
 use crate::workload::{
-    cursor_walk, expected_cursor_walk, expected_prefix, properties_disagreement, walk_difference,
-    CursorStart, KeyBound,
+    cursor_walk, expected_cursor_walk, expected_prefix, properties_disagreement, read_only_state,
+    walk_difference, CursorStart, KeyBound,
 };
 
 impl Exec {
@@ -199,13 +199,7 @@ impl Exec {
         };
         let before = image(&self.fs);
         let opts = self.options()?;
-        let r = strata::Db::open_read_only(super::DB_DIR, opts).and_then(|ro| {
-            let state = ro
-                .range::<Vec<u8>, _>(..)?
-                .collect::<strata::Result<Vec<_>>>()?;
-            ro.close()?;
-            Ok(state)
-        });
+        let r = read_only_state(super::DB_DIR, opts).map(|(_, pairs)| pairs);
         if image(&self.fs) != before {
             return Err("a read-only open changed the files on disk".into());
         }
