@@ -12,6 +12,18 @@ use strata_sim::concurrent::{
 };
 use strata_sim::{DiskModel, FaultMode, RunConfig, RunStats};
 
+/// The configuration the regression seeds failed under: 1,000 calls, the
+/// random scheduler, the full disk model.
+fn regression_cfg(faults: FaultMode) -> ConcurrentConfig {
+    ConcurrentConfig {
+        run: RunConfig {
+            ops: 1000,
+            ..cfg(SchedulerChoice::Random, faults, DiskModel::Full).run
+        },
+        ..cfg(SchedulerChoice::Random, faults, DiskModel::Full)
+    }
+}
+
 fn cfg(scheduler: SchedulerChoice, faults: FaultMode, disk: DiskModel) -> ConcurrentConfig {
     ConcurrentConfig {
         run: RunConfig {
@@ -195,20 +207,7 @@ fn close_waits_for_the_calls_in_flight() {
 #[test]
 fn sim_regression_concurrent_seeds_308_312_compact_range_deleted_a_flushing_table() {
     for seed in [308, 312] {
-        let out = run_concurrent_seed(
-            seed,
-            &ConcurrentConfig {
-                run: RunConfig {
-                    ops: 1000,
-                    faults: FaultMode::Crash,
-                    disk: DiskModel::Full,
-                    ..RunConfig::default()
-                },
-                threads: 4,
-                scheduler: SchedulerChoice::Random,
-            },
-            false,
-        );
+        let out = run_concurrent_seed(seed, &regression_cfg(FaultMode::Crash), false);
         assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
     }
 }
@@ -222,19 +221,6 @@ fn sim_regression_concurrent_seeds_308_312_compact_range_deleted_a_flushing_tabl
 #[test]
 fn sim_regression_concurrent_seed_5016_read_only_open_lost_a_table_to_a_compaction() {
     let seed = 5016;
-    let out = run_concurrent_seed(
-        seed,
-        &ConcurrentConfig {
-            run: RunConfig {
-                ops: 1000,
-                faults: FaultMode::None,
-                disk: DiskModel::Full,
-                ..RunConfig::default()
-            },
-            threads: 4,
-            scheduler: SchedulerChoice::Random,
-        },
-        false,
-    );
+    let out = run_concurrent_seed(seed, &regression_cfg(FaultMode::None), false);
     assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
 }

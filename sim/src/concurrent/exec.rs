@@ -32,7 +32,8 @@ use crate::runner::{
 };
 use crate::simfs::{FaultRates, SimFs};
 use crate::workload::{
-    collect_scan, cursor_walk, properties_disagreement, FaultMode, Pairs, ScanIter, ScanReader, Val,
+    collect_scan, cursor_walk, properties_disagreement, read_only_state, FaultMode, Pairs,
+    ScanIter, ScanReader, Val,
 };
 
 /// Scheduling steps allowed per planned call before a seed counts as
@@ -1028,12 +1029,7 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
             let n = ctx.checkpoints.fetch_add(1, Ordering::Relaxed);
             let dir = format!("/checkpoint-{}-{n}", ctx.round);
             let r = db.checkpoint(&dir).and_then(|report| {
-                let ro = Db::open_read_only(&dir, ctx.opts.clone())?;
-                let items = ro
-                    .range::<&[u8], _>(..)?
-                    .collect::<strata::Result<Pairs>>()?;
-                let last = ro.last_seqno();
-                ro.close()?;
+                let (last, items) = read_only_state(&dir, ctx.opts.clone())?;
                 Ok((report.seqno, last, items))
             });
             match r {
@@ -1042,14 +1038,7 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
             }
         }
         ClientOp::ReadOnlyOpen => {
-            let r = Db::open_read_only(DB_DIR, ctx.opts.clone()).and_then(|ro| {
-                let items = ro
-                    .range::<&[u8], _>(..)?
-                    .collect::<strata::Result<Pairs>>()?;
-                let last = ro.last_seqno();
-                ro.close()?;
-                Ok((last, items))
-            });
+            let r = read_only_state(DB_DIR, ctx.opts.clone());
             match r {
                 Ok((last, items)) => Seen::ReadOnly { last, items },
                 Err(e) => failed(ctx, "read-only open", &e),
