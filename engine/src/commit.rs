@@ -16,6 +16,7 @@ use crate::batch::WriteBatch;
 use crate::error::Result;
 use crate::options::SyncMode;
 use crate::sync::{lock, wait};
+use crate::txn::TxnCheck;
 use crate::types::SeqNo;
 
 /// One writer waiting in the queue.
@@ -25,12 +26,20 @@ pub struct Member {
     pub sync: SyncMode,
     /// Encoded WAL record size, used to bound the group.
     pub record_bytes: usize,
+    /// A transaction's conflict check, run by the leader before the
+    /// member gets its sequence numbers.
+    pub txn: Option<TxnCheck>,
     result: Mutex<Option<Result<SeqNo>>>,
 }
 
-/// The leader's commit function: gets the group in queue order, returns the
-/// last sequence number of each member's batch.
-pub type CommitFn<'a> = dyn Fn(&[Arc<Member>]) -> Result<Vec<SeqNo>> + 'a;
+/// The leader's commit function: gets the group in queue order, returns
+/// each member's outcome (the last sequence number of its batch, or its
+/// own refusal, a transaction's conflict), or one error for the whole group.
+pub type CommitFn<'a> = dyn Fn(&[Arc<Member>]) -> Result<Vec<Outcome>> + 'a;
+
+/// One member's outcome: the last sequence number of its batch, or its
+/// own refusal.
+pub type Outcome = Result<SeqNo>;
 
 /// The queue.
 #[derive(Debug, Default)]
@@ -59,20 +68,22 @@ impl CommitQueue {
         self.queued.load(Ordering::Relaxed)
     }
 
-    /// Commits `batch`: waits to be led, or leads a group through `commit`.
-    /// `commit` gets the group in queue order and returns, on success, the
-    /// last sequence number of each member's batch.
+    /// Commits `batch` (a transaction's when `txn` is set): waits to be
+    /// led, or leads a group through `commit`. `commit` gets the group in
+    /// queue order and returns each member's outcome.
     pub fn submit(
         &self,
         batch: WriteBatch,
         sync: SyncMode,
         record_bytes: usize,
+        txn: Option<TxnCheck>,
         commit: &CommitFn<'_>,
     ) -> Result<SeqNo> {
         let me = Arc::new(Member {
             batch,
             sync,
             record_bytes,
+            txn,
             result: Mutex::new(None),
         });
         let mut q = lock(&self.queue);
@@ -126,7 +137,7 @@ impl CommitQueue {
             Ok(seqnos) => {
                 assert_eq!(seqnos.len(), group.len(), "one result per member");
                 for (m, s) in group.iter().zip(seqnos) {
-                    deliver(&mut q, m, &me, Ok(s), &mut mine);
+                    deliver(&mut q, m, &me, s, &mut mine);
                 }
             }
             Err(e) => {
@@ -182,7 +193,7 @@ mod tests {
     /// the groups their commit function saw.
     fn held_leader_then_followers(
         followers: usize,
-        commit: fn(&[Arc<Member>]) -> Result<Vec<SeqNo>>,
+        commit: fn(&[Arc<Member>]) -> Result<Vec<Outcome>>,
     ) -> (Vec<Result<SeqNo>>, Vec<usize>) {
         let q = Arc::new(CommitQueue::default());
         let groups = Arc::new(Mutex::new(Vec::new()));
@@ -190,14 +201,14 @@ mod tests {
         let leader = {
             let (q, entered) = (q.clone(), entered.clone());
             crate::sync::thread::spawn(move || {
-                q.submit(batch("leader"), SyncMode::Buffered, 10, &|g| {
+                q.submit(batch("leader"), SyncMode::Buffered, 10, None, &|g| {
                     assert_eq!(g.len(), 1);
                     entered.store(1, Ordering::SeqCst);
                     // Hold the group open until every follower waits.
                     while queued(&q) < 1 + followers {
                         crate::sync::thread::yield_now();
                     }
-                    Ok(vec![0])
+                    Ok(vec![Ok(0)])
                 })
             })
         };
@@ -208,10 +219,16 @@ mod tests {
             .map(|t| {
                 let (q, groups) = (q.clone(), groups.clone());
                 crate::sync::thread::spawn(move || {
-                    q.submit(batch(&format!("f{t}")), SyncMode::Buffered, 10, &|g| {
-                        lock(&groups).push(g.len());
-                        commit(g)
-                    })
+                    q.submit(
+                        batch(&format!("f{t}")),
+                        SyncMode::Buffered,
+                        10,
+                        None,
+                        &|g| {
+                            lock(&groups).push(g.len());
+                            commit(g)
+                        },
+                    )
                 })
             })
             .collect();
@@ -227,7 +244,7 @@ mod tests {
     fn writers_queued_behind_a_leader_form_one_group_with_one_result_each() {
         const FOLLOWERS: usize = 6;
         let (results, groups) = held_leader_then_followers(FOLLOWERS, |g| {
-            Ok((1..=g.len() as u64).map(|i| 100 + i).collect())
+            Ok((1..=g.len() as u64).map(|i| Ok(100 + i)).collect())
         });
         assert_eq!(groups, vec![FOLLOWERS], "one group holding every follower");
         let mut got: Vec<SeqNo> = results.into_iter().map(|r| r.unwrap()).collect();
@@ -268,11 +285,11 @@ mod tests {
                         let mut b = WriteBatch::new();
                         b.put(format!("{t}-{i}"), "v");
                         let s = q
-                            .submit(b, SyncMode::Buffered, 10, &|g| {
+                            .submit(b, SyncMode::Buffered, 10, None, &|g| {
                                 // Slow leader so followers pile up.
                                 crate::sync::thread::yield_now();
                                 Ok(g.iter()
-                                    .map(|_| next.fetch_add(1, Ordering::Relaxed))
+                                    .map(|_| Ok(next.fetch_add(1, Ordering::Relaxed)))
                                     .collect())
                             })
                             .unwrap();

@@ -8,6 +8,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::types::SeqNo;
+
 /// Result alias used throughout the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -46,6 +48,31 @@ pub enum Error {
     },
     /// The database was closed.
     Closed,
+    /// A transaction's commit found a conflicting write committed after its
+    /// snapshot; nothing of it was applied. Retry it from the start.
+    Conflict {
+        /// What conflicted.
+        kind: ConflictKind,
+        /// The key of the conflicting write (empty for `HistoryExceeded`).
+        key: Vec<u8>,
+        /// The conflicting write's sequence number (for `HistoryExceeded`,
+        /// the oldest sequence number the history still covers).
+        seqno: SeqNo,
+    },
+}
+
+/// Why a transaction's commit was refused ([`Error::Conflict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConflictKind {
+    /// A key the transaction read, or a key inside a range it scanned, was
+    /// written after its snapshot (serializable transactions).
+    ReadChanged,
+    /// A key the transaction writes was written after its snapshot
+    /// (snapshot-isolation transactions).
+    WriteWrite,
+    /// The transaction is older than the bounded history of committed
+    /// writes (`Options::transaction_history_max`), so it cannot be checked.
+    HistoryExceeded,
 }
 
 impl Error {
@@ -70,6 +97,11 @@ impl Error {
     /// True for [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })
+    }
+
+    /// True for [`Error::Conflict`]: the transaction may be retried.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
     }
 
     /// True for [`Error::Io`].
@@ -101,6 +133,11 @@ impl Error {
                 cause: cause.clone(),
             },
             Error::Closed => Error::Closed,
+            Error::Conflict { kind, key, seqno } => Error::Conflict {
+                kind: *kind,
+                key: key.clone(),
+                seqno: *seqno,
+            },
         }
     }
 }
@@ -129,6 +166,22 @@ impl fmt::Display for Error {
                 "database refuses writes after an earlier write/sync failure ({cause}); reopen it"
             ),
             Error::Closed => write!(f, "database is closed"),
+            Error::Conflict { kind, key, seqno } => match kind {
+                ConflictKind::HistoryExceeded => write!(
+                    f,
+                    "transaction conflict: its snapshot is older than the conflict history, which covers writes after seqno {seqno}"
+                ),
+                ConflictKind::ReadChanged => write!(
+                    f,
+                    "transaction conflict: key {} that it read was written at seqno {seqno}, after its snapshot",
+                    crate::format::hex::to_hex(key)
+                ),
+                ConflictKind::WriteWrite => write!(
+                    f,
+                    "transaction conflict: key {} that it writes was written at seqno {seqno}, after its snapshot",
+                    crate::format::hex::to_hex(key)
+                ),
+            },
         }
     }
 }

@@ -77,6 +77,7 @@ pub mod sync;
 mod table_cache;
 #[doc(hidden)]
 pub mod testing;
+mod txn;
 pub mod types;
 mod version;
 mod wal;
@@ -86,11 +87,12 @@ pub use compaction::{CompactionOptions, WritePressure};
 pub use cursor::Cursor;
 pub use db::{
     BackgroundStep, CheckpointReport, CompactionPause, Db, LevelStats, Properties, Snapshot, Stats,
-    PROPERTY_NAMES,
+    Transaction, TxnIter, PROPERTY_NAMES,
 };
-pub use error::{Error, Result};
+pub use error::{ConflictKind, Error, Result};
 pub use iter::{DbIter, KeyIter};
 pub use options::{BackgroundMode, MemtableKind, Options, RecoveryMode, SyncMode, WriteOptions};
 pub use repair::{repair, RepairReport};
 pub use sst::{Compression, TableOptions};
+pub use txn::{Isolation, TransactionOptions};
 pub use types::{Direction, SeqNo};

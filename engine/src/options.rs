@@ -109,6 +109,12 @@ pub struct Options {
     pub block_cache_bytes: usize,
     /// The manifest is rewritten as a fresh snapshot past this size.
     pub manifest_bytes_max: u64,
+    /// Most committed writes kept for transactions' conflict checks (while
+    /// any transaction is live). A transaction older than the oldest kept
+    /// write fails its commit with `Conflict` (kind `HistoryExceeded`)
+    /// rather than pass unchecked. Each entry costs about twice its key
+    /// plus 64 bytes.
+    pub transaction_history_max: usize,
 }
 
 impl Default for Options {
@@ -129,6 +135,7 @@ impl Default for Options {
             compaction: CompactionOptions::default(),
             block_cache_bytes: 64 * 1024 * 1024,
             manifest_bytes_max: 4 * 1024 * 1024,
+            transaction_history_max: 1 << 16,
         }
     }
 }

@@ -62,11 +62,16 @@ pub enum Probe {
     /// A compaction met a table that a second read confirmed corrupt; its
     /// compactions are skipped for the rest of the open.
     CompactionMetCorruptTable,
+    /// A transaction's commit was refused by a conflicting write.
+    TxnConflict,
+    /// A transaction's commit was refused because it was older than the
+    /// bounded conflict history.
+    TxnHistoryExceeded,
 }
 
 impl Probe {
     /// Every probe, in declaration order.
-    pub const ALL: [Probe; 23] = [
+    pub const ALL: [Probe; 25] = [
         Probe::WalTornTailTruncated,
         Probe::CorruptionWal,
         Probe::CorruptionTable,
@@ -90,6 +95,8 @@ impl Probe {
         Probe::MemtableRotated,
         Probe::Poisoned,
         Probe::CompactionMetCorruptTable,
+        Probe::TxnConflict,
+        Probe::TxnHistoryExceeded,
     ];
 
     /// The probe's stable name (used in summaries and probe lists).
@@ -118,6 +125,8 @@ impl Probe {
             Probe::MemtableRotated => "memtable_rotated",
             Probe::Poisoned => "poisoned",
             Probe::CompactionMetCorruptTable => "compaction_met_corrupt_table",
+            Probe::TxnConflict => "txn_conflict",
+            Probe::TxnHistoryExceeded => "txn_history_exceeded",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! | `open.rs` | option validation, the directory lock, manifest recovery, WAL replay, the recovery table |
 //! | `write.rs` | the write path: validation, throttle, the commit group, memtable rotation |
 //! | `read.rs` | point lookups and range iterators at a sequence number |
+//! | `transaction.rs` | optimistic transactions and their range iterator |
 //! | `versions.rs` | installing version edits through the manifest |
 //! | `background.rs` | which background step runs next: flush, trivial move or merge |
 //! | `obsolete.rs` | deleting files nothing references |
@@ -22,6 +23,7 @@ mod properties;
 mod read;
 mod state;
 mod stats;
+mod transaction;
 mod versions;
 mod write;
 
@@ -37,6 +39,7 @@ use crate::cursor::{prefix_end, Cursor};
 use crate::error::{Error, Result};
 use crate::iter::DbIter;
 use crate::options::{BackgroundMode, Options, WriteOptions};
+use crate::txn::TransactionOptions;
 use crate::types::SeqNo;
 use state::DbInner;
 
@@ -44,6 +47,7 @@ pub use background::BackgroundStep;
 pub use checkpoint::CheckpointReport;
 pub use properties::{Properties, PROPERTY_NAMES};
 pub use stats::{LevelStats, Stats};
+pub use transaction::{Transaction, TxnIter};
 
 /// An open Strata database. `Db` is `Send + Sync`: share it with `Arc`.
 #[derive(Debug)]
@@ -238,6 +242,17 @@ impl Db {
     /// The largest key and its value, if the database holds any.
     pub fn last_key_value(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         self.range::<&[u8], _>(..)?.next_back().transpose()
+    }
+
+    /// Begins a serializable optimistic transaction ([`Transaction`]) at
+    /// the current state.
+    pub fn transaction(&self) -> Transaction {
+        self.transaction_with(TransactionOptions::default())
+    }
+
+    /// Begins an optimistic transaction at the isolation level in `opts`.
+    pub fn transaction_with(&self, opts: TransactionOptions) -> Transaction {
+        Transaction::begin(self.inner.clone(), opts)
     }
 
     /// Pins the current state: reads through the snapshot see exactly the

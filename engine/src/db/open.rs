@@ -40,6 +40,9 @@ fn validate_options(opts: &Options) -> Result<()> {
     if opts.frozen_memtables_max == 0 {
         return bad("frozen_memtables_max must be positive");
     }
+    if opts.transaction_history_max == 0 {
+        return bad("transaction_history_max must be positive");
+    }
     let t = &opts.table;
     if t.block_bytes_target < 64 || t.block_bytes_target > crate::sst::BLOCK_BYTES_MAX {
         return bad("table.block_bytes_target must be in 64..=BLOCK_BYTES_MAX");

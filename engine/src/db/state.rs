@@ -36,6 +36,7 @@ use crate::memtable::{ArtMemtable, BTreeMemtable, Memtable};
 use crate::options::{BackgroundMode, MemtableKind, Options};
 use crate::sync::{lock, read};
 use crate::table_cache::TableCache;
+use crate::txn::ConflictHistory;
 use crate::types::SeqNo;
 use crate::version::Version;
 use crate::wal::WalWriter;
@@ -156,6 +157,9 @@ pub(crate) struct DbInner {
     pub(super) closed: Arc<AtomicBool>,
     /// Live snapshots: sequence number -> count.
     pub(super) snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    /// Keys committed since the oldest live transaction's snapshot, for
+    /// transactions' conflict checks. Lock order: after `wal`.
+    pub(super) txn_history: Mutex<ConflictHistory>,
     pub(super) stats: StatsCounters,
     /// Opened with `Db::open_read_only`.
     pub(super) read_only: bool,
@@ -225,6 +229,10 @@ impl DbInner {
             poison_cause: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
             snapshots: Mutex::new(BTreeMap::new()),
+            txn_history: Mutex::new(ConflictHistory::new(
+                r.opts.transaction_history_max,
+                r.last_seqno,
+            )),
             stats: r.stats,
             opts: r.opts,
         }
@@ -315,6 +323,13 @@ impl DbInner {
         let seqno = self.visible_seqno.load(Ordering::Acquire);
         *snaps.entry(seqno).or_insert(0) += 1;
         seqno
+    }
+
+    /// Registers a snapshot at `seqno`, which the caller read as the
+    /// visible sequence number while holding what keeps it from moving
+    /// (the transaction history's lock).
+    pub(super) fn register_snapshot_at(&self, seqno: SeqNo) {
+        *lock(&self.snapshots).entry(seqno).or_insert(0) += 1;
     }
 
     /// Forgets one snapshot at `seqno`.

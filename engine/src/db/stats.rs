@@ -60,6 +60,11 @@ pub struct Stats {
     /// Tables a compaction found corrupt (confirmed by a second read);
     /// compactions that would read them are skipped until reopen.
     pub corrupt_tables_found: u64,
+    /// Transactions whose commit passed its conflict check (read-only
+    /// transactions, which commit without one, are not counted).
+    pub transactions_committed: u64,
+    /// Transaction commits refused with `Conflict`.
+    pub transaction_conflicts: u64,
     /// Per level: file count and bytes.
     pub levels: Vec<LevelStats>,
     /// Frozen memtables waiting for flush.
@@ -100,6 +105,8 @@ pub(crate) struct StatsCounters {
     pub write_stops: AtomicU64,
     pub obsolete_files_deleted: AtomicU64,
     pub corrupt_tables_found: AtomicU64,
+    pub transactions_committed: AtomicU64,
+    pub transaction_conflicts: AtomicU64,
 }
 
 impl StatsCounters {
@@ -142,6 +149,8 @@ impl DbInner {
             write_stops: r(&s.write_stops),
             obsolete_files_deleted: r(&s.obsolete_files_deleted),
             corrupt_tables_found: r(&s.corrupt_tables_found),
+            transactions_committed: r(&s.transactions_committed),
+            transaction_conflicts: r(&s.transaction_conflicts),
             levels,
             frozen_memtables: st.frozen.len(),
             table_reads: self.tables.read_stats(),

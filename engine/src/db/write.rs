@@ -9,18 +9,31 @@ use std::time::Duration;
 use super::state::{new_memtable, DbInner, Frozen, WalState};
 use super::stats::StatsCounters;
 use crate::batch::{BatchOp, WriteBatch};
-use crate::commit::Member;
+use crate::commit::{Member, Outcome};
 use crate::compaction::{write_pressure, WritePressure};
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, Error, Result};
 use crate::memtable::Memtable;
 use crate::options::{BackgroundMode, SyncMode, WriteOptions};
 use crate::sync::{lock, read, wait_timeout, write};
+use crate::txn::TxnCheck;
 use crate::types::{SeqNo, SEQNO_MAX};
 use crate::wal::{self, WalWriter};
 
 impl DbInner {
     /// Commits `batch` through the group-commit queue.
     pub(super) fn write(&self, batch: WriteBatch, wo: WriteOptions) -> Result<SeqNo> {
+        self.write_checked(batch, wo, None)
+    }
+
+    /// Commits `batch`, a transaction's writes when `txn` is set: the
+    /// group's leader runs the transaction's conflict check just before it
+    /// hands out the batch's sequence numbers.
+    pub(super) fn write_checked(
+        &self,
+        batch: WriteBatch,
+        wo: WriteOptions,
+        txn: Option<TxnCheck>,
+    ) -> Result<SeqNo> {
         self.check_writable()?;
         if batch.is_empty() {
             return Ok(self.visible_seqno.load(Ordering::Acquire));
@@ -28,9 +41,10 @@ impl DbInner {
         let record_bytes = self.validate_batch(&batch)?;
         self.throttle()?;
         StatsCounters::add(&self.stats.user_bytes_written, batch.payload_bytes() as u64);
-        self.queue.submit(batch, wo.sync, record_bytes, &|group| {
-            self.commit_group(group)
-        })
+        self.queue
+            .submit(batch, wo.sync, record_bytes, txn, &|group| {
+                self.commit_group(group)
+            })
     }
 
     /// The one rule for keys, for writes and reads alike: at most
@@ -120,9 +134,10 @@ impl DbInner {
     }
 
     /// The leader's work for one group (see DESIGN.md, "Group commit"):
-    /// one WAL append, one sync if any member asked for it, then the
-    /// memtable inserts and the new visible sequence number.
-    fn commit_group(&self, group: &[Arc<Member>]) -> Result<Vec<SeqNo>> {
+    /// the transactions' conflict checks and the sequence numbers, one WAL
+    /// append, one sync if any member asked for it, then the memtable
+    /// inserts and the new visible sequence number.
+    fn commit_group(&self, group: &[Arc<Member>]) -> Result<Vec<Outcome>> {
         self.check_writable()?;
         let mut wal = lock(&self.wal);
         let wal = &mut *wal;
@@ -132,14 +147,22 @@ impl DbInner {
         if first + total_ops - 1 > SEQNO_MAX {
             return Err(Error::InvalidArgument("sequence numbers exhausted".into()));
         }
+        let outcomes = self.check_and_number(group, first);
+        let accepted: Vec<&Arc<Member>> = group
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| o.is_ok())
+            .map(|(m, _)| m)
+            .collect();
+        if accepted.is_empty() {
+            return Ok(outcomes);
+        }
         wal.buf.clear();
-        let mut seqnos = Vec::with_capacity(group.len());
         let mut seq = first;
-        for m in group {
+        for m in &accepted {
             let synced = wal.writer.synced_bytes();
             wal::encode_record(&mut wal.buf, seq, m.batch.ops(), synced);
             seq += m.batch.len() as u64;
-            seqnos.push(seq - 1);
         }
         if let Err(e) = wal.writer.append(&wal.buf) {
             self.poison(&e);
@@ -155,7 +178,7 @@ impl DbInner {
             StatsCounters::add(&self.stats.commit_groups_mixed, 1);
             crate::probe::hit(crate::probe::Probe::GroupMixed);
         }
-        if group.iter().any(|m| m.sync == SyncMode::Durable) {
+        if accepted.iter().any(|m| m.sync == SyncMode::Durable) {
             if let Err(e) = wal.writer.sync() {
                 // Never retried: the unsynced bytes must be treated as lost.
                 self.poison(&e);
@@ -164,7 +187,7 @@ impl DbInner {
             StatsCounters::add(&self.stats.wal_syncs, 1);
         }
         let mut seq = first;
-        for m in group {
+        for m in &accepted {
             for op in m.batch.ops() {
                 match op {
                     BatchOp::Put { key, value } => active.insert(key, seq, Some(value)),
@@ -174,8 +197,47 @@ impl DbInner {
             }
         }
         wal.next_seqno = seq;
+        // Published under the history's lock: a transaction beginning takes
+        // its snapshot under it too, so it never sees a group the history
+        // did not record as visible-or-recorded (see `begin_transaction`).
+        let history = lock(&self.txn_history);
         self.visible_seqno.store(seq - 1, Ordering::Release);
-        Ok(seqnos)
+        drop(history);
+        Ok(outcomes)
+    }
+
+    /// Checks the group's transactions against the writes committed since
+    /// their snapshots (and against the group's earlier members) and
+    /// numbers the members that pass from `first` on, recording their
+    /// writes in the history: one step, under the WAL lock, so no commit
+    /// can slip between a transaction's check and its sequence numbers.
+    fn check_and_number(&self, group: &[Arc<Member>], first: SeqNo) -> Vec<Outcome> {
+        let mut history = lock(&self.txn_history);
+        let mut seq = first;
+        group
+            .iter()
+            .map(|m| {
+                if let Some(t) = &m.txn {
+                    if let Err(e) = history.check(t) {
+                        StatsCounters::add(&self.stats.transaction_conflicts, 1);
+                        crate::probe::hit(match &e {
+                            Error::Conflict {
+                                kind: ConflictKind::HistoryExceeded,
+                                ..
+                            } => crate::probe::Probe::TxnHistoryExceeded,
+                            _ => crate::probe::Probe::TxnConflict,
+                        });
+                        return Err(e);
+                    }
+                    StatsCounters::add(&self.stats.transactions_committed, 1);
+                }
+                for op in m.batch.ops() {
+                    history.record(op.key(), seq);
+                    seq += 1;
+                }
+                Ok(seq - 1)
+            })
+            .collect()
     }
 
     /// Whether writers must stop (too many frozen memtables, or level 0
