@@ -1,5 +1,5 @@
-//! Reference models for Strata: a versioned key-value model on `BTreeMap`
-//! and the crash oracle.
+//! Reference models for Strata: a versioned key-value model on `BTreeMap`,
+//! the crash oracle and the transaction oracle.
 //!
 //! Invariants this crate relies on and keeps:
 //! - Sequence numbers are handed out consecutively from 1; a put or delete is
@@ -17,8 +17,10 @@ use std::ops::Bound;
 
 mod history;
 mod oracle;
+mod txn;
 pub use history::{describe_difference, Resolution, RoundWrites, Window};
 pub use oracle::{Acceptance, CrashOracle, Divergence};
+pub use txn::{covered, ScanRead, TxnReads};
 
 /// A sequence number (same meaning as the engine's).
 pub type SeqNo = u64;

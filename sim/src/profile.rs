@@ -42,7 +42,7 @@ pub enum Profile {
 }
 
 /// The kinds of op the generator draws, in the order of their ranges.
-pub const OP_KINDS: [&str; 27] = [
+pub const OP_KINDS: [&str; 36] = [
     "put",
     "delete",
     "batch",
@@ -70,13 +70,22 @@ pub const OP_KINDS: [&str; 27] = [
     "properties",
     "read_only_open",
     "checkpoint",
+    "txn_begin",
+    "txn_get",
+    "txn_range",
+    "txn_write",
+    "txn_transfer",
+    "txn_commit",
+    "txn_rollback",
+    "txn_skew",
+    "txn_phantom",
 ];
 
 /// Weights of [`OP_KINDS`] in the default mix (they add up to 1000, the
 /// generator draws from).
 pub const DEFAULT_MIX: [u32; OP_KINDS.len()] = [
-    300, 80, 80, 156, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 20, 2, 20, 10, 10, 10, 5, 4,
-    4,
+    250, 80, 80, 122, 90, 20, 60, 30, 10, 10, 3, 4, 8, 5, 48, 3, 4, 4, 20, 2, 20, 10, 10, 10, 5, 4,
+    4, 14, 14, 8, 14, 10, 14, 2, 4, 4,
 ];
 
 /// What the workload generator draws.
@@ -138,6 +147,8 @@ pub struct Knobs {
     pub manifest_bytes_max: u64,
     /// `Options::recovery`.
     pub recovery: RecoveryMode,
+    /// `Options::transaction_history_max`.
+    pub transaction_history_max: usize,
     /// Fault rates while faults are on.
     pub faults: FaultRates,
     /// Chance per power loss (per million) that synced bytes of a table or
@@ -177,6 +188,7 @@ impl Knobs {
             block_cache_bytes: 256 * 1024,
             manifest_bytes_max: 8 * 1024,
             recovery: RecoveryMode::TruncateTornTail,
+            transaction_history_max: 1 << 16,
             faults: match cfg.faults {
                 FaultMode::All => FAULT_RATES_ALL,
                 _ => FaultRates::default(),
@@ -257,6 +269,10 @@ fn swarm(rng: &mut Rng, cfg: &RunConfig, mut k: Knobs) -> Knobs {
     w.extra_keys = [0, 0, 50, 500, 3000][rng.index(5)];
     w.hot_keys = log_range(rng, 1, 200) as usize;
     w.value_len_max = [16, 256, 4096, u32::MAX][rng.index(4)];
+    // A small conflict history makes old transactions fail with
+    // `HistoryExceeded`, which the runner allows only when enough writes
+    // came after the oldest open transaction's snapshot.
+    k.transaction_history_max = [4, 16, 64, 1 << 16][rng.index(4)];
     k
 }
 
@@ -296,7 +312,7 @@ impl fmt::Display for Knobs {
             f,
             "memtable={:?} memtable_bytes_max={} frozen_max={} block={} restart={} bloom={} \
              lz4={} l0={}/{}/{} l1={} mult={} file={} cache={} manifest={} recovery={:?} \
-             faults(transient={} fsync={} flip={} read={} at_rest={}) keys(+{} hot={}) value_max={} mix={:?}",
+             txn_history={} faults(transient={} fsync={} flip={} read={} at_rest={}) keys(+{} hot={}) value_max={} mix={:?}",
             self.memtable,
             self.memtable_bytes_max,
             self.frozen_memtables_max,
@@ -313,6 +329,7 @@ impl fmt::Display for Knobs {
             self.block_cache_bytes,
             self.manifest_bytes_max,
             self.recovery,
+            self.transaction_history_max,
             self.faults.transient_per_million,
             self.faults.sync_failure_per_million,
             self.faults.bit_flip_per_million,

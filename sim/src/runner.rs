@@ -30,6 +30,7 @@ mod reads;
 mod recovery;
 mod repair;
 mod stats;
+mod txn;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -45,7 +46,7 @@ use strata_models::{KvModel, Op, SeqNo};
 use crate::profile::{Knobs, Profile};
 use crate::rng::{Digest, Rng};
 use crate::simfs::{FaultRates, SimFs};
-use crate::workload::{collect_scan, generate_with, FaultMode, SimOp, Val, SNAPSHOTS_MAX};
+use crate::workload::{collect_scan, generate_with, FaultMode, Scan, SimOp, Val, SNAPSHOTS_MAX};
 
 use judge::RangeRead;
 pub use stats::{RunStats, LEVELS_SEEN};
@@ -219,6 +220,8 @@ struct Exec {
     checkpoints: Vec<checkpoint::Taken>,
     /// Checkpoints attempted (names the next one's directory).
     checkpoints_tried: u32,
+    /// Open transactions, oldest first.
+    txns: Vec<txn::OpenTxn>,
 }
 
 /// The model's form of a workload write.
@@ -292,6 +295,7 @@ impl Exec {
             trace: Vec::new(),
             checkpoints: Vec::new(),
             checkpoints_tried: 0,
+            txns: Vec::new(),
         }
     }
 
@@ -338,6 +342,7 @@ impl Exec {
             },
             block_cache_bytes: k.block_cache_bytes,
             manifest_bytes_max: k.manifest_bytes_max,
+            transaction_history_max: k.transaction_history_max,
             ..Options::default()
         })
     }
@@ -461,6 +466,46 @@ impl Exec {
             SimOp::Properties { lo, hi } => self.properties(lo, hi),
             SimOp::ReadOnlyOpen => self.read_only_open(),
             SimOp::Checkpoint => self.checkpoint(),
+            SimOp::TxnBegin { serializable } => self.txn_begin(*serializable),
+            SimOp::TxnGet { slot, key } => self.txn_get(*slot, key),
+            SimOp::TxnRange {
+                slot,
+                lo,
+                hi,
+                scan,
+                limit,
+            } => self.txn_range(*slot, RangeRead::new(lo, hi, *scan, *limit)),
+            SimOp::TxnWrite { slot, key, value } => self.txn_write(*slot, key, *value),
+            SimOp::TxnTransfer {
+                slot,
+                from,
+                to,
+                amount,
+            } => self.txn_transfer(*slot, *from, *to, *amount),
+            SimOp::TxnCommit { slot, durable } => self.txn_commit(*slot, *durable),
+            SimOp::TxnRollback { slot } => {
+                self.txn_rollback(*slot);
+                Ok(())
+            }
+            SimOp::TxnSkew {
+                a,
+                b,
+                serializable,
+                durable,
+            } => self.txn_skew(a, b, *serializable, *durable),
+            SimOp::TxnPhantom {
+                lo,
+                hi,
+                limit,
+                key,
+                value,
+                serializable,
+            } => self.txn_phantom(
+                RangeRead::new(lo, hi, Scan::Forward, *limit),
+                key,
+                *value,
+                *serializable,
+            ),
         }
     }
 
@@ -588,17 +633,23 @@ impl Exec {
         match res {
             Ok(s) => {
                 self.check_write_seqno(s, n)?;
-                self.model.apply(mops);
-                self.acked = s;
-                if durable {
-                    self.durable_mark = s;
-                }
-                self.stats.writes_acked += 1;
-                self.line(format!("  ok seqno {s}"));
+                self.acked_write(s, mops, durable);
                 Ok(())
             }
             Err(e) => self.write_failed(e, mops),
         }
+    }
+
+    /// A write (or a transaction's commit) acknowledged at `s`.
+    fn acked_write(&mut self, s: SeqNo, mops: Vec<Op>, durable: bool) {
+        self.model.apply(mops);
+        self.acked = s;
+        if durable {
+            self.durable_mark = s;
+        }
+        self.stats.writes_acked += 1;
+        self.line(format!("  ok seqno {s}"));
+        self.note_txn_history();
     }
 
     /// A write failed: its outcome is unknown, and the Db must refuse writes

@@ -237,6 +237,98 @@ pub enum SimOp {
     /// copy must open to exactly the model's state at its seqno, now and
     /// after every later crash.
     Checkpoint,
+    /// `Db::transaction` (serializable) or `Db::transaction_with` snapshot
+    /// isolation; at most [`TXNS_MAX`] stay open (the oldest is dropped).
+    TxnBegin {
+        /// Serializable, or snapshot isolation.
+        serializable: bool,
+    },
+    /// `Transaction::get` in an open transaction (`slot` counts from the
+    /// newest, modulo their number; no-op when none).
+    TxnGet {
+        /// Which open transaction.
+        slot: u8,
+        /// The key read.
+        key: Vec<u8>,
+    },
+    /// `Transaction::range` in an open transaction.
+    TxnRange {
+        /// Which open transaction.
+        slot: u8,
+        /// Lower bound.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+        /// How the iterator is driven (`Keys` drives it like `ZigZag`).
+        scan: Scan,
+        /// Items read at most.
+        limit: u32,
+    },
+    /// `Transaction::put` (`Some`) or `Transaction::delete`.
+    TxnWrite {
+        /// Which open transaction.
+        slot: u8,
+        /// The key written.
+        key: Vec<u8>,
+        /// Its new value, or `None` to delete it.
+        value: Option<Val>,
+    },
+    /// Moves `amount` from counter `from` to counter `to` (reading both,
+    /// writing both) in an open transaction: the counters' total stays 0.
+    TxnTransfer {
+        /// Which open transaction.
+        slot: u8,
+        /// Counter taken from (modulo [`COUNTERS`]).
+        from: u8,
+        /// Counter added to.
+        to: u8,
+        /// How much.
+        amount: u8,
+    },
+    /// `Transaction::commit`: must be refused exactly when the model says
+    /// a write after its snapshot touched what it depends on.
+    TxnCommit {
+        /// Which open transaction.
+        slot: u8,
+        /// Synced before it returns, or buffered.
+        durable: bool,
+    },
+    /// `Transaction::rollback`.
+    TxnRollback {
+        /// Which open transaction.
+        slot: u8,
+    },
+    /// Write skew: two new transactions at one snapshot each read keys `a`
+    /// and `b`, one writes `a`, the other `b`; both commit. Serializable:
+    /// the second must be refused.
+    TxnSkew {
+        /// The first key.
+        a: Vec<u8>,
+        /// The second key.
+        b: Vec<u8>,
+        /// Serializable, or snapshot isolation (both commit).
+        serializable: bool,
+        /// Synced commits, or buffered.
+        durable: bool,
+    },
+    /// A phantom: a new transaction scans `lo..hi` (to its end, or up to
+    /// `limit` pairs), a plain put then writes `key`, and the transaction
+    /// writes `key` too and commits. Serializable: refused exactly when
+    /// `key` lies in the part of the range the scan covered.
+    TxnPhantom {
+        /// Lower bound of the scan.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+        /// Pairs the scan reads at most.
+        limit: u32,
+        /// The key the put writes into the range (or outside it).
+        key: Vec<u8>,
+        /// Its value.
+        value: Val,
+        /// Serializable, or snapshot isolation.
+        serializable: bool,
+    },
 }
 
 /// How an op's cursor is first positioned.
@@ -254,6 +346,18 @@ pub enum CursorStart {
 
 /// Live snapshots kept at once.
 pub const SNAPSHOTS_MAX: usize = 4;
+
+/// Transactions open at once.
+pub const TXNS_MAX: usize = 3;
+
+/// Counters moved by `TxnTransfer` (keys `ctr/0` ...); no other op writes
+/// them, so their values always add up to 0.
+pub const COUNTERS: u8 = 4;
+
+/// The key of counter `i`.
+pub fn counter_key(i: u8) -> Vec<u8> {
+    format!("ctr/{}", i % COUNTERS).into_bytes()
+}
 
 /// The key pool of one seed.
 #[derive(Clone, Debug)]
@@ -492,6 +596,52 @@ pub fn generate_with(seed: u64, len: usize, faults: FaultMode, w: &WorkloadKnobs
             "first_last" => SimOp::FirstLast,
             "read_only_open" => SimOp::ReadOnlyOpen,
             "checkpoint" => SimOp::Checkpoint,
+            "txn_begin" => SimOp::TxnBegin {
+                serializable: rng.below(4) != 0,
+            },
+            "txn_get" => SimOp::TxnGet {
+                slot: rng.below(TXNS_MAX as u64) as u8,
+                key: keys.pick(&mut rng),
+            },
+            "txn_range" => SimOp::TxnRange {
+                slot: rng.below(TXNS_MAX as u64) as u8,
+                lo: keys.bound(&mut rng),
+                hi: keys.bound(&mut rng),
+                scan: scan(&mut rng),
+                limit: rng.range_inclusive(1, 40) as u32,
+            },
+            "txn_write" => SimOp::TxnWrite {
+                slot: rng.below(TXNS_MAX as u64) as u8,
+                key: keys.pick(&mut rng),
+                value: (rng.below(4) != 0).then(|| value(&mut rng)),
+            },
+            "txn_transfer" => SimOp::TxnTransfer {
+                slot: rng.below(TXNS_MAX as u64) as u8,
+                from: rng.below(u64::from(COUNTERS)) as u8,
+                to: rng.below(u64::from(COUNTERS)) as u8,
+                amount: rng.range_inclusive(1, 9) as u8,
+            },
+            "txn_commit" => SimOp::TxnCommit {
+                slot: rng.below(TXNS_MAX as u64) as u8,
+                durable,
+            },
+            "txn_rollback" => SimOp::TxnRollback {
+                slot: rng.below(TXNS_MAX as u64) as u8,
+            },
+            "txn_skew" => SimOp::TxnSkew {
+                a: keys.pick(&mut rng),
+                b: keys.pick(&mut rng),
+                serializable: rng.below(4) != 0,
+                durable,
+            },
+            "txn_phantom" => SimOp::TxnPhantom {
+                lo: keys.bound(&mut rng),
+                hi: keys.bound(&mut rng),
+                limit: rng.range_inclusive(1, 60) as u32,
+                key: keys.pick(&mut rng),
+                value: value(&mut rng),
+                serializable: rng.below(4) != 0,
+            },
             "properties" => SimOp::Properties {
                 lo: keys.bound(&mut rng),
                 hi: keys.bound(&mut rng),
@@ -670,6 +820,67 @@ impl SimOp {
             SimOp::FirstLast => "SimOp::FirstLast".into(),
             SimOp::ReadOnlyOpen => "SimOp::ReadOnlyOpen".into(),
             SimOp::Checkpoint => "SimOp::Checkpoint".into(),
+            SimOp::TxnBegin { serializable } => {
+                format!("SimOp::TxnBegin {{ serializable: {serializable} }}")
+            }
+            SimOp::TxnGet { slot, key } => format!(
+                "SimOp::TxnGet {{ slot: {slot}, key: {}.to_vec() }}",
+                Lit(key)
+            ),
+            SimOp::TxnRange {
+                slot,
+                lo,
+                hi,
+                scan,
+                limit,
+            } => format!(
+                "SimOp::TxnRange {{ slot: {slot}, lo: {}, hi: {}, scan: Scan::{scan:?}, limit: {limit} }}",
+                lo.rust(),
+                hi.rust()
+            ),
+            SimOp::TxnWrite { slot, key, value } => format!(
+                "SimOp::TxnWrite {{ slot: {slot}, key: {}.to_vec(), value: {} }}",
+                Lit(key),
+                value
+                    .as_ref()
+                    .map_or("None".into(), |v| format!("Some({})", val_rust(v)))
+            ),
+            SimOp::TxnTransfer {
+                slot,
+                from,
+                to,
+                amount,
+            } => format!(
+                "SimOp::TxnTransfer {{ slot: {slot}, from: {from}, to: {to}, amount: {amount} }}"
+            ),
+            SimOp::TxnCommit { slot, durable } => {
+                format!("SimOp::TxnCommit {{ slot: {slot}, durable: {durable} }}")
+            }
+            SimOp::TxnRollback { slot } => format!("SimOp::TxnRollback {{ slot: {slot} }}"),
+            SimOp::TxnSkew {
+                a,
+                b,
+                serializable,
+                durable,
+            } => format!(
+                "SimOp::TxnSkew {{ a: {}.to_vec(), b: {}.to_vec(), serializable: {serializable}, durable: {durable} }}",
+                Lit(a),
+                Lit(b)
+            ),
+            SimOp::TxnPhantom {
+                lo,
+                hi,
+                limit,
+                key,
+                value,
+                serializable,
+            } => format!(
+                "SimOp::TxnPhantom {{ lo: {}, hi: {}, limit: {limit}, key: {}.to_vec(), value: {}, serializable: {serializable} }}",
+                lo.rust(),
+                hi.rust(),
+                Lit(key),
+                val_rust(value)
+            ),
             SimOp::Properties { lo, hi } => format!(
                 "SimOp::Properties {{ lo: {}, hi: {} }}",
                 lo.rust(),
@@ -726,6 +937,43 @@ impl fmt::Display for SimOp {
                 scan,
                 limit,
             } => write!(f, "snap[{slot}].range {lo} .. {hi} {scan:?} limit={limit}"),
+            SimOp::TxnGet { slot, key } => {
+                write!(f, "txn[{slot}].get {}", strata_models::Show(key))
+            }
+            SimOp::TxnRange {
+                slot,
+                lo,
+                hi,
+                scan,
+                limit,
+            } => write!(f, "txn[{slot}].range {lo} .. {hi} {scan:?} limit={limit}"),
+            SimOp::TxnWrite { slot, key, value } => match value {
+                Some(v) => write!(
+                    f,
+                    "txn[{slot}].put {} len={} tag={}",
+                    strata_models::Show(key),
+                    v.len,
+                    v.tag
+                ),
+                None => write!(f, "txn[{slot}].delete {}", strata_models::Show(key)),
+            },
+            SimOp::TxnSkew {
+                a,
+                b,
+                serializable,
+                durable,
+            } => write!(
+                f,
+                "txn skew {} {} {} {}",
+                strata_models::Show(a),
+                strata_models::Show(b),
+                if *serializable {
+                    "serializable"
+                } else {
+                    "snapshot"
+                },
+                sync(durable)
+            ),
             other => write!(f, "{other:?}"),
         }
     }

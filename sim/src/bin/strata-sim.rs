@@ -849,6 +849,13 @@ fn summary(s: &RunStats, secs: Option<f64>) -> String {
         ),
     );
     line(
+        "transactions",
+        format!(
+            "{} begun, {} committed with writes, {} refused ({} as older than the history), {} write skews and {} phantoms refused",
+            s.txns_begun, s.txns_committed, s.txn_conflicts, s.txn_history_exceeded, s.skews_refused, s.phantoms_refused
+        ),
+    );
+    line(
         "background",
         format!(
             "{} flushes, {} steps, {} compacts, {} errors",
@@ -1023,6 +1030,14 @@ fn summary_json_text(
         "liveness": {
             "seeds": s.liveness_checks,
             "steps": s.liveness_steps,
+        },
+        "transactions": {
+            "begun": s.txns_begun,
+            "committed": s.txns_committed,
+            "refused": s.txn_conflicts,
+            "history_exceeded": s.txn_history_exceeded,
+            "skews_refused": s.skews_refused,
+            "phantoms_refused": s.phantoms_refused,
         },
         "divergences": s.divergences,
     });

@@ -152,11 +152,13 @@ impl Exec {
                 self.model.last_seqno()
             ));
         }
-        if p.snapshots != self.snapshots.len() {
+        // Every open transaction holds a snapshot too.
+        if p.snapshots != self.snapshots.len() + self.txns.len() {
             wrong.push(format!(
-                "{} snapshots ({} live)",
+                "{} snapshots ({} live, {} open transactions)",
                 p.snapshots,
-                self.snapshots.len()
+                self.snapshots.len(),
+                self.txns.len()
             ));
         }
         wrong.extend(properties_disagreement(&p));

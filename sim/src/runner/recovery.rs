@@ -16,6 +16,7 @@ impl Exec {
     pub(super) fn reopen(&mut self) -> Step {
         self.stats.clean_reopens += 1;
         self.snapshots.clear();
+        self.txns.clear();
         let db = self.db.take().ok_or("no open database")?;
         self.call = "close";
         match db.close() {
@@ -42,6 +43,7 @@ impl Exec {
         self.kill_kind = KillKind::Power;
         self.stats.process_crashes += 1;
         self.snapshots.clear();
+        self.txns.clear();
         self.db = None;
         self.fs.restart_process();
         self.line("  process crash (page cache kept)".into());
@@ -66,6 +68,7 @@ impl Exec {
     pub(super) fn restart(&mut self) -> Step {
         self.kill_kind = KillKind::Power;
         self.snapshots.clear();
+        self.txns.clear();
         self.db = None;
         self.fs.restart_process();
         self.line("  restart after error".into());
@@ -91,6 +94,7 @@ impl Exec {
     pub(super) fn power_loss(&mut self) -> Step {
         self.note_crash_site();
         self.snapshots.clear();
+        self.txns.clear();
         self.db = None;
         if std::mem::replace(&mut self.kill_kind, KillKind::Power) == KillKind::Process {
             self.stats.process_kills += 1;

@@ -35,6 +35,7 @@ impl Exec {
     pub(super) fn repair_and_check(&mut self) -> Result<(), String> {
         self.db = None;
         self.snapshots.clear();
+        self.txns.clear();
         self.fs.restart_process();
         self.fs.crash_at_io(None);
         self.fs.set_faults_enabled(false);

@@ -97,6 +97,18 @@ pub struct RunStats {
     pub liveness_checks: u64,
     /// Background steps the liveness phases took to go idle.
     pub liveness_steps: u64,
+    /// Transactions begun.
+    pub txns_begun: u64,
+    /// Transactions whose commit applied writes.
+    pub txns_committed: u64,
+    /// Transaction commits refused with `Conflict` (every kind).
+    pub txn_conflicts: u64,
+    /// Of those, refused as older than the bounded history.
+    pub txn_history_exceeded: u64,
+    /// Serializable write-skew pairs whose second commit was refused.
+    pub skews_refused: u64,
+    /// Phantom scenarios whose commit was refused.
+    pub phantoms_refused: u64,
 }
 
 impl RunStats {
@@ -147,6 +159,12 @@ impl RunStats {
         self.at_rest_undetectable += o.at_rest_undetectable;
         self.liveness_checks += o.liveness_checks;
         self.liveness_steps += o.liveness_steps;
+        self.txns_begun += o.txns_begun;
+        self.txns_committed += o.txns_committed;
+        self.txn_conflicts += o.txn_conflicts;
+        self.txn_history_exceeded += o.txn_history_exceeded;
+        self.skews_refused += o.skews_refused;
+        self.phantoms_refused += o.phantoms_refused;
         for i in 0..LEVELS_SEEN {
             self.seeds_by_deepest_level[i] += o.seeds_by_deepest_level[i];
             self.files_per_level[i] += o.files_per_level[i];
