@@ -31,7 +31,9 @@ pub use exec::{execute_concurrent, run_concurrent_seed};
 
 use crate::rng::Rng;
 use crate::runner::RunConfig;
-use crate::workload::{scan, value, CursorStart, KeyBound, KeySpace, Scan, Val};
+use crate::workload::{
+    scan, value, CursorStart, KeyBound, KeySpace, Scan, Val, COUNTERS, ONCALL_PAIRS,
+};
 
 /// Which of shuttle's schedulers picks the interleaving.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -175,10 +177,59 @@ pub enum ClientOp {
     /// `Db::open_read_only` of the directory the writers are using, a
     /// full read through it, and its close.
     ReadOnlyOpen,
+    /// A transaction (yielding between its calls, so other clients'
+    /// writes and commits land in between), then its commit.
+    Txn {
+        /// What it does.
+        body: TxnBody,
+        /// Serializable, or snapshot isolation.
+        serializable: bool,
+        /// Its commit is `WriteOptions::DURABLE`, or buffered.
+        durable: bool,
+    },
     /// Yields to the scheduler a few times.
     Pause {
         /// Yields.
         yields: u8,
+    },
+}
+
+/// What a concurrent transaction does before it commits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TxnBody {
+    /// Reads counters `from` and `to` and moves `amount` between them
+    /// (read-modify-write on shared counters; their total stays 0).
+    Transfer {
+        /// Counter taken from.
+        from: u8,
+        /// Counter added to.
+        to: u8,
+        /// How much.
+        amount: u8,
+    },
+    /// Write skew: reads both sides of on-call pair `pair`; if both are on
+    /// call, takes side `side_b` off, else puts it back on. Serializable
+    /// transactions never leave both sides off (the plan makes every
+    /// on-call transaction serializable).
+    OnCall {
+        /// Which pair.
+        pair: u8,
+        /// Which side this transaction changes.
+        side_b: bool,
+    },
+    /// Scans `lo..hi` (up to `limit` pairs), reads `key`, and writes
+    /// `key` (the pair count as its value).
+    ScanWrite {
+        /// Lower bound of the scan.
+        lo: KeyBound,
+        /// Upper bound.
+        hi: KeyBound,
+        /// How the scan is driven.
+        scan: Scan,
+        /// Pairs read at most.
+        limit: u32,
+        /// The key read and written.
+        key: Vec<u8>,
     },
 }
 
@@ -261,7 +312,36 @@ pub fn plan(seed: u64, cfg: &ConcurrentConfig) -> Plan {
 
 fn client_op(rng: &mut Rng, keys: &KeySpace) -> ClientOp {
     match rng.below(1000) {
-        0..=479 => {
+        440..=479 => {
+            let body = match rng.below(8) {
+                0..=2 => TxnBody::Transfer {
+                    from: rng.below(u64::from(COUNTERS)) as u8,
+                    to: rng.below(u64::from(COUNTERS)) as u8,
+                    amount: rng.range_inclusive(1, 9) as u8,
+                },
+                3..=5 => TxnBody::OnCall {
+                    pair: rng.below(u64::from(ONCALL_PAIRS)) as u8,
+                    side_b: rng.coin(),
+                },
+                _ => TxnBody::ScanWrite {
+                    lo: keys.bound(rng),
+                    hi: keys.bound(rng),
+                    scan: scan(rng),
+                    limit: rng.range_inclusive(1, 20) as u32,
+                    key: keys.pick(rng),
+                },
+            };
+            // On-call transactions are always serializable: under snapshot
+            // isolation their write skew is allowed, and the invariant
+            // that no pair ends with both sides off would not hold.
+            let serializable = rng.below(5) != 0 || matches!(body, TxnBody::OnCall { .. });
+            ClientOp::Txn {
+                body,
+                serializable,
+                durable: rng.below(10) < 3,
+            }
+        }
+        0..=439 => {
             let n = match rng.below(10) {
                 0..=6 => 1,
                 _ => rng.range_inclusive(2, 6),
@@ -411,6 +491,40 @@ impl fmt::Display for ClientOp {
             ClientOp::ReadOnlyOpen => write!(f, "read-only open"),
             ClientOp::FirstLast => write!(f, "first and last"),
             ClientOp::Checkpoint => write!(f, "checkpoint"),
+            ClientOp::Txn {
+                body,
+                serializable,
+                durable,
+            } => {
+                let level = if *serializable {
+                    "serializable"
+                } else {
+                    "snapshot"
+                };
+                let sync = if *durable { "durable" } else { "buffered" };
+                match body {
+                    TxnBody::Transfer { from, to, amount } => write!(
+                        f,
+                        "{level} txn: move {amount} from counter {from} to {to}, {sync}"
+                    ),
+                    TxnBody::OnCall { pair, side_b } => write!(
+                        f,
+                        "{level} txn: on-call pair {pair} side {}, {sync}",
+                        if *side_b { 'b' } else { 'a' }
+                    ),
+                    TxnBody::ScanWrite {
+                        lo,
+                        hi,
+                        scan,
+                        limit,
+                        key,
+                    } => write!(
+                        f,
+                        "{level} txn: scan {lo} .. {hi} {scan:?} limit={limit}, write {}, {sync}",
+                        show(key)
+                    ),
+                }
+            }
             ClientOp::Pause { yields } => write!(f, "pause {yields}"),
         }
     }
@@ -527,7 +641,7 @@ mod tests {
 
     #[test]
     fn plans_hold_every_kind_of_call_and_death() {
-        let mut seen = [false; 17];
+        let mut seen = [false; 20];
         let mut deaths = [false; 2];
         for seed in 0..20 {
             for r in plan(seed, &cfg(2)).rounds {
@@ -553,12 +667,17 @@ mod tests {
                         ClientOp::ReadOnlyOpen => 14,
                         ClientOp::FirstLast => 15,
                         ClientOp::Checkpoint => 16,
+                        ClientOp::Txn { body, .. } => match body {
+                            TxnBody::Transfer { .. } => 17,
+                            TxnBody::OnCall { .. } => 18,
+                            TxnBody::ScanWrite { .. } => 19,
+                        },
                     };
                     seen[i] = true;
                 }
             }
         }
-        assert_eq!(seen, [true; 17]);
+        assert_eq!(seen, [true; 20]);
         assert_eq!(deaths, [true; 2]);
     }
 }

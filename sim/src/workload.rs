@@ -13,8 +13,10 @@
 use std::fmt::{self, Write as _};
 use std::ops::Bound;
 
+use std::collections::BTreeMap;
 use strata::{DbIter, KeyIter};
-use strata_models::{Dir, KvModel, SeqNo};
+
+use strata_models::{covered, Dir, KvModel, ScanRead, SeqNo, State};
 
 use crate::profile::{WorkloadKnobs, OP_KINDS};
 use crate::rng::Rng;
@@ -357,6 +359,165 @@ pub const COUNTERS: u8 = 4;
 /// The key of counter `i`.
 pub fn counter_key(i: u8) -> Vec<u8> {
     format!("ctr/{}", i % COUNTERS).into_bytes()
+}
+
+/// Pairs of on-call keys the concurrent campaign's write-skew transactions
+/// use (keys `oncall/P/a` and `oncall/P/b`); no other op writes them.
+pub const ONCALL_PAIRS: u8 = 2;
+
+/// One side of on-call pair `pair`.
+pub fn oncall_key(pair: u8, side_b: bool) -> Vec<u8> {
+    format!(
+        "oncall/{}/{}",
+        pair % ONCALL_PAIRS,
+        if side_b { 'b' } else { 'a' }
+    )
+    .into_bytes()
+}
+
+/// What an on-call key holds when its side is off call (absent = on call).
+pub const OFF_CALL: &[u8] = b"off";
+
+/// The invariants only whole transactions keep, checked on every state a
+/// run reads back (after each recovery, at the end): the transfer
+/// counters add up to 0 (each transfer moves an amount between two of
+/// them in one transaction), and no on-call pair has both sides off (a
+/// side goes off only in a transaction that read the other side on). A
+/// transaction applied in part, or write skew let through, breaks them.
+pub fn transaction_invariants(state: &State, what: &str) -> Result<(), String> {
+    let mut total = 0i64;
+    for c in 0..COUNTERS {
+        let k = counter_key(c);
+        if let Some(v) = state.get(&k) {
+            total += parse_counter(&k, v)?;
+        }
+    }
+    if total != 0 {
+        return Err(format!(
+            "{what}: the transfer counters add up to {total}, not 0 (a transaction applied in part, or an update lost to a missed conflict)"
+        ));
+    }
+    for p in 0..ONCALL_PAIRS {
+        let off = |side| state.get(&oncall_key(p, side)).map(Vec::as_slice) == Some(OFF_CALL);
+        if off(false) && off(true) {
+            return Err(format!(
+                "{what}: both sides of on-call pair {p} are off (write skew let through)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A counter's value (decimal text).
+pub fn parse_counter(k: &[u8], v: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "counter {} holds {}, not a number",
+                strata_models::Show(k),
+                strata_models::Show(v)
+            )
+        })
+}
+
+/// A scan's calls in order: `true` for `next`, and the pair it returned.
+pub type Calls = Vec<(bool, (Vec<u8>, Vec<u8>))>;
+
+/// A transaction's scan of `lo..hi` driven in the `scan` style for at most
+/// `limit` calls (`Keys` drives it like `ZigZag`), recorded as the
+/// transaction oracle wants it: the calls made, whether an end was
+/// reached, the error that stopped it, and the intervals it covered with
+/// the pairs there and the transaction's own writes (`own`) there. The
+/// coverage is recorded for what was returned even when the scan failed,
+/// as the engine's read set is.
+pub fn txn_scan(
+    txn: &mut strata::Transaction,
+    lo: &Bound<Vec<u8>>,
+    hi: &Bound<Vec<u8>>,
+    scan: Scan,
+    limit: u32,
+    own: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> (Calls, bool, Option<strata::Error>, Vec<ScanRead>) {
+    let mut calls = Vec::new();
+    let (mut exhausted, mut err) = (false, None);
+    match txn.range((lo.clone(), hi.clone())) {
+        Err(e) => err = Some(e),
+        Ok(mut it) => {
+            for n in 0..limit {
+                let front = match scan {
+                    Scan::Forward => true,
+                    Scan::Reverse => false,
+                    Scan::ZigZag | Scan::Keys => n % 2 == 0,
+                };
+                let item = if front { it.next() } else { it.next_back() };
+                match item {
+                    None => {
+                        exhausted = true;
+                        break;
+                    }
+                    Some(Ok(pair)) => calls.push((front, pair)),
+                    Some(Err(e)) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let last = |front: bool| {
+        calls
+            .iter()
+            .rev()
+            .find(|c| c.0 == front)
+            .map(|c| c.1 .0.clone())
+    };
+    let (front_last, back_last) = (last(true), last(false));
+    let reads = covered(
+        lo,
+        hi,
+        front_last.as_deref(),
+        back_last.as_deref(),
+        exhausted,
+    )
+    .into_iter()
+    .map(|(clo, chi)| {
+        let mut got: Pairs = calls
+            .iter()
+            .filter(|c| in_bounds(&c.1 .0, &clo, &chi))
+            .map(|c| c.1.clone())
+            .collect();
+        got.sort();
+        let own = own
+            .iter()
+            .filter(|(k, _)| in_bounds(k, &clo, &chi))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        ScanRead {
+            lo: clo,
+            hi: chi,
+            own,
+            got,
+        }
+    })
+    .collect();
+    (calls, exhausted, err, reads)
+}
+
+/// Whether `k` lies within `lo..hi`.
+pub fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    let above = match lo {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(h) => k <= h.as_slice(),
+        Bound::Excluded(h) => k < h.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
 }
 
 /// The key pool of one seed.

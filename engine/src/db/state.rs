@@ -325,13 +325,6 @@ impl DbInner {
         seqno
     }
 
-    /// Registers a snapshot at `seqno`, which the caller read as the
-    /// visible sequence number while holding what keeps it from moving
-    /// (the transaction history's lock).
-    pub(super) fn register_snapshot_at(&self, seqno: SeqNo) {
-        *lock(&self.snapshots).entry(seqno).or_insert(0) += 1;
-    }
-
     /// Forgets one snapshot at `seqno`.
     pub(super) fn release_snapshot(&self, seqno: SeqNo) {
         let mut snaps = lock(&self.snapshots);

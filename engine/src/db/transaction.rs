@@ -9,32 +9,34 @@ use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::iter::DbIter;
 use crate::options::WriteOptions;
-use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};
 use crate::txn::{bounds_empty, Isolation, KeyInterval, TransactionOptions, TxnCheck};
 use crate::types::SeqNo;
 
 impl DbInner {
-    /// Takes a transaction's snapshot: registered with the history (so
-    /// commits after it are recorded) and with the snapshot registry (so
-    /// compaction keeps what it reads), both under the history's lock,
-    /// under which commits also publish their sequence numbers.
+    /// Takes a transaction's snapshot and registers it with the history
+    /// (so every commit checked from now on is recorded) and with the
+    /// snapshot registry (so compaction keeps what it reads; the registry
+    /// loads the visible sequence number under its own lock, as for any
+    /// snapshot), both while holding the history's lock, under which
+    /// commits are checked and recorded.
     ///
-    /// A group committed while no transaction was live is not recorded; it
-    /// raises the history's floor instead. If such a group is between
-    /// recording and becoming visible, a snapshot taken now would sit
-    /// below the floor and the transaction could only fail, so the begin
-    /// waits the few microseconds until that group is visible.
+    /// A group checked while no transaction was live was not recorded; it
+    /// raised the history's floor past itself instead. If such a group is
+    /// not visible yet, a snapshot taken now would sit below the floor and
+    /// the transaction could only fail, so the begin lets go and tries
+    /// again until that group is visible (a few microseconds: the group's
+    /// WAL write, and its sync if asked).
     fn begin_transaction(&self) -> SeqNo {
         loop {
             let mut history = lock(&self.txn_history);
-            let s = self.visible_seqno.load(Ordering::Acquire);
+            let s = self.register_snapshot();
             if s >= history.floor() || self.is_poisoned() || self.read_only {
                 history.begin(s);
-                self.register_snapshot_at(s);
                 return s;
             }
             drop(history);
+            self.release_snapshot(s);
             crate::sync::thread::yield_now();
         }
     }

@@ -197,12 +197,7 @@ impl DbInner {
             }
         }
         wal.next_seqno = seq;
-        // Published under the history's lock: a transaction beginning takes
-        // its snapshot under it too, so it never sees a group the history
-        // did not record as visible-or-recorded (see `begin_transaction`).
-        let history = lock(&self.txn_history);
         self.visible_seqno.store(seq - 1, Ordering::Release);
-        drop(history);
         Ok(outcomes)
     }
 

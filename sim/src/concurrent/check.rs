@@ -3,7 +3,8 @@
 //! ordered by seqno ([`round_writes`]) and the reads compared with the
 //! model inside their windows ([`check_reads`]).
 
-use strata_models::{KvModel, Op, RoundWrites, SeqNo, Show, Window};
+use strata::ConflictKind;
+use strata_models::{KvModel, Op, RoundWrites, SeqNo, Show, TxnReads, Window};
 
 use crate::workload::{
     expected_cursor_walk, expected_prefix, expected_scan, walk_difference, CursorPosition,
@@ -149,8 +150,51 @@ pub enum Seen {
         /// Everything read from it.
         items: Pairs,
     },
+    /// A transaction: what it read at its snapshot, and how its commit
+    /// ended.
+    Txn {
+        /// Its snapshot's seqno.
+        snapshot: SeqNo,
+        /// Serializable, or snapshot isolation.
+        serializable: bool,
+        /// What it read from the snapshot.
+        reads: TxnReads,
+        /// How its commit ended.
+        outcome: TxnOutcome,
+    },
     /// A flush, compaction, close or pause that succeeded.
     Done,
+}
+
+/// How a transaction's commit ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxnOutcome {
+    /// It wrote `ops` (in key order, the engine's batch order) ending at
+    /// `seqno`.
+    Committed {
+        /// Its writes.
+        ops: Vec<Op>,
+        /// The seqno returned (its last write's).
+        seqno: SeqNo,
+        /// Asked for `WriteOptions::DURABLE`.
+        durable: bool,
+        /// A WAL sync completed during the commit.
+        synced_during: bool,
+    },
+    /// It wrote nothing; the commit returned `seqno`.
+    ReadOnly {
+        /// The seqno returned (must be the snapshot's).
+        seqno: SeqNo,
+    },
+    /// Refused with `Conflict`.
+    Conflict {
+        /// The kind.
+        kind: ConflictKind,
+        /// The key it names.
+        key: Vec<u8>,
+        /// The seqno it names.
+        seqno: SeqNo,
+    },
 }
 
 /// A judgement against a call: (thread, index, message).
@@ -189,6 +233,27 @@ pub fn round_writes(base: SeqNo, calls: &[Call]) -> Result<Writes, Blame> {
                     return Err(blame(format!(
                         "a durable write was acknowledged with seqno {seqno} but no WAL \
                          sync completed during the call"
+                    )));
+                }
+                if *durable {
+                    w.durable_max = w.durable_max.max(*seqno);
+                }
+                w.round.acked(*seqno, ops.clone()).map_err(blame)?;
+            }
+            Seen::Txn {
+                outcome:
+                    TxnOutcome::Committed {
+                        ops,
+                        seqno,
+                        durable,
+                        synced_during,
+                    },
+                ..
+            } => {
+                if *durable && !synced_during {
+                    return Err(blame(format!(
+                        "a durable transaction was acknowledged with seqno {seqno} but no WAL \
+                         sync completed during its commit"
                     )));
                 }
                 if *durable {
@@ -403,6 +468,16 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
                 whole_state_at(model, known, c, "checkpoint", *seqno, items).map_err(blame)?;
                 checked += 1;
             }
+            Seen::Txn {
+                snapshot,
+                serializable,
+                reads,
+                outcome,
+            } => {
+                check_txn(model, known, c, *snapshot, *serializable, reads, outcome)
+                    .map_err(blame)?;
+                checked += 1;
+            }
             Seen::Properties { last_seqno, wrong } => {
                 pinned_in_window(c, known, *last_seqno, "properties").map_err(blame)?;
                 if !wrong.is_empty() {
@@ -414,6 +489,75 @@ pub fn check_reads(model: &KvModel, known: SeqNo, calls: &[Call]) -> Result<u64,
         }
     }
     Ok(checked)
+}
+
+/// A transaction (rules in `strata_models::TxnReads`' module): its
+/// snapshot was taken during the call, its reads are the state there; a
+/// committed serializable one's reads are also the state just before its
+/// first write (its serialization point); a committed snapshot-isolation
+/// one's written keys were not written between its snapshot and its
+/// first write; a refusal names a write the model has after the snapshot
+/// (the history bound is far above a round's writes here).
+fn check_txn(
+    model: &KvModel,
+    known: SeqNo,
+    c: &Call,
+    snapshot: SeqNo,
+    serializable: bool,
+    reads: &TxnReads,
+    outcome: &TxnOutcome,
+) -> Result<(), String> {
+    pinned_in_window(c, known, snapshot, "transaction")?;
+    model
+        .check_reads_at(reads, snapshot)
+        .map_err(|e| format!("transaction at snapshot {snapshot}: {e}"))?;
+    match outcome {
+        // A commit past what the model holds (lost in a power loss with
+        // the writes before it) has no serialization point to check.
+        TxnOutcome::Committed { seqno, .. } if *seqno > known => {}
+        TxnOutcome::Committed { ops, seqno, .. } => {
+            let point = seqno - ops.len() as u64;
+            if serializable {
+                model.check_reads_at(reads, point).map_err(|e| {
+                    format!(
+                        "serializable transaction (snapshot {snapshot}) committed at {seqno}, \
+                         but its reads are not the state at its serialization point {point}: {e}"
+                    )
+                })?;
+            } else if let Some((k, q)) =
+                model.first_write_into(ops.iter().map(Op::key), std::iter::empty(), snapshot, point)
+            {
+                return Err(format!(
+                    "snapshot-isolation transaction (snapshot {snapshot}) committed at {seqno}, \
+                     but {} which it writes was written at {q} in between",
+                    Show(&k)
+                ));
+            }
+        }
+        TxnOutcome::ReadOnly { seqno } => {
+            if *seqno != snapshot {
+                return Err(format!(
+                    "a transaction that wrote nothing committed at {seqno}, not its snapshot {snapshot}"
+                ));
+            }
+        }
+        TxnOutcome::Conflict { kind, key, seqno } => {
+            let want = if serializable {
+                ConflictKind::ReadChanged
+            } else {
+                ConflictKind::WriteWrite
+            };
+            let unknown = *seqno > known;
+            if *kind != want || *seqno <= snapshot || !(unknown || model.wrote(key, *seqno)) {
+                return Err(format!(
+                    "transaction (snapshot {snapshot}) refused with {kind:?} naming {} at \
+                     {seqno}, which is no write of that key after its snapshot",
+                    Show(key)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A whole state read at `at` (a read-only open's, a checkpoint's): every

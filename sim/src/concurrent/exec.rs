@@ -10,6 +10,7 @@
 //! trace, the call records) uses `std` locks, which are never held across
 //! a call into the engine, so they add no scheduling points.
 
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,13 +19,13 @@ use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
 use strata::fs::FileSystem;
 use strata::{
-    BackgroundMode, CompactionOptions, Db, Error, MemtableKind, Options, Stats, TableOptions,
-    WriteOptions, WritePressure,
+    BackgroundMode, CompactionOptions, Db, Error, Isolation, MemtableKind, Options, Stats,
+    TableOptions, TransactionOptions, WriteOptions, WritePressure,
 };
-use strata_models::{KvModel, SeqNo, State, Window};
+use strata_models::{KvModel, Op, SeqNo, State, TxnReads, Window};
 
-use super::check::{check_reads, round_writes, Call, Seen};
-use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice};
+use super::check::{check_reads, round_writes, Call, Seen, TxnOutcome};
+use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice, TxnBody};
 use crate::rng::{Digest, Rng};
 use crate::runner::liveness::check_disk;
 use crate::runner::{
@@ -32,8 +33,9 @@ use crate::runner::{
 };
 use crate::simfs::{FaultRates, SimFs};
 use crate::workload::{
-    collect_scan, cursor_walk, properties_disagreement, read_only_state, FaultMode, Pairs,
-    ScanIter, ScanReader, Val,
+    collect_scan, counter_key, cursor_walk, oncall_key, parse_counter, properties_disagreement,
+    read_only_state, transaction_invariants, txn_scan, FaultMode, Pairs, ScanIter, ScanReader, Val,
+    COUNTERS, OFF_CALL,
 };
 
 /// Scheduling steps allowed per planned call before a seed counts as
@@ -465,9 +467,17 @@ impl Exec {
         let writes = round_writes(base, &calls).map_err(blame)?;
         self.stats.writes_acked += writes.round.acked_count() as u64;
         for c in &calls {
-            match c.seen {
+            match &c.seen {
                 Seen::WriteFailed { .. } => self.stats.write_errors += 1,
                 Seen::Failed { .. } => self.stats.read_errors += 1,
+                Seen::Txn { outcome, .. } => {
+                    self.stats.txns_begun += 1;
+                    match outcome {
+                        TxnOutcome::Committed { .. } => self.stats.txns_committed += 1,
+                        TxnOutcome::Conflict { .. } => self.stats.txn_conflicts += 1,
+                        TxnOutcome::ReadOnly { .. } => {}
+                    }
+                }
                 _ => {}
             }
         }
@@ -664,6 +674,7 @@ impl Exec {
             .map_err(|e| format!("full scan after recovery failed: {e}"))?
             .into_iter()
             .collect();
+        transaction_invariants(&state, "after recovery")?;
         let last = db.last_seqno();
         self.stats.recoveries += 1;
         self.log.line(format!(
@@ -687,6 +698,7 @@ impl Exec {
             .collect();
         self.drain_before_close(&db)?;
         drop(db);
+        transaction_invariants(&got, "at the end")?;
         let want = self.model.state();
         if got != want {
             return Err(format!(
@@ -821,6 +833,13 @@ fn outcome(seen: &Seen) -> String {
             last.as_ref()
                 .map(|(k, _)| strata_models::Show(k).to_string())
         ),
+        Seen::Txn { outcome, .. } => match outcome {
+            TxnOutcome::Committed { seqno, .. } => format!("committed at {seqno}"),
+            TxnOutcome::ReadOnly { seqno } => format!("read-only commit at {seqno}"),
+            TxnOutcome::Conflict { kind, key, seqno } => {
+                format!("conflict {kind:?} {} at {seqno}", strata_models::Show(key))
+            }
+        },
         Seen::Done => "ok".into(),
     }
 }
@@ -1058,6 +1077,11 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
                 Err(e) => failed(ctx, "close", &e),
             }
         }
+        ClientOp::Txn {
+            body,
+            serializable,
+            durable,
+        } => return transaction(db, body, *serializable, *durable, ctx),
         ClientOp::Pause { yields } => {
             for _ in 0..*yields {
                 strata::sync::thread::yield_now();
@@ -1066,6 +1090,155 @@ fn call(op: &ClientOp, ctx: &Ctx) -> (Seen, Option<SeqNo>) {
         }
     };
     (seen, None)
+}
+
+/// Runs a transaction (yielding between its calls) and its commit; also
+/// returns the visible seqno right after it began, which bounds its
+/// snapshot's window.
+fn transaction(
+    db: &Db,
+    body: &TxnBody,
+    serializable: bool,
+    durable: bool,
+    ctx: &Ctx,
+) -> (Seen, Option<SeqNo>) {
+    let mut t = if serializable {
+        db.transaction()
+    } else {
+        db.transaction_with(TransactionOptions {
+            isolation: Isolation::Snapshot,
+        })
+    };
+    let snapshot = t.snapshot_seqno();
+    let created = Some(db.last_seqno());
+    let mut reads = TxnReads::default();
+    let mut own: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    let yield_now = strata::sync::thread::yield_now;
+    // A read of the snapshot, recorded; an error ends the transaction.
+    macro_rules! get {
+        ($k:expr) => {{
+            let k: Vec<u8> = $k;
+            match t.get(&k) {
+                Ok(v) => {
+                    reads.points.entry(k).or_insert_with(|| v.clone());
+                    v
+                }
+                Err(e) => return (failed(ctx, "transaction get", &e), created),
+            }
+        }};
+    }
+    macro_rules! put {
+        ($k:expr, $v:expr) => {{
+            let (k, v): (Vec<u8>, Vec<u8>) = ($k, $v);
+            if let Err(e) = t.put(&k, &v) {
+                return (failed(ctx, "transaction put", &e), created);
+            }
+            own.insert(k, Some(v));
+        }};
+    }
+    match body {
+        TxnBody::Transfer { from, to, amount } => {
+            if from % COUNTERS != to % COUNTERS {
+                let (kf, kt) = (counter_key(*from), counter_key(*to));
+                let a = get!(kf.clone());
+                yield_now();
+                let b = get!(kt.clone());
+                let parse =
+                    |k: &[u8], v: Option<Vec<u8>>| v.map_or(Ok(0), |v| parse_counter(k, &v));
+                let (a, b) = match (parse(&kf, a), parse(&kt, b)) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (Err(e), _) | (_, Err(e)) => {
+                        return (
+                            Seen::Failed {
+                                what: "transfer",
+                                excused: false,
+                                error: e,
+                            },
+                            created,
+                        )
+                    }
+                };
+                let amount = i64::from(*amount);
+                yield_now();
+                put!(kf, (a - amount).to_string().into_bytes());
+                put!(kt, (b + amount).to_string().into_bytes());
+            }
+        }
+        TxnBody::OnCall { pair, side_b } => {
+            let a = get!(oncall_key(*pair, false));
+            yield_now();
+            let b = get!(oncall_key(*pair, true));
+            let on = |v: &Option<Vec<u8>>| v.as_deref() != Some(OFF_CALL);
+            let mine = oncall_key(*pair, *side_b);
+            yield_now();
+            if on(&a) && on(&b) {
+                put!(mine, OFF_CALL.to_vec());
+            } else {
+                put!(mine, b"on".to_vec());
+            }
+        }
+        TxnBody::ScanWrite {
+            lo,
+            hi,
+            scan,
+            limit,
+            key,
+        } => {
+            let (_, _, err, covered) =
+                txn_scan(&mut t, &lo.to_bound(), &hi.to_bound(), *scan, *limit, &own);
+            let n: usize = covered.iter().map(|c| c.got.len()).sum();
+            reads.scans.extend(covered);
+            if let Some(e) = err {
+                return (failed(ctx, "transaction range", &e), created);
+            }
+            yield_now();
+            let _ = get!(key.clone());
+            put!(key.clone(), n.to_string().into_bytes());
+        }
+    }
+    let ops: Vec<Op> = own
+        .into_iter()
+        .map(|(key, v)| match v {
+            Some(value) => Op::Put { key, value },
+            None => Op::Delete { key },
+        })
+        .collect();
+    let wo = if durable {
+        WriteOptions::DURABLE
+    } else {
+        WriteOptions::BUFFERED
+    };
+    let syncs_before = durable.then(|| ctx.fs.stats().wal_syncs);
+    let outcome = match t.commit(wo) {
+        Ok(seqno) if ops.is_empty() => TxnOutcome::ReadOnly { seqno },
+        Ok(seqno) => TxnOutcome::Committed {
+            ops,
+            seqno,
+            durable,
+            synced_during: syncs_before.is_none_or(|b| ctx.fs.stats().wal_syncs > b),
+        },
+        Err(Error::Conflict { kind, key, seqno }) => TxnOutcome::Conflict { kind, key, seqno },
+        Err(e) => {
+            return (
+                Seen::WriteFailed {
+                    ops,
+                    refused: matches!(e, Error::Poisoned { .. } | Error::Closed),
+                    excused: excused_error(ctx, &e),
+                    error: e.to_string(),
+                },
+                created,
+            )
+        }
+    };
+    (
+        Seen::Txn {
+            snapshot,
+            serializable,
+            reads,
+            outcome,
+        },
+        created,
+    )
 }
 
 fn write(db: &Db, ops: &[(Vec<u8>, Option<Val>)], durable: bool, ctx: &Ctx) -> Seen {

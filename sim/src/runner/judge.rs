@@ -198,7 +198,7 @@ impl Exec {
                 return Err(self.undetectable_loss(why));
             }
         };
-        super::txn::check_counters(&state, "after recovery")?;
+        crate::workload::transaction_invariants(&state, "after recovery")?;
         Ok(Recovered {
             keys: state.len(),
             last,
@@ -225,7 +225,7 @@ impl Exec {
             }
             Err(e) => return Err(format!("final scan failed: {e}")),
         };
-        super::txn::check_counters(&got, "at the end")?;
+        crate::workload::transaction_invariants(&got, "at the end")?;
         let db = self.db()?;
         let levels = db.stats().levels;
         let want = self.model.state();

@@ -20,14 +20,15 @@
 //!   read back after a recovery and at the end.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
 use strata::{ConflictKind, Error, Isolation, Transaction, TransactionOptions, WriteOptions};
-use strata_models::{covered, Op, ScanRead, SeqNo, Show, State, TxnReads};
+use strata_models::{Op, SeqNo, Show, TxnReads};
 
 use super::judge::RangeRead;
 use super::{Exec, Step};
-use crate::workload::{counter_key, Pairs, Scan, Val, COUNTERS, TXNS_MAX};
+use crate::workload::{
+    counter_key, in_bounds, parse_counter, txn_scan, Pairs, Val, COUNTERS, TXNS_MAX,
+};
 
 /// An open transaction and what the run knows of it.
 pub(super) struct OpenTxn {
@@ -54,46 +55,6 @@ pub(super) enum Committed {
 
 /// The value transfers and skews write, as a `Val`.
 const SKEW_VALUE: Val = Val { len: 8, tag: 0x5e3 };
-
-fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
-    let above = match lo {
-        Bound::Included(l) => k >= l.as_slice(),
-        Bound::Excluded(l) => k > l.as_slice(),
-        Bound::Unbounded => true,
-    };
-    let below = match hi {
-        Bound::Included(h) => k <= h.as_slice(),
-        Bound::Excluded(h) => k < h.as_slice(),
-        Bound::Unbounded => true,
-    };
-    above && below
-}
-
-/// The counters' total in `state`: every transfer moves an amount from one
-/// counter to another in one transaction, so any state a run reads back
-/// must add up to 0.
-pub(super) fn check_counters(state: &State, what: &str) -> Step {
-    let mut total = 0i64;
-    for c in 0..COUNTERS {
-        let k = counter_key(c);
-        if let Some(v) = state.get(&k) {
-            total += parse_counter(&k, v)?;
-        }
-    }
-    if total != 0 {
-        return Err(format!(
-            "{what}: the transfer counters add up to {total}, not 0 (a transaction applied in part)"
-        ));
-    }
-    Ok(())
-}
-
-fn parse_counter(k: &[u8], v: &[u8]) -> Result<i64, String> {
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("counter {} holds {}, not a number", Show(k), Show(v)))
-}
 
 impl Exec {
     /// The open transaction `slot` names (counting from the newest).
@@ -174,40 +135,11 @@ impl Exec {
         self.call = "txn.range";
         let (lo, hi) = (read.lo.to_bound(), read.hi.to_bound());
         let t = &mut self.txns[i];
-        let (calls, exhausted, err) = match t.txn.range((lo.clone(), hi.clone())) {
-            Ok(mut it) => drive(&mut it, read.scan, read.limit),
-            Err(e) => (Vec::new(), false, Some(e)),
-        };
-        // Record what the engine's read set now covers, even if the scan
-        // then failed: the engine counts the keys it returned.
-        let front_last = calls.iter().rev().find(|c| c.0).map(|c| c.1 .0.clone());
-        let back_last = calls.iter().rev().find(|c| !c.0).map(|c| c.1 .0.clone());
-        for (clo, chi) in covered(
-            &lo,
-            &hi,
-            front_last.as_deref(),
-            back_last.as_deref(),
-            exhausted,
-        ) {
-            let mut got: Pairs = calls
-                .iter()
-                .filter(|c| in_bounds(&c.1 .0, &clo, &chi))
-                .map(|c| c.1.clone())
-                .collect();
-            got.sort();
-            let own = t
-                .own
-                .iter()
-                .filter(|(k, _)| in_bounds(k, &clo, &chi))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            t.reads.scans.push(ScanRead {
-                lo: clo,
-                hi: chi,
-                own,
-                got,
-            });
-        }
+        let (calls, exhausted, err, covered) =
+            txn_scan(&mut t.txn, &lo, &hi, read.scan, read.limit, &t.own);
+        // Recorded even if the scan then failed: the engine's read set
+        // holds the keys it returned.
+        t.reads.scans.extend(covered);
         if let Some(e) = err {
             return self.read_result::<()>(Err(e)).map(drop);
         }
@@ -515,32 +447,4 @@ impl Exec {
             }
         }
     }
-}
-
-/// A scan's calls in order: `true` for `next`, and the pair it returned.
-type Calls = Vec<(bool, (Vec<u8>, Vec<u8>))>;
-
-/// Drives a transaction's iterator in a scan style: the calls made (true
-/// for `next`) with what each returned, whether an end was reached, and
-/// the error that stopped it.
-fn drive(
-    it: &mut strata::TxnIter<'_>,
-    scan: Scan,
-    limit: u32,
-) -> (Calls, bool, Option<Error>) {
-    let mut calls = Vec::new();
-    for n in 0..limit {
-        let front = match scan {
-            Scan::Forward => true,
-            Scan::Reverse => false,
-            Scan::ZigZag | Scan::Keys => n % 2 == 0,
-        };
-        let item = if front { it.next() } else { it.next_back() };
-        match item {
-            None => return (calls, true, None),
-            Some(Ok(pair)) => calls.push((front, pair)),
-            Some(Err(e)) => return (calls, false, Some(e)),
-        }
-    }
-    (calls, false, None)
 }
