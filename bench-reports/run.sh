@@ -21,7 +21,7 @@ mkdir -p "$crit"
   echo "benchmarks ran at commit $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"
   echo "load average before benches: $(cat /proc/loadavg) ($(nproc) CPUs), $(date -u +%FT%TZ)"
 } > "$crit/strata-run.txt.tmp"
-cargo bench -p strata-bench --benches
+STRATA_BENCH_TXN_JSON="$crit/strata-txn.json" cargo bench -p strata-bench --benches
 cargo run --release -q -p strata-bench --bin memtable_space -- --out "$crit/strata-memory.json"
 echo "load average after benches: $(cat /proc/loadavg), $(date -u +%FT%TZ)" >> "$crit/strata-run.txt.tmp"
 mv "$crit/strata-run.txt.tmp" "$crit/strata-run.txt"

@@ -54,7 +54,11 @@ const LATENCY_FAMILIES: [(&str, &str, &[&str]); 3] = [
 fn value_label(group: &str, v: Option<&str>) -> String {
     match v {
         None => String::new(),
-        Some(v) if group == "memtable_mixed" || group.starts_with("durability") => {
+        Some(v)
+            if group == "memtable_mixed"
+                || group.starts_with("durability")
+                || group.starts_with("txn") =>
+        {
             format!("{v} thr")
         }
         Some(v) => format!("{v} B"),
@@ -83,6 +87,7 @@ pub(super) fn write_report(
     page.memtables(memory)?;
     page.engine()?;
     page.durability()?;
+    page.transactions()?;
     page.latency()?;
     page.notes()?;
     let report = opts.out_dir.join("REPORT.md");
@@ -467,6 +472,95 @@ impl Page<'_> {
         self.show(
             "synced writes against writer threads",
             "durability_threads.svg",
+        );
+        Ok(())
+    }
+
+    /// Read-modify-write transactions against threads, with the share of
+    /// commit attempts refused (from `strata-txn.json` beside criterion's
+    /// output, when the run wrote it).
+    fn transactions(&mut self) -> Result<()> {
+        let res = self.res;
+        let g = "txn_rmw";
+        if res.in_group(g).next().is_none() {
+            return Ok(());
+        }
+        let counts_path = self.opts.criterion_dir.join("strata-txn.json");
+        let counts: Option<serde_json::Value> = std::fs::read_to_string(&counts_path)
+            .ok()
+            .map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| err(format!("reading {}: {e}", counts_path.display())))
+            })
+            .transpose()?;
+        let w = &mut self.md;
+        let _ = writeln!(
+            w,
+            "## Transactions: read-modify-write
+"
+        );
+        let _ = writeln!(
+            w,
+            "Each operation reads two counters and moves one unit between them, in a \
+             serializable transaction retried until it commits (`txn-hot`: 16 counters, \
+             contended; `txn-spread`: 100,000 counters), or without a transaction (`plain-hot`: \
+             two gets and a batch, which can lose updates: the cost floor). Buffered writes. \
+             \"Refused\" is the share of commit attempts that met a conflict and were retried.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| workload | threads | time per committed op | committed/s | vs 1 thread | vs plain-hot, same threads | refused |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+        let functions: std::collections::BTreeSet<String> =
+            res.in_group(g).map(|b| b.function.clone()).collect();
+        let mut series = Vec::new();
+        for f in &functions {
+            let one = res.get(g, f, Some("1"));
+            let mut pts = Vec::new();
+            for v in res.values(g) {
+                let Some(b) = res.get(g, f, v.as_deref()) else {
+                    continue;
+                };
+                let threads = v.as_deref().unwrap_or("-");
+                let plain = res.get(g, "plain-hot", v.as_deref());
+                let refused = counts
+                    .as_ref()
+                    .and_then(|c| c.get(format!("{f}/{threads}")))
+                    .and_then(|c| {
+                        let commits = c.get("commits")?.as_f64()?;
+                        let conflicts = c.get("conflicts")?.as_f64()?;
+                        Some(format!(
+                            "{:.1}%",
+                            100.0 * conflicts / (commits + conflicts).max(1.0)
+                        ))
+                    })
+                    .unwrap_or_else(|| "-".into());
+                pts.push((threads.parse().unwrap_or(0.0), b.ops_per_sec()));
+                let _ = writeln!(
+                    w,
+                    "| {f} | {threads} | {} | {} | {} | {} | {refused} |",
+                    fmt_ns(b.ns_per_op()),
+                    fmt_rate(b.ops_per_sec()),
+                    one.map_or("-".into(), |o| fmt_ratio(b.ops_per_sec() / o.ops_per_sec())),
+                    plain.map_or("-".into(), |p| fmt_ratio(b.ops_per_sec() / p.ops_per_sec())),
+                );
+            }
+            series.push((f.clone(), pts));
+        }
+        let _ = writeln!(w);
+        let path = self.svg_path("txn_threads.svg");
+        line_plot(
+            &path,
+            "Committed read-modify-writes per second against threads",
+            "threads",
+            "committed operations / s",
+            &series,
+            &[],
+        )?;
+        self.show(
+            "read-modify-write transactions against threads",
+            "txn_threads.svg",
         );
         Ok(())
     }
