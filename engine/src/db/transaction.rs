@@ -69,8 +69,19 @@ impl DbInner {
 /// t2.put(b"alice", b"7")?;
 /// // ...the first to commit wins; the second read a value that changed.
 /// t1.commit(strata::WriteOptions::DURABLE)?;
-/// assert!(t2.commit(strata::WriteOptions::DURABLE).unwrap_err().is_conflict());
+/// let err = t2.commit(strata::WriteOptions::DURABLE).unwrap_err();
+/// assert!(err.is_conflict()); // nothing of t2 was applied: run it again
 /// assert_eq!(db.get(b"alice")?, Some(b"5".to_vec()));
+/// # // The README's second Rust example is this one: keep them equal.
+/// # let readme = include_str!("../../../README.md");
+/// # let readme = readme.split("\n```rust\n").nth(2).expect("README has a transaction example");
+/// # let readme: Vec<&str> = readme.split("\n```\n").next().unwrap().lines().collect();
+/// # let this = include_str!("transaction.rs");
+/// # let this: Vec<&str> = this.lines().map(str::trim_start)
+/// #     .skip_while(|l| !l.starts_with("/// db.put(b\"alice\""))
+/// #     .take_while(|l| !l.starts_with("/// # "))
+/// #     .map(|l| l.strip_prefix("/// ").unwrap()).collect();
+/// # assert_eq!(readme[1..], this[..], "README transaction example differs");
 /// # Ok::<(), strata::Error>(())
 /// ```
 #[derive(Debug)]
