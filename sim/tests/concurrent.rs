@@ -203,10 +203,13 @@ fn close_waits_for_the_calls_in_flight() {
 /// releasing the background-work lock, so a flush running on the
 /// background thread had its new table (in no version yet) deleted as
 /// obsolete; reads then failed on a missing table, and recovery on a
-/// manifest naming it.
+/// manifest naming it. (Found as seeds 308 and 312; when transactions
+/// joined the plans every seed's interleaving changed, and the old
+/// deletion order planted again failed 37 of 300 seeds, among them 9 and
+/// 12, which this test now runs.)
 #[test]
-fn sim_regression_concurrent_seeds_308_312_compact_range_deleted_a_flushing_table() {
-    for seed in [308, 312] {
+fn sim_regression_concurrent_seeds_9_12_compact_range_deleted_a_flushing_table() {
+    for seed in [9, 12] {
         let out = run_concurrent_seed(seed, &regression_cfg(FaultMode::Crash), false);
         assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
     }
@@ -217,10 +220,12 @@ fn sim_regression_concurrent_seeds_308_312_compact_range_deleted_a_flushing_tabl
 /// in between, so the open (or its first scan) failed with "no such file",
 /// and a flush landing between the manifest read and the WAL listing could
 /// have hidden a retired segment's writes. The open now opens every live
-/// table and starts over if the manifest changed meanwhile.
+/// table and starts over if the manifest changed meanwhile. (Found as seed
+/// 5016; with transactions in the plans, the lazy open planted again failed
+/// 27 of 300 seeds, seed 5 first, with "no such file".)
 #[test]
-fn sim_regression_concurrent_seed_5016_read_only_open_lost_a_table_to_a_compaction() {
-    let seed = 5016;
+fn sim_regression_concurrent_seed_5_read_only_open_lost_a_table_to_a_compaction() {
+    let seed = 5;
     let out = run_concurrent_seed(seed, &regression_cfg(FaultMode::None), false);
     assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
 }

@@ -49,7 +49,7 @@ pub struct Properties {
     pub wal_bytes: u64,
     /// The last sequence number readers see.
     pub last_seqno: u64,
-    /// Live snapshots.
+    /// Live snapshots (each open transaction holds one).
     pub snapshots: usize,
     /// Tables found corrupt by a compaction since this open.
     pub corrupt_tables: usize,
