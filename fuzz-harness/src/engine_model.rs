@@ -6,9 +6,11 @@
 //! fault mode, disk model) and a list of [`FuzzOp`]s, mapped one to one
 //! onto `strata_sim::SimOp` and run by `strata_sim::execute`. The runner
 //! checks every read against the model, every write's seqno, that a failed
-//! write poisons the `Db`, that a second open is `Locked`, and every
+//! write poisons the `Db`, that a second open is `Locked`, every
 //! recovery against the crash oracle (a prefix of the history holding every
-//! write acknowledged durable). Any failure it reports is a fuzz crash, with
+//! write acknowledged durable), and transactions against the transaction
+//! oracle (reads at their snapshot, refused exactly when a later write
+//! touched what they read). Any failure it reports is a fuzz crash, with
 //! the trace and the ops as a Rust regression test printed.
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -187,6 +189,74 @@ pub enum FuzzOp {
     },
     /// `Db::compact`: background steps until idle.
     Compact,
+    /// Begins a transaction (at most three stay open).
+    TxnBegin {
+        /// Serializable, or snapshot isolation.
+        serializable: bool,
+    },
+    /// A point read in an open transaction.
+    TxnGet {
+        /// Which open transaction (from the newest, modulo those open).
+        slot: u8,
+        /// The key.
+        key: FuzzKey,
+    },
+    /// A range read in an open transaction.
+    TxnRange {
+        /// Which open transaction.
+        slot: u8,
+        /// The lower bound.
+        lo: FuzzBound,
+        /// The upper bound.
+        hi: FuzzBound,
+        /// The direction.
+        scan: FuzzScan,
+        /// At most `limit % 64 + 1` entries.
+        limit: u8,
+    },
+    /// A put (or, with no value, a delete) in an open transaction.
+    TxnWrite {
+        /// Which open transaction.
+        slot: u8,
+        /// The key.
+        key: FuzzKey,
+        /// The value; `None` deletes.
+        value: Option<FuzzVal>,
+    },
+    /// Moves `amount` between two counters in an open transaction.
+    TxnTransfer {
+        /// Which open transaction.
+        slot: u8,
+        /// Counter taken from.
+        from: u8,
+        /// Counter added to.
+        to: u8,
+        /// How much.
+        amount: u8,
+    },
+    /// Commits an open transaction.
+    TxnCommit {
+        /// Which open transaction.
+        slot: u8,
+        /// Synced before it is acknowledged.
+        durable: bool,
+    },
+    /// Rolls an open transaction back.
+    TxnRollback {
+        /// Which open transaction.
+        slot: u8,
+    },
+    /// The write-skew pair on two keys.
+    TxnSkew {
+        /// The first key.
+        a: FuzzKey,
+        /// The second key.
+        b: FuzzKey,
+        /// Serializable, or snapshot isolation.
+        serializable: bool,
+        /// Synced commits.
+        durable: bool,
+    },
 }
 
 /// Which faults the simulated disk injects (`strata_sim::FaultMode`).
@@ -333,6 +403,58 @@ impl Mapper {
             FuzzOp::Flush => SimOp::Flush,
             FuzzOp::Step { n } => SimOp::Step { n: n % 8 + 1 },
             FuzzOp::Compact => SimOp::Compact,
+            FuzzOp::TxnBegin { serializable } => SimOp::TxnBegin {
+                serializable: *serializable,
+            },
+            FuzzOp::TxnGet { slot, key } => SimOp::TxnGet {
+                slot: *slot,
+                key: self.key(key),
+            },
+            FuzzOp::TxnRange {
+                slot,
+                lo,
+                hi,
+                scan: s,
+                limit,
+            } => SimOp::TxnRange {
+                slot: *slot,
+                lo: self.bound(lo),
+                hi: self.bound(hi),
+                scan: scan(*s),
+                limit: u32::from(*limit % 64) + 1,
+            },
+            FuzzOp::TxnWrite { slot, key, value } => SimOp::TxnWrite {
+                slot: *slot,
+                key: self.key(key),
+                value: value.map(val),
+            },
+            FuzzOp::TxnTransfer {
+                slot,
+                from,
+                to,
+                amount,
+            } => SimOp::TxnTransfer {
+                slot: *slot,
+                from: *from,
+                to: *to,
+                amount: *amount % 9 + 1,
+            },
+            FuzzOp::TxnCommit { slot, durable } => SimOp::TxnCommit {
+                slot: *slot,
+                durable: *durable,
+            },
+            FuzzOp::TxnRollback { slot } => SimOp::TxnRollback { slot: *slot },
+            FuzzOp::TxnSkew {
+                a,
+                b,
+                serializable,
+                durable,
+            } => SimOp::TxnSkew {
+                a: self.key(a),
+                b: self.key(b),
+                serializable: *serializable,
+                durable: *durable,
+            },
         }
     }
 }
@@ -416,8 +538,9 @@ pub fn run(data: &[u8]) {
 
 /// Seed inputs for `engine_model`: PRNG bytes (any bytes decode to a run),
 /// two per (fault mode, memtable) pair, kept when the run passes and had a
-/// power loss, a flush or background step, and at least eight acknowledged
-/// writes (with all faults on: and an injected fault). Deterministic.
+/// power loss, a flush or background step, at least eight acknowledged
+/// writes and a transaction (with all faults on: and an injected fault).
+/// Deterministic.
 pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
     let mut rng = SplitMix64::new(0x5eed_0e61);
     let mut out = Vec::new();
@@ -456,6 +579,7 @@ pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
             && s.power_losses > 0
             && s.flushes + s.background_steps > 0
             && s.writes_acked >= 8
+            && s.txns_begun > 0
         {
             slot.2 -= 1;
             out.push((

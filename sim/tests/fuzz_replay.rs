@@ -61,7 +61,7 @@ fn engine_model_seed_corpus_passes_with_crashes_and_faults() {
     let files = corpus("engine_model");
     assert!(files.len() >= 12, "{} seeds", files.len());
     let (mut power_losses, mut recoveries, mut flushes, mut reads) = (0, 0, 0, 0);
-    let mut faulted = false;
+    let (mut txns, mut faulted) = (0, false);
     for (name, data) in &files {
         let (ops, out) = engine_model::execute_input(data);
         if let Some(f) = &out.failure {
@@ -90,6 +90,7 @@ fn engine_model_seed_corpus_passes_with_crashes_and_faults() {
         recoveries += out.stats.recoveries;
         flushes += out.stats.flushes;
         reads += out.stats.reads_checked;
+        txns += out.stats.txns_begun;
         let s = &out.stats.sim;
         faulted |= s.transient_errors + s.sync_failures + s.bit_flips + s.read_errors > 0;
     }
@@ -101,6 +102,7 @@ fn engine_model_seed_corpus_passes_with_crashes_and_faults() {
     assert!(flushes >= 3, "{flushes} flushes");
     assert!(reads >= 20, "{reads} reads checked");
     assert!(faulted, "no fault was injected");
+    assert!(txns >= files.len() as u64, "{txns} transactions begun");
 }
 
 #[test]
