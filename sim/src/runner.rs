@@ -46,7 +46,9 @@ use strata_models::{KvModel, Op, SeqNo};
 use crate::profile::{Knobs, Profile};
 use crate::rng::{Digest, Rng};
 use crate::simfs::{FaultRates, SimFs};
-use crate::workload::{collect_scan, generate_with, FaultMode, Scan, SimOp, Val, SNAPSHOTS_MAX};
+use crate::workload::{
+    collect_scan, generate_with, write_options, FaultMode, Scan, SimOp, Val, SNAPSHOTS_MAX,
+};
 
 use judge::RangeRead;
 pub use stats::{RunStats, LEVELS_SEEN};
@@ -620,11 +622,7 @@ impl Exec {
     }
 
     fn write(&mut self, ops: Vec<(Vec<u8>, Option<Val>)>, durable: bool) -> Step {
-        let wo = if durable {
-            WriteOptions::DURABLE
-        } else {
-            WriteOptions::BUFFERED
-        };
+        let wo = write_options(durable);
         let mops = model_ops(&ops);
         let n = mops.len() as u64;
         let db = self.db.as_ref().ok_or("no open database")?;

@@ -422,6 +422,27 @@ pub fn parse_counter(k: &[u8], v: &[u8]) -> Result<i64, String> {
         })
 }
 
+/// `WriteOptions::DURABLE` or `BUFFERED`.
+pub fn write_options(durable: bool) -> strata::WriteOptions {
+    if durable {
+        strata::WriteOptions::DURABLE
+    } else {
+        strata::WriteOptions::BUFFERED
+    }
+}
+
+/// A transaction's writes (last per key, `None` = delete) as the model's
+/// ops, in key order: the order the engine's commit batch holds them in.
+pub fn own_ops(own: BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Vec<strata_models::Op> {
+    use strata_models::Op;
+    own.into_iter()
+        .map(|(key, v)| match v {
+            Some(value) => Op::Put { key, value },
+            None => Op::Delete { key },
+        })
+        .collect()
+}
+
 /// A scan's calls in order: `true` for `next`, and the pair it returned.
 pub type Calls = Vec<(bool, (Vec<u8>, Vec<u8>))>;
 

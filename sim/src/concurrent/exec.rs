@@ -22,7 +22,7 @@ use strata::{
     BackgroundMode, CompactionOptions, Db, Error, Isolation, MemtableKind, Options, Stats,
     TableOptions, TransactionOptions, WriteOptions, WritePressure,
 };
-use strata_models::{KvModel, Op, SeqNo, State, TxnReads, Window};
+use strata_models::{KvModel, SeqNo, State, TxnReads, Window};
 
 use super::check::{check_reads, round_writes, Call, Seen, TxnOutcome};
 use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice, TxnBody};
@@ -33,9 +33,9 @@ use crate::runner::{
 };
 use crate::simfs::{FaultRates, SimFs};
 use crate::workload::{
-    collect_scan, counter_key, cursor_walk, oncall_key, parse_counter, properties_disagreement,
-    read_only_state, transaction_invariants, txn_scan, FaultMode, Pairs, ScanIter, ScanReader, Val,
-    COUNTERS, OFF_CALL,
+    collect_scan, counter_key, cursor_walk, oncall_key, own_ops, parse_counter,
+    properties_disagreement, read_only_state, transaction_invariants, txn_scan, write_options,
+    FaultMode, Pairs, ScanIter, ScanReader, Val, COUNTERS, OFF_CALL,
 };
 
 /// Scheduling steps allowed per planned call before a seed counts as
@@ -1196,18 +1196,8 @@ fn transaction(
             put!(key.clone(), n.to_string().into_bytes());
         }
     }
-    let ops: Vec<Op> = own
-        .into_iter()
-        .map(|(key, v)| match v {
-            Some(value) => Op::Put { key, value },
-            None => Op::Delete { key },
-        })
-        .collect();
-    let wo = if durable {
-        WriteOptions::DURABLE
-    } else {
-        WriteOptions::BUFFERED
-    };
+    let ops = own_ops(own);
+    let wo = write_options(durable);
     let syncs_before = durable.then(|| ctx.fs.stats().wal_syncs);
     let outcome = match t.commit(wo) {
         Ok(seqno) if ops.is_empty() => TxnOutcome::ReadOnly { seqno },
@@ -1242,11 +1232,7 @@ fn transaction(
 }
 
 fn write(db: &Db, ops: &[(Vec<u8>, Option<Val>)], durable: bool, ctx: &Ctx) -> Seen {
-    let wo = if durable {
-        WriteOptions::DURABLE
-    } else {
-        WriteOptions::BUFFERED
-    };
+    let wo = write_options(durable);
     let mops = model_ops(ops);
     let syncs_before = durable.then(|| ctx.fs.stats().wal_syncs);
     let r = submit_write(db, &mops, wo);

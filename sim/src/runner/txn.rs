@@ -21,13 +21,14 @@
 
 use std::collections::BTreeMap;
 
-use strata::{ConflictKind, Error, Isolation, Transaction, TransactionOptions, WriteOptions};
-use strata_models::{Op, SeqNo, Show, TxnReads};
+use strata::{ConflictKind, Error, Isolation, Transaction, TransactionOptions};
+use strata_models::{SeqNo, Show, TxnReads};
 
 use super::judge::RangeRead;
 use super::{Exec, Step};
 use crate::workload::{
-    counter_key, in_bounds, parse_counter, txn_scan, Pairs, Val, COUNTERS, TXNS_MAX,
+    counter_key, in_bounds, own_ops, parse_counter, txn_scan, write_options, Pairs, Val, COUNTERS,
+    TXNS_MAX,
 };
 
 /// An open transaction and what the run knows of it.
@@ -283,18 +284,8 @@ impl Exec {
             self.model
                 .first_write_into(own.keys().map(Vec::as_slice), [], snapshot, now)
         };
-        let mops: Vec<Op> = own
-            .into_iter()
-            .map(|(key, v)| match v {
-                Some(value) => Op::Put { key, value },
-                None => Op::Delete { key },
-            })
-            .collect();
-        let wo = if durable {
-            WriteOptions::DURABLE
-        } else {
-            WriteOptions::BUFFERED
-        };
+        let mops = own_ops(own);
+        let wo = write_options(durable);
         self.call = "txn.commit";
         match txn.commit(wo) {
             Ok(s) if mops.is_empty() => {
