@@ -228,19 +228,8 @@ pub fn round_writes(base: SeqNo, calls: &[Call]) -> Result<Writes, Blame> {
                 durable,
                 seqno,
                 synced_during,
-            } => {
-                if *durable && !synced_during {
-                    return Err(blame(format!(
-                        "a durable write was acknowledged with seqno {seqno} but no WAL \
-                         sync completed during the call"
-                    )));
-                }
-                if *durable {
-                    w.durable_max = w.durable_max.max(*seqno);
-                }
-                w.round.acked(*seqno, ops.clone()).map_err(blame)?;
             }
-            Seen::Txn {
+            | Seen::Txn {
                 outcome:
                     TxnOutcome::Committed {
                         ops,
@@ -252,8 +241,8 @@ pub fn round_writes(base: SeqNo, calls: &[Call]) -> Result<Writes, Blame> {
             } => {
                 if *durable && !synced_during {
                     return Err(blame(format!(
-                        "a durable transaction was acknowledged with seqno {seqno} but no WAL \
-                         sync completed during its commit"
+                        "a durable write was acknowledged with seqno {seqno} but no WAL \
+                         sync completed during the call"
                     )));
                 }
                 if *durable {
