@@ -13,9 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
-crit="$target/criterion"
-rm -rf "$crit"
-mkdir -p "$crit"
+rm -rf "$target/criterion"
+mkdir -p "$target/criterion"
+# Absolute: cargo runs each benchmark binary in its package's folder.
+crit="$(cd "$target/criterion" && pwd)"
 # The machine is shared: record how busy it was, for the report.
 {
   echo "benchmarks ran at commit $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"
