@@ -88,8 +88,6 @@ pub(crate) struct ConflictHistory {
     live: BTreeMap<SeqNo, usize>,
     /// Most entries kept.
     max: usize,
-    /// Entries dropped for room since open (a statistic).
-    pub evicted: u64,
 }
 
 impl ConflictHistory {
@@ -101,7 +99,6 @@ impl ConflictHistory {
             floor: last,
             live: BTreeMap::new(),
             max,
-            evicted: 0,
         }
     }
 
@@ -196,7 +193,6 @@ impl ConflictHistory {
         self.order.push_back((seqno, key.to_vec()));
         while self.order.len() > self.max {
             self.pop_oldest();
-            self.evicted += 1;
         }
     }
 
