@@ -188,11 +188,13 @@ mod tests {
     }
 
     /// Runs a leader whose commit function holds it until `followers`
-    /// writers have queued behind it, then those followers, whose commit
-    /// function is `commit`. Returns the followers' results and the sizes of
-    /// the groups their commit function saw.
+    /// writers have queued behind it, then those followers (records of
+    /// `follower_bytes` each), whose commit function is `commit`. Returns
+    /// the followers' results and the sizes of the groups their commit
+    /// function saw.
     fn held_leader_then_followers(
         followers: usize,
+        follower_bytes: usize,
         commit: fn(&[Arc<Member>]) -> Result<Vec<Outcome>>,
     ) -> (Vec<Result<SeqNo>>, Vec<usize>) {
         let q = Arc::new(CommitQueue::default());
@@ -208,6 +210,8 @@ mod tests {
                     while queued(&q) < 1 + followers {
                         crate::sync::thread::yield_now();
                     }
+                    // The statistic agrees with the queue once it is still.
+                    assert_eq!(q.queued(), 1 + followers);
                     Ok(vec![Ok(0)])
                 })
             })
@@ -222,7 +226,7 @@ mod tests {
                     q.submit(
                         batch(&format!("f{t}")),
                         SyncMode::Buffered,
-                        10,
+                        follower_bytes,
                         None,
                         &|g| {
                             lock(&groups).push(g.len());
@@ -234,6 +238,7 @@ mod tests {
             .collect();
         assert_eq!(leader.join().unwrap().unwrap(), 0);
         let results = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(q.queued(), 0, "every writer has left the queue");
         let groups = lock(&groups).clone();
         (results, groups)
     }
@@ -243,7 +248,7 @@ mod tests {
     #[test]
     fn writers_queued_behind_a_leader_form_one_group_with_one_result_each() {
         const FOLLOWERS: usize = 6;
-        let (results, groups) = held_leader_then_followers(FOLLOWERS, |g| {
+        let (results, groups) = held_leader_then_followers(FOLLOWERS, 10, |g| {
             Ok((1..=g.len() as u64).map(|i| Ok(100 + i)).collect())
         });
         assert_eq!(groups, vec![FOLLOWERS], "one group holding every follower");
@@ -257,7 +262,7 @@ mod tests {
     #[test]
     fn a_failed_group_fails_every_member() {
         const FOLLOWERS: usize = 5;
-        let (results, groups) = held_leader_then_followers(FOLLOWERS, |_| {
+        let (results, groups) = held_leader_then_followers(FOLLOWERS, 10, |_| {
             Err(Error::Poisoned {
                 cause: "sync failed".into(),
             })
@@ -270,6 +275,38 @@ mod tests {
                 "{r:?}"
             );
         }
+    }
+
+    /// A leader takes waiting writers while the group's records fit in
+    /// `GROUP_BYTES_MAX` (exactly full is allowed); the rest wait for the
+    /// next group.
+    #[test]
+    fn a_group_stops_at_its_byte_bound() {
+        let (results, groups) = held_leader_then_followers(6, GROUP_BYTES_MAX / 4, |g| {
+            Ok((0..g.len() as u64).map(Ok).collect())
+        });
+        assert_eq!(groups, vec![4, 2], "4 records of a quarter fill a group");
+        assert!(results.iter().all(Result::is_ok));
+    }
+
+    /// The gather heuristic remembers the size of the last group that asked
+    /// for a sync, and only of such groups.
+    #[test]
+    fn only_synced_groups_set_the_gather_target() {
+        let q = CommitQueue::default();
+        let ok = |g: &[Arc<Member>]| Ok(g.iter().map(|_| Ok(1)).collect());
+        assert_eq!(q.last_synced_group.load(Ordering::Relaxed), 0);
+        q.submit(batch("a"), SyncMode::Durable, 10, None, &ok)
+            .unwrap();
+        assert_eq!(q.last_synced_group.load(Ordering::Relaxed), 1);
+        q.last_synced_group.store(7, Ordering::Relaxed);
+        q.submit(batch("b"), SyncMode::Buffered, 10, None, &ok)
+            .unwrap();
+        assert_eq!(
+            q.last_synced_group.load(Ordering::Relaxed),
+            7,
+            "a buffered group leaves it alone"
+        );
     }
 
     #[test]
