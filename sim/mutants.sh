@@ -11,8 +11,8 @@
 #   bash sim/mutants.sh triage-check  # every triaged mutant: a reason, a match
 #   bash sim/mutants.sh ci            # CI's slice: fails on an untriaged miss
 #
-# Shards use round-robin sharding (mutant i runs on shard i % n), so every
-# shard samples every file and a partial campaign is a fair sample.
+# Shards are 0-based and round-robin (mutant i runs on shard i % n; set in
+# .cargo/mutants.toml), so every shard samples every file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -114,7 +114,4 @@ case "$set_name" in
     exit 2
     ;;
 esac
-for a in "$@"; do
-  if [[ $a == --shard || $a == --shard=* ]]; then args+=(--sharding round-robin); break; fi
-done
 exec cargo mutants "${args[@]}" "$@"
