@@ -9,6 +9,7 @@
 #   bash sim/mutants.sh other --shard 1/10 -o out/s1    # a sample of the rest
 #   bash sim/mutants.sh all --shard 3/8 -o out/all-3    # everything, a slice
 #   bash sim/mutants.sh triage-check  # every triaged mutant: a reason, a match
+#   bash sim/mutants.sh triaged       # the names the triage list leaves out
 #   bash sim/mutants.sh ci            # CI's slice: fails on an untriaged miss
 #
 # Shards are 0-based and round-robin (mutant i runs on shard i % n; set in
@@ -38,6 +39,17 @@ CORE=(
   engine/src/db/transaction.rs
 )
 
+# Every mutant, the triaged ones included: the list under the configuration
+# without the triage entries.
+list_untriaged() {
+  local plain
+  plain=$(mktemp --suffix=.toml)
+  awk '/# -- triage: begin/{skip=1} /# -- triage: end/{skip=0} !skip || /^[[:space:]]*#/' \
+    .cargo/mutants.toml > "$plain"
+  cargo mutants --list --config "$plain" "$@"
+  rm -f "$plain"
+}
+
 # The triage list: the entries between the markers of exclude_re in
 # .cargo/mutants.toml, each `'regex',  # reason`. Fails when an entry has no
 # reason or matches no mutant of the tree as it is now (the code it excused
@@ -48,11 +60,7 @@ triage_check() {
   block=$(sed -n '/# -- triage: begin/,/# -- triage: end/p' "$config" | grep -v '^[[:space:]]*#' || true)
   local untriaged
   untriaged=$(mktemp)
-  # The configuration without the triage entries: what they are matched in.
-  local plain
-  plain=$(mktemp --suffix=.toml)
-  awk '/# -- triage: begin/{skip=1} /# -- triage: end/{skip=0} !skip || /^[[:space:]]*#/' "$config" > "$plain"
-  cargo mutants --list --config "$plain" > "$untriaged"
+  list_untriaged > "$untriaged"
   while IFS= read -r line; do
     [[ -z ${line//[[:space:]]/} ]] && continue
     entries=$((entries + 1))
@@ -73,7 +81,7 @@ triage_check() {
       echo "triaged ($n): $re  # $reason"
     fi
   done <<< "$block"
-  rm -f "$plain" "$untriaged"
+  rm -f "$untriaged"
   echo "$entries triage entries checked"
   return $bad
 }
@@ -84,6 +92,12 @@ args=()
 case "$set_name" in
   triage-check)
     triage_check
+    exit
+    ;;
+  triaged)
+    # The names of the mutants the triage list leaves out (for the score:
+    # `mutants --triaged FILE`).
+    comm -23 <(list_untriaged | sort) <(cargo mutants --list | sort)
     exit
     ;;
   ci)

@@ -5,10 +5,12 @@
 //! - [`engines`]: Strata and fjall behind one trait, comparable settings.
 //! - [`report`]: reads criterion's output and writes `REPORT.md` with SVG plots.
 //! - [`machine`]: what machine and commit a report was made on.
+//! - [`mutation`]: cargo-mutants' outcomes merged into a per-module score.
 
 #![warn(missing_docs)]
 
 pub mod engines;
 pub mod machine;
+pub mod mutation;
 pub mod report;
 pub mod workload;

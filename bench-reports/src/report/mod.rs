@@ -31,6 +31,8 @@ mod load;
 mod plot;
 mod render;
 
+pub use plot::{stacked_shares, StackedRow};
+
 pub use format::{fmt_ns, fmt_rate, fmt_ratio};
 pub use judge::{evaluate_targets, Requirement, TargetOutcome};
 pub use load::{

@@ -321,6 +321,96 @@ pub(super) fn strip_plot(path: &Path, title: &str, rows: &[(String, Vec<f64>, f6
     Ok(())
 }
 
+/// One row of a stacked share chart: counts, one per part.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackedRow {
+    /// The row's label.
+    pub label: String,
+    /// A count per part, in the order of the part names.
+    pub parts: Vec<f64>,
+}
+
+/// Horizontal bars, one per row, each split into its parts' shares of the
+/// row's total (0-100%), first row at the top; `colors` gives each part's
+/// colour.
+pub fn stacked_shares(
+    path: &Path,
+    title: &str,
+    rows: &[StackedRow],
+    part_names: &[&str],
+    colors: &[RGBColor],
+) -> Result<()> {
+    let pe = plot_err(path);
+    let n = rows.len().max(1);
+    let legend_height = 20 * part_names.len() as u32;
+    let root = canvas(path, (900, 110 + 24 * n as u32 + legend_height))?;
+    let (chart_area, legend_area) = root.split_vertically(80 + 24 * n as u32);
+    let mut chart = ChartBuilder::on(&chart_area)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(230)
+        .build_cartesian_2d(0f64..100f64, (0..n).into_segmented())
+        .map_err(&pe)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => n
+                .checked_sub(1 + *i)
+                .and_then(|k| rows.get(k))
+                .map(|r| r.label.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        })
+        .x_label_formatter(&|x| format!("{x:.0}%"))
+        .x_desc("share of the module's mutants")
+        .draw()
+        .map_err(&pe)?;
+    for (i, row) in rows.iter().enumerate() {
+        let total: f64 = row.parts.iter().sum();
+        if total <= 0.0 {
+            continue;
+        }
+        let at = n - 1 - i;
+        let mut left = 0.0;
+        for (p, count) in row.parts.iter().enumerate() {
+            let width = 100.0 * count / total;
+            if width <= 0.0 {
+                continue;
+            }
+            let color = colors[p % colors.len()];
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [
+                        (left, SegmentValue::Exact(at)),
+                        (left + width, SegmentValue::Exact(at + 1)),
+                    ],
+                    color.filled(),
+                )))
+                .map_err(&pe)?;
+            left += width;
+        }
+    }
+    for (p, name) in part_names.iter().enumerate() {
+        let color = colors[p % colors.len()];
+        let y = 5 + 20 * p as i32;
+        legend_area
+            .draw(&Rectangle::new([(240, y), (254, y + 14)], color.filled()))
+            .map_err(&pe)?;
+        legend_area
+            .draw(&Text::new(
+                name.to_string(),
+                (262, y + 1),
+                ("sans-serif", 13),
+            ))
+            .map_err(&pe)?;
+    }
+    root.present().map_err(&pe)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

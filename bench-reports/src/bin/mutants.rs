@@ -1,0 +1,176 @@
+//! Merges cargo-mutants output directories (shards, or a run and a rerun)
+//! into a per-module mutation score: `MUTANTS.md` and `mutants.svg`.
+//!
+//! ```text
+//! cargo run -p strata-bench --bin mutants -- [--out DIR] [--triaged FILE]
+//!     [--title TEXT] [--fail-on-missed] DIR...
+//! ```
+//! Each `DIR` holds `outcomes.json`, or a `mutants.out` that does; a mutant
+//! in several directories takes its result from the last. `--triaged` names
+//! a file listing the mutants the triage list excluded, one name per line
+//! (`bash sim/mutants.sh triaged`). Without `--out` the table is printed.
+//! `--fail-on-missed` exits 1 when any mutant was missed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use plotters::style::RGBColor;
+use strata_bench::machine::git_commit;
+use strata_bench::mutation::{
+    load_run, merge, missed_list, plot_rows, score, table, Outcome, PLOT_PARTS,
+};
+use strata_bench::report::stacked_shares;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: mutants [--out DIR] [--triaged FILE] [--title TEXT] [--fail-on-missed] DIR..."
+    );
+    ExitCode::from(2)
+}
+
+/// Greens for the stages that caught, amber for timeouts, red for misses,
+/// grey for triaged.
+const PART_COLORS: [RGBColor; 7] = [
+    RGBColor(0, 109, 44),
+    RGBColor(49, 163, 84),
+    RGBColor(116, 196, 118),
+    RGBColor(186, 228, 179),
+    RGBColor(253, 174, 97),
+    RGBColor(215, 25, 28),
+    RGBColor(170, 170, 170),
+];
+
+fn main() -> ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let (mut out, mut triaged_file, mut fail_on_missed) = (None, None, false);
+    let mut title = "Mutation score".to_string();
+    let mut dirs = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next().map(PathBuf::from),
+            "--triaged" => triaged_file = args.next().map(PathBuf::from),
+            "--title" => title = args.next().unwrap_or_default(),
+            "--fail-on-missed" => fail_on_missed = true,
+            "-h" | "--help" => return usage(),
+            s if s.starts_with("--") => return usage(),
+            _ => dirs.push(PathBuf::from(a)),
+        }
+    }
+    if dirs.is_empty() {
+        return usage();
+    }
+    let mut runs = Vec::new();
+    for d in &dirs {
+        match load_run(d) {
+            Ok(r) => runs.push(r),
+            Err(e) => {
+                eprintln!("mutants: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let triaged: Vec<String> = match &triaged_file {
+        Some(f) => match std::fs::read_to_string(f) {
+            Ok(t) => t
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect(),
+            Err(e) => {
+                eprintln!("mutants: {}: {e}", f.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Vec::new(),
+    };
+    let engine_tests: Vec<String> = std::fs::read_dir(root.join("engine/tests"))
+        .map(|rd| {
+            rd.filter_map(|e| {
+                let p = e.ok()?.path();
+                (p.extension()? == "rs").then(|| p.file_stem()?.to_str().map(str::to_string))?
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let mutants = merge(&runs);
+    let (modules, total) = score(&mutants, &triaged, &engine_tests);
+    let table = table(&modules, &total);
+    let missed = mutants
+        .iter()
+        .filter(|m| m.outcome == Outcome::Missed)
+        .count();
+
+    match &out {
+        None => print!("{table}"),
+        Some(dir) => {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                eprintln!("mutants: creating {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+            let svg = dir.join("mutants.svg");
+            if let Err(e) = stacked_shares(
+                &svg,
+                &title,
+                &plot_rows(&modules),
+                &PLOT_PARTS,
+                &PART_COLORS,
+            ) {
+                eprintln!("mutants: {e}");
+                return ExitCode::FAILURE;
+            }
+            let mut md = format!("# {title}\n\n");
+            md.push_str(&format!(
+                "Generated at commit `{}` from {} cargo-mutants output director{}:\n\n",
+                git_commit(&root),
+                runs.len(),
+                if runs.len() == 1 { "y" } else { "ies" }
+            ));
+            md.push_str(
+                "| directory | cargo-mutants | mutants | wall time |\n|---|---|---:|---:|\n",
+            );
+            for r in &runs {
+                md.push_str(&format!(
+                    "| `{}` | {} | {} | {} |\n",
+                    r.dir.display(),
+                    r.version,
+                    r.mutants.len(),
+                    r.wall_seconds
+                        .map_or_else(|| "-".into(), |s| format!("{:.0} min", s / 60.0)),
+                ));
+            }
+            md.push_str(
+                "\nA mutant is caught when a test fails, by the first test binary that \
+                 failed (the stage); a timeout (a hang) counts as caught. The score is \
+                 caught over viable mutants tested; the last column counts the mutants the \
+                 triage list left out as missed.\n\n",
+            );
+            md.push_str(&table);
+            md.push_str("\n![per-module outcomes](mutants.svg)\n\n## Missed\n\n");
+            md.push_str(&missed_list(&mutants));
+            let path = dir.join("MUTANTS.md");
+            if let Err(e) = std::fs::write(&path, md) {
+                eprintln!("mutants: writing {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            println!("wrote {}", path.display());
+            println!("wrote {}", svg.display());
+        }
+    }
+    println!(
+        "{} mutants, {} viable, {} caught ({} timeouts), {} missed, {} triaged",
+        total.tested,
+        total.viable(),
+        total.caught(),
+        total.timeout,
+        total.missed,
+        total.triaged
+    );
+    if fail_on_missed && missed > 0 {
+        eprintln!("{missed} mutants missed:\n{}", missed_list(&mutants));
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

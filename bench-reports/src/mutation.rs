@@ -1,0 +1,557 @@
+//! The mutation score: reads cargo-mutants' output directories (one per
+//! shard, or one per run), merges them and writes `MUTANTS.md` with a
+//! per-module table and an SVG plot.
+//!
+//! Input: each directory holds `outcomes.json` (directly, or in a
+//! `mutants.out` below it) and the `log/` files it names. From each mutant's
+//! outcome this reads its name, file and summary (`CaughtMutant`,
+//! `MissedMutant`, `Timeout`, `Unviable`); from its log, the last test
+//! binary cargo ran, which is the one that failed (cargo stops at the first
+//! failing test binary) or hung: the detector stage that caught it.
+//!
+//! When a mutant appears in more than one directory, the later directory on
+//! the command line wins: a rerun of missed mutants after a fix is passed
+//! after the run it corrects.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::report::{ReportError, StackedRow};
+
+type Result<T> = std::result::Result<T, ReportError>;
+
+fn err(msg: impl Into<String>) -> ReportError {
+    ReportError(msg.into())
+}
+
+/// What cargo-mutants made of one mutant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A test failed.
+    Caught,
+    /// The tests ran past the time limit (counted as caught: a hang is a
+    /// failure the campaign sees).
+    Timeout,
+    /// Every test passed: a gap in the checks.
+    Missed,
+    /// The mutant did not build.
+    Unviable,
+}
+
+impl Outcome {
+    fn from_summary(s: &str) -> Option<Outcome> {
+        match s {
+            "CaughtMutant" => Some(Outcome::Caught),
+            "Timeout" => Some(Outcome::Timeout),
+            "MissedMutant" => Some(Outcome::Missed),
+            "Unviable" => Some(Outcome::Unviable),
+            _ => None,
+        }
+    }
+}
+
+/// The detector stages, in the order `cargo test` runs them: the test
+/// binary that failed names the stage.
+pub const STAGES: [&str; 4] = [
+    "engine unit tests",
+    "engine integration tests",
+    "simulator tests",
+    "detect campaigns",
+];
+
+/// One mutant's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MutantResult {
+    /// As `cargo mutants --list` prints it: `file:line:col: description`.
+    pub name: String,
+    /// The mutated file, relative to the workspace root.
+    pub file: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The test binary that failed or hung (file stem, without cargo's
+    /// hash), when the log names one.
+    pub test_binary: Option<String>,
+    /// Seconds spent building and testing it.
+    pub seconds: f64,
+}
+
+/// One output directory.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Where it was read from.
+    pub dir: PathBuf,
+    /// cargo-mutants' version.
+    pub version: String,
+    /// Wall time from start to end, when both are recorded.
+    pub wall_seconds: Option<f64>,
+    /// The mutants it tested, in its order.
+    pub mutants: Vec<MutantResult>,
+}
+
+/// Reads one cargo-mutants output directory (or its parent).
+pub fn load_run(dir: &Path) -> Result<Run> {
+    let base = if dir.join("outcomes.json").exists() {
+        dir.to_path_buf()
+    } else {
+        dir.join("mutants.out")
+    };
+    let path = base.join("outcomes.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| err(format!("{}: not JSON: {e}", path.display())))?;
+    let version = v["cargo_mutants_version"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    let wall_seconds = match (v["start_time"].as_str(), v["end_time"].as_str()) {
+        (Some(a), Some(b)) => Some(rfc3339_seconds(b)? - rfc3339_seconds(a)?),
+        _ => None,
+    };
+    let outcomes = v["outcomes"]
+        .as_array()
+        .ok_or_else(|| err(format!("{}: no `outcomes` array", path.display())))?;
+    let mut mutants = Vec::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        let Some(m) = o["scenario"].get("Mutant") else {
+            continue; // the baseline
+        };
+        let at = || format!("{}: outcome {i}", path.display());
+        let name = m["name"]
+            .as_str()
+            .ok_or_else(|| err(format!("{}: mutant without a name", at())))?;
+        let file = m["file"]
+            .as_str()
+            .ok_or_else(|| err(format!("{}: mutant without a file", at())))?;
+        let summary = o["summary"].as_str().unwrap_or("");
+        let outcome = Outcome::from_summary(summary)
+            .ok_or_else(|| err(format!("{}: unknown summary {summary:?}", at())))?;
+        let seconds = o["phase_results"].as_array().map_or(0.0, |p| {
+            p.iter().filter_map(|r| r["duration"].as_f64()).sum()
+        });
+        let test_binary = match (outcome, o["log_path"].as_str()) {
+            (Outcome::Caught | Outcome::Timeout, Some(log)) => {
+                std::fs::read_to_string(base.join(log))
+                    .ok()
+                    .and_then(|t| last_test_binary(&t))
+            }
+            _ => None,
+        };
+        mutants.push(MutantResult {
+            name: name.to_string(),
+            file: file.to_string(),
+            outcome,
+            test_binary,
+            seconds,
+        });
+    }
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        version,
+        wall_seconds,
+        mutants,
+    })
+}
+
+/// Seconds since 1970 of an RFC 3339 UTC time as cargo-mutants writes it
+/// (`2026-11-30T13:47:41.030404699Z`).
+fn rfc3339_seconds(t: &str) -> Result<f64> {
+    let bad = || err(format!("bad time {t:?}"));
+    let t = t.strip_suffix('Z').ok_or_else(bad)?;
+    let (date, time) = t.split_once('T').ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let h: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    if d.len() != 3 || h.len() != 3 {
+        return Err(bad());
+    }
+    let frac: f64 = format!("0.{frac}").parse().map_err(|_| bad())?;
+    // Days from the civil date (proleptic Gregorian), 1970-01-01 = 0.
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok((days * 86_400 + h[0] * 3600 + h[1] * 60 + h[2]) as f64 + frac)
+}
+
+/// The last test binary a `cargo test --verbose` log ran: cargo prints
+/// ``Running `<target>/deps/<name>-<hash>` `` before each.
+pub fn last_test_binary(log: &str) -> Option<String> {
+    log.lines()
+        .filter_map(|l| {
+            let path = l.trim().strip_prefix("Running `")?.strip_suffix('`')?;
+            if path.contains(' ') || !path.contains("/deps/") {
+                return None; // a compiler invocation, not a test binary
+            }
+            let file = path.rsplit('/').next()?;
+            let (stem, hash) = file.rsplit_once('-')?;
+            hash.chars()
+                .all(|c| c.is_ascii_hexdigit())
+                .then(|| stem.to_string())
+        })
+        .last()
+}
+
+/// Names the detector stage of a test binary, given the integration test
+/// names of the engine (`engine/tests/*.rs`).
+pub fn stage_of(binary: &str, engine_tests: &[String]) -> usize {
+    match binary {
+        "strata" => 0,
+        "detect" => 3,
+        b if engine_tests.iter().any(|t| t == b) => 1,
+        _ => 2,
+    }
+}
+
+/// Merges runs: one result per mutant name, the later run winning.
+pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
+    let mut by_name: BTreeMap<String, MutantResult> = BTreeMap::new();
+    for r in runs {
+        for m in &r.mutants {
+            by_name.insert(m.name.clone(), m.clone());
+        }
+    }
+    by_name.into_values().collect()
+}
+
+/// One module's (file's) counts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModuleScore {
+    /// The file, relative to the engine's `src/` when it is there.
+    pub module: String,
+    /// Mutants tested.
+    pub tested: usize,
+    /// Of those, how many did not build.
+    pub unviable: usize,
+    /// Caught by a failing test, per stage of [`STAGES`].
+    pub caught_by_stage: [usize; 4],
+    /// Caught by a failing test whose binary could not be named.
+    pub caught_unstaged: usize,
+    /// Ran past the time limit (caught).
+    pub timeout: usize,
+    /// Survived.
+    pub missed: usize,
+    /// Left out of the run by the triage list (each with its reason in
+    /// `.cargo/mutants.toml`).
+    pub triaged: usize,
+}
+
+impl ModuleScore {
+    /// Caught, timeouts included.
+    pub fn caught(&self) -> usize {
+        self.caught_by_stage.iter().sum::<usize>() + self.caught_unstaged + self.timeout
+    }
+
+    /// Mutants that built.
+    pub fn viable(&self) -> usize {
+        self.tested - self.unviable
+    }
+
+    /// Caught over viable mutants tested, triaged ones left out.
+    pub fn score(&self) -> Option<f64> {
+        ratio(self.caught(), self.viable())
+    }
+
+    /// Caught over viable mutants with the triaged ones counted as missed.
+    pub fn score_triaged_as_missed(&self) -> Option<f64> {
+        ratio(self.caught(), self.viable() + self.triaged)
+    }
+
+    fn add(&mut self, o: &ModuleScore) {
+        self.tested += o.tested;
+        self.unviable += o.unviable;
+        for (a, b) in self.caught_by_stage.iter_mut().zip(o.caught_by_stage) {
+            *a += b;
+        }
+        self.caught_unstaged += o.caught_unstaged;
+        self.timeout += o.timeout;
+        self.missed += o.missed;
+        self.triaged += o.triaged;
+    }
+}
+
+fn ratio(a: usize, b: usize) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+fn module_of(file: &str) -> String {
+    file.strip_prefix("engine/src/").unwrap_or(file).to_string()
+}
+
+/// Per-module counts, by module name, plus the total. `triaged` holds the
+/// names of mutants the triage list excluded (`file:line:col: ...`);
+/// `engine_tests` the engine's integration test names.
+pub fn score(
+    mutants: &[MutantResult],
+    triaged: &[String],
+    engine_tests: &[String],
+) -> (Vec<ModuleScore>, ModuleScore) {
+    let mut by_module: BTreeMap<String, ModuleScore> = BTreeMap::new();
+    let entry = |m: &mut BTreeMap<String, ModuleScore>, module: String| {
+        m.entry(module.clone())
+            .or_insert_with(|| ModuleScore {
+                module,
+                ..ModuleScore::default()
+            })
+            .clone()
+    };
+    for r in mutants {
+        let module = module_of(&r.file);
+        let mut s = entry(&mut by_module, module.clone());
+        s.tested += 1;
+        match r.outcome {
+            Outcome::Unviable => s.unviable += 1,
+            Outcome::Missed => s.missed += 1,
+            Outcome::Timeout => s.timeout += 1,
+            Outcome::Caught => match &r.test_binary {
+                Some(b) => s.caught_by_stage[stage_of(b, engine_tests)] += 1,
+                None => s.caught_unstaged += 1,
+            },
+        }
+        by_module.insert(module, s);
+    }
+    for t in triaged {
+        let file = t.split(':').next().unwrap_or(t);
+        let module = module_of(file);
+        let mut s = entry(&mut by_module, module.clone());
+        s.triaged += 1;
+        by_module.insert(module, s);
+    }
+    let mut total = ModuleScore {
+        module: "total".into(),
+        ..ModuleScore::default()
+    };
+    for s in by_module.values() {
+        total.add(s);
+    }
+    (by_module.into_values().collect(), total)
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |x| format!("{:.1}%", 100.0 * x))
+}
+
+/// The score table in Markdown, one row per module and a total row.
+pub fn table(modules: &[ModuleScore], total: &ModuleScore) -> String {
+    let mut s = String::new();
+    s.push_str(
+        "| module | tested | unviable | viable | caught: engine unit | engine integration \
+         | simulator tests | detect campaigns | timeout | missed | triaged | score | \
+         score, triaged as missed |\n",
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for m in modules.iter().chain(std::iter::once(total)) {
+        let bold = |x: String| {
+            if m.module == "total" {
+                format!("**{x}**")
+            } else {
+                x
+            }
+        };
+        let c = m.caught_by_stage;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            bold(format!("`{}`", m.module)),
+            m.tested,
+            m.unviable,
+            m.viable(),
+            c[0] + m.caught_unstaged,
+            c[1],
+            c[2],
+            c[3],
+            m.timeout,
+            m.missed,
+            m.triaged,
+            bold(pct(m.score())),
+            pct(m.score_triaged_as_missed()),
+        );
+    }
+    s
+}
+
+/// The rows of the per-module plot: shares of viable mutants caught by
+/// each stage, timed out, missed and triaged.
+pub fn plot_rows(modules: &[ModuleScore]) -> Vec<StackedRow> {
+    modules
+        .iter()
+        .filter(|m| m.viable() + m.triaged > 0)
+        .map(|m| {
+            let c = m.caught_by_stage;
+            StackedRow {
+                label: format!("{} ({})", m.module, m.viable() + m.triaged),
+                parts: vec![
+                    (c[0] + m.caught_unstaged) as f64,
+                    c[1] as f64,
+                    c[2] as f64,
+                    c[3] as f64,
+                    m.timeout as f64,
+                    m.missed as f64,
+                    m.triaged as f64,
+                ],
+            }
+        })
+        .collect()
+}
+
+/// The legend of [`plot_rows`]' parts.
+pub const PLOT_PARTS: [&str; 7] = [
+    "caught: engine unit tests",
+    "caught: engine integration tests",
+    "caught: simulator tests",
+    "caught: detect campaigns",
+    "timeout (caught)",
+    "missed",
+    "triaged (excluded)",
+];
+
+/// Every missed mutant's name, sorted, as a Markdown list.
+pub fn missed_list(mutants: &[MutantResult]) -> String {
+    let mut s = String::new();
+    for m in mutants.iter().filter(|m| m.outcome == Outcome::Missed) {
+        let _ = writeln!(s, "- `{}`", m.name);
+    }
+    if s.is_empty() {
+        s.push_str("None.\n");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, outcome: Outcome, bin: Option<&str>) -> MutantResult {
+        MutantResult {
+            name: name.into(),
+            file: name.split(':').next().unwrap().into(),
+            outcome,
+            test_binary: bin.map(Into::into),
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_last_test_binary_is_read_from_a_verbose_log() {
+        let log = "     Running `/x/rustc --crate-name foo --out-dir /t/deps`\n\
+                   \x20    Running `/t/target/mutants/deps/strata-0123abcd0123abcd`\n\
+                   test a ... ok\n\
+                   \x20    Running `/t/target/mutants/deps/wal_recovery-25c5dfcf05619e19`\n\
+                   test b ... FAILED\n";
+        assert_eq!(last_test_binary(log).as_deref(), Some("wal_recovery"));
+        assert_eq!(last_test_binary("no binaries here\n"), None);
+    }
+
+    #[test]
+    fn times_convert_to_seconds() {
+        let a = rfc3339_seconds("1970-01-02T00:00:01.5Z").unwrap();
+        assert!((a - 86_401.5).abs() < 1e-9);
+        let b = rfc3339_seconds("2026-11-30T13:47:41Z").unwrap();
+        let c = rfc3339_seconds("2026-12-01T00:00:00Z").unwrap();
+        assert!((c - b - (10.0 * 3600.0 + 12.0 * 60.0 + 19.0)).abs() < 1e-6);
+        assert!(rfc3339_seconds("2026-11-30 13:47:41").is_err());
+    }
+
+    #[test]
+    fn later_runs_win_and_modules_add_up() {
+        let first = Run {
+            dir: "a".into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: vec![
+                result("engine/src/wal.rs:1:1: a", Outcome::Missed, None),
+                result("engine/src/wal.rs:2:1: b", Outcome::Caught, Some("strata")),
+                result("engine/src/wal.rs:3:1: c", Outcome::Unviable, None),
+                result("engine/src/gc.rs:1:1: d", Outcome::Caught, Some("detect")),
+            ],
+        };
+        let rerun = Run {
+            dir: "b".into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: vec![result(
+                "engine/src/wal.rs:1:1: a",
+                Outcome::Caught,
+                Some("wal_recovery"),
+            )],
+        };
+        let merged = merge(&[first.clone(), rerun]);
+        assert_eq!(merged.len(), 4);
+        let engine_tests = vec!["wal_recovery".to_string()];
+        let triaged = vec!["engine/src/gc.rs:9:9: e".to_string()];
+        let (mods, total) = score(&merged, &triaged, &engine_tests);
+        let wal = mods.iter().find(|m| m.module == "wal.rs").unwrap();
+        assert_eq!(wal.tested, 3);
+        assert_eq!(wal.viable(), 2);
+        assert_eq!(wal.caught_by_stage, [1, 1, 0, 0]);
+        assert_eq!(wal.missed, 0, "the rerun caught it");
+        assert_eq!(wal.score(), Some(1.0));
+        let gc = mods.iter().find(|m| m.module == "gc.rs").unwrap();
+        assert_eq!((gc.caught_by_stage[3], gc.triaged), (1, 1));
+        assert_eq!(gc.score(), Some(1.0));
+        assert_eq!(gc.score_triaged_as_missed(), Some(0.5));
+        assert_eq!(total.tested, 4);
+        assert_eq!(total.caught(), 3);
+        assert_eq!(total.triaged, 1);
+        // Without the rerun, the miss stays.
+        let (_, before) = score(&merge(&[first]), &triaged, &engine_tests);
+        assert_eq!(before.missed, 1);
+        assert_eq!(before.score(), Some(2.0 / 3.0));
+        let t = table(&mods, &total);
+        assert!(t.contains("| `wal.rs` | 3 | 1 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 100.0% |"));
+        assert!(t.contains("| **100.0%** | 75.0% |"), "{t}");
+    }
+
+    #[test]
+    fn a_run_directory_loads_with_stages_from_the_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mutants.out");
+        std::fs::create_dir_all(out.join("log")).unwrap();
+        std::fs::write(
+            out.join("log/m1.log"),
+            "     Running `/t/target/mutants/deps/detect-0011223344556677`\n",
+        )
+        .unwrap();
+        let outcomes = serde_json::json!({
+            "cargo_mutants_version": "27.1.0",
+            "start_time": "2026-11-30T10:00:00.0Z",
+            "end_time": "2026-11-30T10:01:30.5Z",
+            "outcomes": [
+                {"scenario": "Baseline", "summary": "Success", "phase_results": []},
+                {"scenario": {"Mutant": {"name": "engine/src/wal.rs:5:9: replace x", "file": "engine/src/wal.rs"}},
+                 "summary": "CaughtMutant", "log_path": "log/m1.log",
+                 "phase_results": [{"duration": 6.0}, {"duration": 2.5}]},
+                {"scenario": {"Mutant": {"name": "engine/src/wal.rs:7:9: replace y", "file": "engine/src/wal.rs"}},
+                 "summary": "MissedMutant", "log_path": "log/none.log", "phase_results": []}
+            ]
+        });
+        std::fs::write(out.join("outcomes.json"), outcomes.to_string()).unwrap();
+        let run = load_run(dir.path()).unwrap();
+        assert_eq!(run.version, "27.1.0");
+        assert!((run.wall_seconds.unwrap() - 90.5).abs() < 1e-6);
+        assert_eq!(run.mutants.len(), 2);
+        assert_eq!(run.mutants[0].test_binary.as_deref(), Some("detect"));
+        assert!((run.mutants[0].seconds - 8.5).abs() < 1e-9);
+        assert_eq!(run.mutants[1].outcome, Outcome::Missed);
+        assert_eq!(
+            missed_list(&run.mutants),
+            "- `engine/src/wal.rs:7:9: replace y`\n"
+        );
+        // The mutants.out directory itself loads the same.
+        assert_eq!(load_run(&out).unwrap().mutants, run.mutants);
+        assert!(load_run(&dir.path().join("absent")).is_err());
+    }
+}
