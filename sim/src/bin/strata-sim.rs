@@ -348,8 +348,9 @@ enum CoverageCmd {
     },
 }
 
-/// Adds `b` into `a`: numbers add, arrays concatenate, objects merge key by
-/// key; anything else keeps `a`'s value.
+/// Adds `b` into `a`: numbers add, arrays of counts of the same length
+/// (per-level counts) add element by element, other arrays (failures)
+/// concatenate, objects merge key by key; anything else keeps `a`'s value.
 fn merge_json(a: &mut serde_json::Value, b: &serde_json::Value) {
     use serde_json::Value;
     match (a, b) {
@@ -361,6 +362,13 @@ fn merge_json(a: &mut serde_json::Value, b: &serde_json::Value) {
                 )
                 .unwrap_or_else(|| 0.into()),
             };
+        }
+        (Value::Array(x), Value::Array(y))
+            if x.len() == y.len() && x.iter().chain(y).all(Value::is_number) =>
+        {
+            for (p, q) in x.iter_mut().zip(y) {
+                merge_json(p, q);
+            }
         }
         (Value::Array(x), Value::Array(y)) => x.extend(y.iter().cloned()),
         (Value::Object(x), Value::Object(y)) => {
@@ -1077,6 +1085,18 @@ mod tests {
         assert_eq!(a["failures"].as_array().map(Vec::len), Some(2));
         assert_eq!(a["probes"]["flush"], 4);
         assert_eq!(a["probes"]["trivial_move"], 2);
+    }
+
+    /// Postmortem: `coverage merge` concatenated the per-level count arrays
+    /// (7 entries each) instead of adding them, so a merged summary of 3
+    /// shards listed 21 levels; found by tests/shards.rs.
+    #[test]
+    fn regression_merged_level_counts_add_instead_of_concatenating() {
+        let mut a = serde_json::json!({"files_per_level": [3, 6, 0], "failures": []});
+        let b = serde_json::json!({"files_per_level": [1, 2, 5], "failures": [{"seed": 4}]});
+        merge_json(&mut a, &b);
+        assert_eq!(a["files_per_level"], serde_json::json!([4, 8, 5]));
+        assert_eq!(a["failures"], serde_json::json!([{"seed": 4}]));
     }
 
     #[test]
