@@ -8,7 +8,7 @@
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::time::Instant;
 use crate::sync::Arc;
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -98,21 +98,8 @@ impl CommitQueue {
             }
             q = wait(&self.wake, q);
         }
-        // Leader. A synced group pays one fsync however large it is; writers
-        // released by the previous synced group are usually about to queue
-        // again. If that group had several members, give them a moment
-        // (bounded by GROUP_GATHER_MAX) to join, so concurrent durable
-        // writers share syncs instead of alternating between a group of one
-        // and a group of the rest. A lone writer never waits.
-        if sync == SyncMode::Durable {
-            let want = self.last_synced_group.load(Ordering::Relaxed);
-            let start = Instant::now();
-            while q.len() < want && start.elapsed() < GROUP_GATHER_MAX {
-                drop(q);
-                crate::sync::thread::yield_now();
-                q = lock(&self.queue);
-            }
-        }
+        // Leader.
+        let q = self.gather_followers(q, sync);
         // Take a bounded group from the front.
         let mut group_bytes = 0usize;
         let group: Vec<Arc<Member>> = q
@@ -151,6 +138,30 @@ impl CommitQueue {
         self.wake.notify_all();
         drop(q);
         mine.expect("the leader is in its own group")
+    }
+
+    /// A synced group pays one fsync however large it is; writers released
+    /// by the previous synced group are usually about to queue again. If
+    /// that group had several members, a leader of a synced group gives
+    /// them a moment (bounded by GROUP_GATHER_MAX) to join, so concurrent
+    /// durable writers share syncs instead of alternating between a group
+    /// of one and a group of the rest. A lone writer never waits. Only
+    /// timing depends on this: any grouping commits correctly.
+    fn gather_followers<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, VecDeque<Arc<Member>>>,
+        sync: SyncMode,
+    ) -> MutexGuard<'a, VecDeque<Arc<Member>>> {
+        if sync == SyncMode::Durable {
+            let want = self.last_synced_group.load(Ordering::Relaxed);
+            let start = Instant::now();
+            while q.len() < want && start.elapsed() < GROUP_GATHER_MAX {
+                drop(q);
+                crate::sync::thread::yield_now();
+                q = lock(&self.queue);
+            }
+        }
+        q
     }
 }
 
