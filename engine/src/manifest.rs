@@ -1347,11 +1347,46 @@ mod tests {
         };
         push_payload(&mut bytes, &encode_edit(&back));
         assert!(replay(&bytes, p, 1).unwrap_err().is_corruption());
-        // The writer refuses incomplete snapshots.
+    }
+
+    /// Snapshots missing one field each, and one with a removal.
+    fn incomplete_snapshots() -> Vec<VersionEdit> {
+        let mut v = Vec::new();
+        for field in 0..4 {
+            let mut e = snapshot();
+            match field {
+                0 => e.log_number = None,
+                1 => e.next_file_number = None,
+                2 => e.last_seqno = None,
+                _ => e.removed.push((0, 1)),
+            }
+            v.push(e);
+        }
+        v
+    }
+
+    /// Each field of the first record is required on its own: replay
+    /// refuses a first record lacking any one of them (or removing a file),
+    /// and the writer refuses to write such a snapshot.
+    #[test]
+    fn the_first_record_must_be_a_complete_snapshot() {
+        let p = Path::new("MANIFEST-000001");
         let dir = tempfile::tempdir().unwrap();
-        let mut partial = snapshot();
-        partial.last_seqno = None;
-        assert!(ManifestWriter::create(&StdFs, dir.path(), 1, &partial).is_err());
+        for (i, partial) in incomplete_snapshots().into_iter().enumerate() {
+            let mut bytes = file_header().to_vec();
+            push_payload(&mut bytes, &encode_edit(&partial));
+            match replay(&bytes, p, 1) {
+                Err(Error::Corruption { reason, .. }) => assert!(
+                    reason.contains("first record is not a complete snapshot"),
+                    "case {i}: {reason}"
+                ),
+                other => panic!("case {i}: {other:?}"),
+            }
+            match ManifestWriter::create(&StdFs, dir.path(), 1 + i as u64, &partial) {
+                Err(Error::InvalidArgument(_)) => {}
+                other => panic!("case {i}: {other:?}"),
+            }
+        }
     }
 
     // --- A recording file system for protocol tests -----------------------

@@ -82,17 +82,6 @@ pub struct VersionEdit {
     pub last_seqno: Option<SeqNo>,
 }
 
-impl VersionEdit {
-    /// True if the edit changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self.removed.is_empty()
-            && self.log_number.is_none()
-            && self.next_file_number.is_none()
-            && self.last_seqno.is_none()
-    }
-}
-
 /// The set of live table files, by level. Cheap to clone (files are shared).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
