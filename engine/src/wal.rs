@@ -690,6 +690,38 @@ mod tests {
         }
     }
 
+    /// The bounds on sequence numbers and record length are inclusive: a
+    /// record ending at SEQNO_MAX decodes, one past it does not, and a
+    /// payload of exactly `record_bytes_max` bytes frames.
+    #[test]
+    fn sequence_number_and_length_bounds_are_inclusive() {
+        use crate::types::SEQNO_MAX;
+        let decode = |seq: SeqNo, n: usize| {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, seq, &vec![put(b"k", b"v"); n], 0);
+            decode_one(&buf)
+        };
+        assert_eq!(decode(SEQNO_MAX, 1).unwrap().seqno_last(), SEQNO_MAX);
+        assert_eq!(decode(SEQNO_MAX - 1, 2).unwrap().seqno_last(), SEQNO_MAX);
+        assert!(decode(SEQNO_MAX + 1, 1)
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(decode(SEQNO_MAX, 2).unwrap_err().contains("overflow"));
+        assert!(decode(0, 1).unwrap_err().contains("out of range"));
+
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &[put(b"key", b"value")], 0);
+        let payload = get_u32(&buf, 4).unwrap() as usize;
+        let limited = |max| WalLimits {
+            record_bytes_max: max,
+            ..limits()
+        };
+        assert!(frame_at(&buf, 0, &limited(payload)).is_ok());
+        assert!(frame_at(&buf, 0, &limited(payload - 1))
+            .unwrap_err()
+            .contains("exceeds the maximum"));
+    }
+
     /// Postmortem: the seed system stored a delete as an empty value, so
     /// deletes came back as empty values after a restart.
     #[test]
