@@ -722,6 +722,22 @@ mod tests {
             .contains("exceeds the maximum"));
     }
 
+    /// The watermark of a record is read from its own header; a header cut
+    /// short, or an offset past the end, has none.
+    #[test]
+    fn a_records_sync_watermark_is_read_from_its_header() {
+        let mut data = vec![0u8; 5];
+        encode_record(&mut data, 1, &[put(b"a", b"1")], 1234);
+        let second = data.len() as u64;
+        encode_record(&mut data, 2, &[del(b"a")], 77);
+        assert_eq!(record_sync_watermark(&data, 5), Some(1234));
+        assert_eq!(record_sync_watermark(&data, second), Some(77));
+        let cut = second as usize + RECORD_HEADER_BYTES;
+        assert_eq!(record_sync_watermark(&data[..cut], second), Some(77));
+        assert_eq!(record_sync_watermark(&data[..cut - 1], second), None);
+        assert_eq!(record_sync_watermark(&data, data.len() as u64 + 1), None);
+    }
+
     /// Postmortem: the seed system stored a delete as an empty value, so
     /// deletes came back as empty values after a restart.
     #[test]
