@@ -319,6 +319,25 @@ mod tests {
     use super::*;
     use crate::version::VersionEdit;
 
+    /// Scores compare as fractions: 3/1 beats 10/5, and 2/1 ties 10/5,
+    /// whatever the units' sizes.
+    #[test]
+    fn scores_compare_as_fractions() {
+        let score = |level, numerator, denominator| LevelScore {
+            level,
+            numerator,
+            denominator,
+        };
+        assert_eq!(
+            score(1, 3, 1).cmp_value(&score(2, 10, 5)),
+            Ordering::Greater
+        );
+        assert_eq!(score(2, 10, 5).cmp_value(&score(1, 3, 1)), Ordering::Less);
+        assert_eq!(score(1, 2, 1).cmp_value(&score(2, 10, 5)), Ordering::Equal);
+        let big = score(3, u64::MAX, u64::MAX - 1);
+        assert_eq!(big.cmp_value(&score(1, 1, 1)), Ordering::Greater);
+    }
+
     fn meta(number: u64, lo: &str, hi: &str, seq: u64, bytes: u64) -> FileMeta {
         FileMeta {
             number,
