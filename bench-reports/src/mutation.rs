@@ -216,15 +216,52 @@ pub fn stage_of(binary: &str, engine_tests: &[String]) -> usize {
     }
 }
 
-/// Merges runs: one result per mutant name, the later run winning.
-pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
-    let mut by_name: BTreeMap<String, MutantResult> = BTreeMap::new();
-    for r in runs {
-        for m in &r.mutants {
-            by_name.insert(m.name.clone(), m.clone());
+/// Splits a mutant's name (`file:line:col: description`) into its place
+/// and the rest, `file: description`, which does not move when lines above
+/// the mutant change.
+fn placed(name: &str) -> ((String, u32, u32), String) {
+    let mut parts = name.splitn(4, ':');
+    if let (Some(file), Some(line), Some(col), Some(rest)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    {
+        if let (Ok(line), Ok(col)) = (line.parse(), col.parse()) {
+            return ((file.to_string(), line, col), format!("{file}:{rest}"));
         }
     }
-    by_name.into_values().collect()
+    ((name.to_string(), 0, 0), name.to_string())
+}
+
+/// Merges runs: one result per mutant, the later run winning. A later
+/// run's mutant replaces the earlier one of the same name or, failing
+/// that, the first not yet replaced with the same file and description in
+/// line order: a rerun made after edits moved lines still corrects the
+/// run it follows.
+pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
+    let mut merged: Vec<MutantResult> = Vec::new();
+    for r in runs {
+        let mut mine: Vec<&MutantResult> = r.mutants.iter().collect();
+        mine.sort_by_key(|m| placed(&m.name).0);
+        let earlier = merged.len();
+        let mut replaced = vec![false; earlier];
+        for m in mine {
+            let key = placed(&m.name).1;
+            let slot = merged[..earlier]
+                .iter()
+                .position(|x| x.name == m.name)
+                .or_else(|| {
+                    (0..earlier).find(|&i| !replaced[i] && placed(&merged[i].name).1 == key)
+                });
+            match slot {
+                Some(i) => {
+                    merged[i] = m.clone();
+                    replaced[i] = true;
+                }
+                None => merged.push(m.clone()),
+            }
+        }
+        merged.sort_by_key(|m| placed(&m.name).0);
+    }
+    merged
 }
 
 /// One module's (file's) counts.
@@ -465,6 +502,53 @@ mod tests {
         assert!(rfc3339_seconds("2026-11-30 13:47:41").is_err());
     }
 
+    fn merged_with_moved(merged: &[MutantResult]) -> Vec<MutantResult> {
+        let mut v = merged.to_vec();
+        let i = v.iter().position(|m| m.name.ends_with(": a")).unwrap();
+        v[i].name = "engine/src/wal.rs:9:1: a".into();
+        v.sort_by_key(|m| placed(&m.name).0);
+        v
+    }
+
+    /// Two mutants with one description in one file are matched in line
+    /// order.
+    #[test]
+    fn equal_descriptions_match_in_line_order() {
+        let run = |dir: &str, names: &[(&str, Outcome)]| Run {
+            dir: dir.into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: names.iter().map(|(n, o)| result(n, *o, None)).collect(),
+        };
+        let before = run(
+            "a",
+            &[
+                (
+                    "engine/src/c.rs:96:5: replace < with == in f",
+                    Outcome::Missed,
+                ),
+                (
+                    "engine/src/c.rs:110:5: replace < with == in f",
+                    Outcome::Caught,
+                ),
+            ],
+        );
+        let after = run(
+            "b",
+            &[(
+                "engine/src/c.rs:99:5: replace < with == in f",
+                Outcome::Caught,
+            )],
+        );
+        let merged = merge(&[before, after]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(
+            merged[0].name,
+            "engine/src/c.rs:99:5: replace < with == in f"
+        );
+        assert!(merged.iter().all(|m| m.outcome == Outcome::Caught));
+    }
+
     #[test]
     fn later_runs_win_and_modules_add_up() {
         let first = Run {
@@ -490,6 +574,18 @@ mod tests {
         };
         let merged = merge(&[first.clone(), rerun]);
         assert_eq!(merged.len(), 4);
+        // A rerun after lines moved corrects the same mutant.
+        let moved = Run {
+            dir: "c".into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: vec![result(
+                "engine/src/wal.rs:9:1: a",
+                Outcome::Caught,
+                Some("wal_recovery"),
+            )],
+        };
+        assert_eq!(merge(&[first.clone(), moved]), merged_with_moved(&merged));
         let engine_tests = vec!["wal_recovery".to_string()];
         let triaged = vec!["engine/src/gc.rs:9:9: e".to_string()];
         let (mods, total) = score(&merged, &triaged, &engine_tests);

@@ -6,7 +6,8 @@
 //!     [--title TEXT] [--fail-on-missed] DIR...
 //! ```
 //! Each `DIR` holds `outcomes.json`, or a `mutants.out` that does; a mutant
-//! in several directories takes its result from the last. `--triaged` names
+//! in several directories takes its result from the last (matched by name,
+//! or by file and description when lines moved between the runs). `--triaged` names
 //! a file listing the mutants the triage list excluded, one name per line
 //! (`bash sim/mutants.sh triaged`). Without `--out` the table is printed.
 //! `--fail-on-missed` exits 1 when any mutant was missed.
