@@ -319,6 +319,31 @@ mod tests {
     use super::*;
     use crate::version::VersionEdit;
 
+    /// Among files with the same overlap ratio, the first at its level (the
+    /// smallest keys) is chosen, so the choice does not depend on anything
+    /// but the version.
+    #[test]
+    fn ties_go_to_the_first_file_of_the_level() {
+        let v = Version::new()
+            .apply(&VersionEdit {
+                added: vec![
+                    (1, meta(1, "a", "b", 1, 100)),
+                    (1, meta(2, "c", "d", 1, 100)),
+                    (2, meta(3, "x", "z", 1, 100)),
+                ],
+                ..VersionEdit::default()
+            })
+            .unwrap();
+        assert_eq!(
+            choose_level_n(&v, 1),
+            CompactionChoice::TrivialMove {
+                level: 1,
+                file_number: 1,
+                to_level: 2
+            }
+        );
+    }
+
     /// Scores compare as fractions: 3/1 beats 10/5, and 2/1 ties 10/5,
     /// whatever the units' sizes.
     #[test]
