@@ -70,6 +70,16 @@ pub enum Probe {
 }
 
 impl Probe {
+    /// The probe of a compaction into `output_level`.
+    pub fn compaction_to(output_level: usize) -> Probe {
+        match output_level {
+            0 | 1 => Probe::CompactionToL1,
+            2 => Probe::CompactionToL2,
+            3 => Probe::CompactionToL3,
+            _ => Probe::CompactionToL4Plus,
+        }
+    }
+
     /// Every probe, in declaration order.
     pub const ALL: [Probe; 25] = [
         Probe::WalTornTailTruncated,

@@ -372,12 +372,7 @@ impl DbInner {
         StatsCounters::add(&self.stats.table_bytes_written, done.bytes_written);
         self.log_and_apply(&done.edit, &mut |_| {})?;
         StatsCounters::add(&self.stats.compactions, 1);
-        probe::hit(match output_level {
-            0 | 1 => Probe::CompactionToL1,
-            2 => Probe::CompactionToL2,
-            3 => Probe::CompactionToL3,
-            _ => Probe::CompactionToL4Plus,
-        });
+        probe::hit(Probe::compaction_to(output_level));
         Ok(BackgroundStep::Compacted {
             level,
             output_level,

@@ -564,3 +564,60 @@ impl Replay<'_> {
         Ok(last)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every bound `validate_options` checks is inclusive: the bound itself
+    /// is accepted, one past it refused.
+    #[test]
+    fn option_bounds_are_inclusive() {
+        let u32_max = u32::MAX as usize;
+        type Set = fn(&mut Options, usize);
+        let cases: [(&str, Set, usize, usize); 7] = [
+            (
+                "key_bytes_max",
+                |o, v| o.key_bytes_max = v,
+                u32_max,
+                u32_max + 1,
+            ),
+            ("key_bytes_max", |o, v| o.key_bytes_max = v, 1, 0),
+            (
+                "value_bytes_max",
+                |o, v| o.value_bytes_max = v,
+                u32_max,
+                u32_max + 1,
+            ),
+            (
+                "batch_bytes_max",
+                |o, v| o.batch_bytes_max = v,
+                u32_max,
+                u32_max + 1,
+            ),
+            ("batch_bytes_max", |o, v| o.batch_bytes_max = v, 64, 63),
+            (
+                "table.block_bytes_target",
+                |o, v| o.table.block_bytes_target = v,
+                crate::sst::BLOCK_BYTES_MAX,
+                crate::sst::BLOCK_BYTES_MAX + 1,
+            ),
+            (
+                "table.block_bytes_target",
+                |o, v| o.table.block_bytes_target = v,
+                64,
+                63,
+            ),
+        ];
+        for (name, set, ok, bad) in cases {
+            let mut o = Options::default();
+            set(&mut o, ok);
+            assert!(validate_options(&o).is_ok(), "{name} = {ok} is allowed");
+            set(&mut o, bad);
+            match validate_options(&o) {
+                Err(Error::InvalidArgument(m)) => assert!(m.contains(name), "{name}: {m}"),
+                other => panic!("{name} = {bad} must be refused: {other:?}"),
+            }
+        }
+    }
+}
