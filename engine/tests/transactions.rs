@@ -79,6 +79,8 @@ fn snapshot_isolation_allows_write_skew_and_refuses_write_write() {
     };
     let mut t1 = db.transaction_with(si);
     let mut t2 = db.transaction_with(si);
+    assert_eq!(t1.isolation(), Isolation::Snapshot);
+    assert_eq!(db.transaction().isolation(), Isolation::Serializable);
     t1.put(b"alice", b"1").unwrap();
     t2.put(b"alice", b"2").unwrap();
     t1.commit(W).unwrap();
