@@ -4,7 +4,7 @@
 //! so obsolete-file deletion knows which tables some reader still pins.
 
 use crate::sync::atomic::Ordering;
-use crate::sync::Arc;
+use crate::sync::{Arc, Weak};
 
 use super::state::{DbInner, ManifestState, State};
 use crate::error::Result;
@@ -41,7 +41,7 @@ impl DbInner {
         }
         {
             let mut vs = lock(&self.versions);
-            vs.retain(|w| w.strong_count() > 0);
+            forget_dead(&mut vs);
             vs.push(Arc::downgrade(&next));
         }
         if m.writer.file_bytes() > self.opts.manifest_bytes_max {
@@ -78,7 +78,7 @@ impl DbInner {
         loop {
             let held: Vec<Arc<Version>> = {
                 let mut vs = lock(&self.versions);
-                vs.retain(|w| w.strong_count() > 0);
+                forget_dead(&mut vs);
                 vs.iter().filter_map(|w| w.upgrade()).collect()
             };
             let mut live = std::collections::BTreeSet::new();
@@ -94,4 +94,9 @@ impl DbInner {
             }
         }
     }
+}
+
+/// Drops the remembered versions nobody holds any more.
+fn forget_dead(versions: &mut Vec<Weak<Version>>) {
+    versions.retain(|w| w.strong_count() > 0);
 }
