@@ -248,6 +248,27 @@ fn oversized_keys_values_and_batches_are_invalid_arguments() {
     // Within limits still works, and nothing was half-applied.
     db.put(&[1; 8], &[2; 16], wo).unwrap();
     assert_eq!(db.last_seqno(), 1);
+
+    // batch_bytes_max bounds the record's payload, inclusively: a batch
+    // whose payload is exactly 100 bytes is taken, one byte more is not.
+    use strata::format::wal::{encoded_record_bytes, RECORD_HEADER_BYTES};
+    let batch_of = |last_value: usize| {
+        let mut b = WriteBatch::new();
+        b.put(vec![1; 8], vec![1; 16]);
+        b.put(vec![2; 8], vec![2; 16]);
+        b.put(vec![3; 8], vec![3; last_value]);
+        b
+    };
+    let payload = |b: &WriteBatch| encoded_record_bytes(b.ops()) - RECORD_HEADER_BYTES;
+    let fits = (0..=16)
+        .find(|&v| payload(&batch_of(v)) == 100)
+        .expect("some value length makes the payload exactly 100 bytes");
+    db.write(batch_of(fits), wo).unwrap();
+    assert_eq!(payload(&batch_of(fits + 1)), 101);
+    assert!(matches!(
+        db.write(batch_of(fits + 1), wo),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
