@@ -190,19 +190,17 @@ fn rfc3339_seconds(t: &str) -> Result<f64> {
 /// The last test binary a `cargo test --verbose` log ran: cargo prints
 /// ``Running `<target>/deps/<name>-<hash>` `` before each.
 pub fn last_test_binary(log: &str) -> Option<String> {
-    log.lines()
-        .filter_map(|l| {
-            let path = l.trim().strip_prefix("Running `")?.strip_suffix('`')?;
-            if path.contains(' ') || !path.contains("/deps/") {
-                return None; // a compiler invocation, not a test binary
-            }
-            let file = path.rsplit('/').next()?;
-            let (stem, hash) = file.rsplit_once('-')?;
-            hash.chars()
-                .all(|c| c.is_ascii_hexdigit())
-                .then(|| stem.to_string())
-        })
-        .last()
+    log.lines().rev().find_map(|l| {
+        let path = l.trim().strip_prefix("Running `")?.strip_suffix('`')?;
+        if path.contains(' ') || !path.contains("/deps/") {
+            return None; // a compiler invocation, not a test binary
+        }
+        let file = path.rsplit('/').next()?;
+        let (stem, hash) = file.rsplit_once('-')?;
+        hash.chars()
+            .all(|c| c.is_ascii_hexdigit())
+            .then(|| stem.to_string())
+    })
 }
 
 /// Names the detector stage of a test binary, given the integration test
