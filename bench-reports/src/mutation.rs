@@ -17,13 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::report::{ReportError, StackedRow};
-
-type Result<T> = std::result::Result<T, ReportError>;
-
-fn err(msg: impl Into<String>) -> ReportError {
-    ReportError(msg.into())
-}
+use crate::report::{err, Result, StackedRow};
 
 /// What cargo-mutants made of one mutant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -60,9 +60,9 @@ impl fmt::Display for ReportError {
 
 impl std::error::Error for ReportError {}
 
-type Result<T> = std::result::Result<T, ReportError>;
+pub(crate) type Result<T> = std::result::Result<T, ReportError>;
 
-fn err(msg: impl Into<String>) -> ReportError {
+pub(crate) fn err(msg: impl Into<String>) -> ReportError {
     ReportError(msg.into())
 }
 
