@@ -133,3 +133,28 @@ fn approximate_size_grows_with_the_range() {
     );
     assert_eq!(db.approximate_size(b"zzz".as_slice()..).unwrap(), 0);
 }
+
+/// Bytes in the last level are where compaction leaves data, not work
+/// pending: only levels 1 to 5 count their excess over the target.
+#[test]
+fn the_last_level_is_never_pending_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    // Targets of 1, 2, 4, ... bytes: any table moves on down to level 6.
+    o.compaction.level1_bytes_target = 1;
+    o.compaction.level_size_multiplier = 2;
+    let db = Db::open(dir.path(), o).unwrap();
+    for round in 0..2u8 {
+        for i in 0..500u32 {
+            db.put(format!("key{i:05}").as_bytes(), &[round; 100], W)
+                .unwrap();
+        }
+        db.flush().unwrap();
+    }
+    db.compact().unwrap();
+    let p = db.properties();
+    assert!(p.levels[..6].iter().all(|l| l.files == 0), "{p:?}");
+    assert!(p.levels[6].bytes > 50_000, "{p:?}");
+    assert!(!p.background_work_pending, "{p:?}");
+    assert_eq!(p.pending_compaction_bytes, 0, "{p:?}");
+}
