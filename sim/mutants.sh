@@ -11,6 +11,8 @@
 #   bash sim/mutants.sh triage-check  # every triaged mutant: a reason, a match
 #   bash sim/mutants.sh triaged       # the names the triage list leaves out
 #   bash sim/mutants.sh ci            # CI's slice: fails on an untriaged miss
+#   bash sim/mutants.sh shuttle -F 'in DbInner::throttle' -o out/sched
+#                                     # the scheduler pass, on named mutants
 #
 # Shards are 0-based and round-robin (mutant i runs on shard i % n; set in
 # .cargo/mutants.toml), so every shard samples every file.
@@ -114,6 +116,12 @@ case "$set_name" in
     cat target/mutants-ci/mutants.out/missed.txt >&2 || true
     exit 1
     ;;
+  shuttle)
+    # The scheduler pass (.cargo/mutants-shuttle.toml): named mutants built
+    # with `--cfg shuttle` and judged by the tests of that build, e.g. the
+    # main pass's misses that only matter when threads race.
+    RUSTFLAGS="${RUSTFLAGS:-} --cfg shuttle" exec cargo mutants --config .cargo/mutants-shuttle.toml "$@"
+    ;;
   core)
     for f in "${CORE[@]}"; do args+=(--file "$f"); done
     ;;
@@ -124,7 +132,7 @@ case "$set_name" in
     ;;
   all) ;;
   *)
-    echo "usage: bash sim/mutants.sh core|other|all [cargo mutants arguments]" >&2
+    echo "usage: bash sim/mutants.sh core|other|all|shuttle [cargo mutants arguments]" >&2
     exit 2
     ;;
 esac
