@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use strata_bench::machine::MachineInfo;
-use strata_bench::report::{fmt_ratio, generate, ReportOptions};
+use strata_bench::report::{fmt_ratio, generate, Direction, ReportOptions};
 
 fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/criterion-sample")
@@ -25,6 +25,7 @@ fn options(out: &Path) -> ReportOptions {
         criterion_dir: sample_dir(),
         out_dir: out.to_path_buf(),
         memory_json: Some(sample_dir().join("strata-memory.json")),
+        baseline: None,
         notes: None,
         run_info: Some(sample_dir().join("strata-run.txt")),
         machine: MachineInfo::probe(Path::new("/")),
@@ -120,4 +121,32 @@ fn generator_fails_cleanly_without_results() {
     let e = generate(&opts).unwrap_err();
     assert!(e.0.contains("no benchmark results"), "{e}");
     assert!(!out.path().join("REPORT.md").exists());
+}
+
+#[test]
+fn a_run_against_itself_as_baseline_moves_no_ratio() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = ReportOptions {
+        baseline: Some(sample_dir()),
+        ..options(out.path())
+    };
+    let summary = generate(&opts).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    // Every subject-over-peer ratio of the sample, plus the writers' scaling.
+    let n = summary.movements.len();
+    assert!(n >= 20, "{n} ratios compared");
+    assert!(summary
+        .movements
+        .iter()
+        .all(|m| m.change() == 1.0 && m.direction() == Direction::Within));
+    assert!(report.contains("## Against the baseline run"));
+    assert!(
+        report.contains(&format!("**0 of {n} ratios moved beyond their noise**")),
+        "{report}"
+    );
+    // Without a baseline the section is absent.
+    let plain = tempfile::tempdir().unwrap();
+    generate(&options(plain.path())).expect("generate");
+    let text = std::fs::read_to_string(plain.path().join("REPORT.md")).unwrap();
+    assert!(!text.contains("Against the baseline run"));
 }

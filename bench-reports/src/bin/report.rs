@@ -3,21 +3,25 @@
 //! ```text
 //! cargo run -p strata-bench --bin report -- [--criterion-dir DIR] [--out DIR]
 //!     [--memory FILE] [--notes FILE] [--date YYYY-MM-DD] [--bench-command CMD]
+//!     [--baseline DIR]
 //! ```
 //! Defaults: `--criterion-dir target/criterion` (relative to the workspace
 //! root, or `$CARGO_TARGET_DIR/criterion`), `--out bench-reports/<date>-<machine>`,
 //! `--memory <criterion-dir>/strata-memory.json`. Run conditions recorded by
 //! `run.sh` in `<criterion-dir>/strata-run.txt` are quoted when present.
+//! `--baseline DIR` (an earlier report directory or its `criterion/`)
+//! compares every ratio with that run and flags the ones that moved by
+//! more than their noise (printed, and a section of the report).
 
 use std::path::{Path, PathBuf};
 
 use strata_bench::machine::{git_commit, today_utc, MachineInfo};
-use strata_bench::report::{fmt_ratio, generate, ReportOptions};
+use strata_bench::report::{fmt_ratio, generate, Direction, ReportOptions};
 
 fn usage() -> ! {
     eprintln!(
         "usage: report [--criterion-dir DIR] [--out DIR] [--memory FILE] [--notes FILE] \
-         [--date YYYY-MM-DD] [--bench-command CMD]"
+         [--date YYYY-MM-DD] [--bench-command CMD] [--baseline DIR]"
     );
     std::process::exit(2)
 }
@@ -31,6 +35,7 @@ fn main() {
         .map_or_else(|| root.join("target"), PathBuf::from)
         .join("criterion");
     let (mut criterion, mut out, mut memory, mut notes, mut date) = (None, None, None, None, None);
+    let mut baseline = None;
     let mut bench_command = "bash bench-reports/run.sh".to_string();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut args = argv.iter();
@@ -41,6 +46,7 @@ fn main() {
             "--out" => out = Some(PathBuf::from(val())),
             "--memory" => memory = Some(PathBuf::from(val())),
             "--notes" => notes = Some(PathBuf::from(val())),
+            "--baseline" => baseline = Some(PathBuf::from(val())),
             "--date" => date = Some(val()),
             "--bench-command" => bench_command = val(),
             "-h" | "--help" => usage(),
@@ -68,6 +74,7 @@ fn main() {
         criterion_dir,
         out_dir,
         memory_json,
+        baseline,
         notes,
         run_info,
         machine,
@@ -88,6 +95,21 @@ fn main() {
                     t.name,
                     t.measured.map_or("-".into(), fmt_ratio),
                     t.verdict().trim_matches('*')
+                );
+            }
+            for m in &summary.movements {
+                let way = match m.direction() {
+                    Direction::Up => "moved up",
+                    Direction::Down => "MOVED DOWN",
+                    Direction::Within => continue,
+                };
+                println!(
+                    "{:<70} {} -> {} ({:+.1}%, noise ±{:.1}%) {way}",
+                    m.name,
+                    fmt_ratio(m.baseline),
+                    fmt_ratio(m.now),
+                    (m.change() - 1.0) * 100.0,
+                    m.noise * 100.0
                 );
             }
         }

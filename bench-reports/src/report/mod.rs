@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 use crate::machine::MachineInfo;
 
+mod baseline;
 mod format;
 mod judge;
 mod load;
@@ -33,6 +34,7 @@ mod render;
 
 pub use plot::{stacked_shares, StackedRow};
 
+pub use baseline::{compare, Direction, Movement};
 pub use format::{fmt_ns, fmt_rate, fmt_ratio};
 pub use judge::{evaluate_targets, Requirement, TargetOutcome};
 pub use load::{
@@ -75,6 +77,9 @@ pub struct ReportOptions {
     pub out_dir: PathBuf,
     /// `memtable_space` output; skipped when absent.
     pub memory_json: Option<PathBuf>,
+    /// An earlier run's criterion directory (or a report directory holding
+    /// `criterion/`) to compare every ratio with (`baseline`).
+    pub baseline: Option<PathBuf>,
     /// Hand-written notes appended under "Notes".
     pub notes: Option<PathBuf>,
     /// Run conditions recorded by `run.sh` (one line each), if present.
@@ -100,6 +105,8 @@ pub struct ReportSummary {
     pub svgs: Vec<PathBuf>,
     /// Every target with its verdict, in the order of the report's table.
     pub targets: Vec<TargetOutcome>,
+    /// Every ratio against the baseline run; empty without one.
+    pub movements: Vec<Movement>,
 }
 
 /// Generates the report: loads the results, judges the targets and writes
@@ -120,10 +127,35 @@ pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
         _ => None,
     };
     let targets = evaluate_targets(&res);
-    let (report, svgs) = render::write_report(opts, &res, memory.as_ref(), &targets)?;
+    let movements = match &opts.baseline {
+        Some(dir) => {
+            let dir = baseline_criterion_dir(dir);
+            let base = Results::new(load_criterion(&dir)?);
+            if base.benches.is_empty() {
+                return Err(err(format!(
+                    "no benchmark results under the baseline {}",
+                    dir.display()
+                )));
+            }
+            compare(&res, &base)
+        }
+        None => Vec::new(),
+    };
+    let (report, svgs) = render::write_report(opts, &res, memory.as_ref(), &targets, &movements)?;
     Ok(ReportSummary {
         report,
         svgs,
         targets,
+        movements,
     })
+}
+
+/// A baseline given as a report directory means its `criterion/`.
+pub fn baseline_criterion_dir(dir: &std::path::Path) -> PathBuf {
+    let inner = dir.join("criterion");
+    if inner.is_dir() {
+        inner
+    } else {
+        dir.to_path_buf()
+    }
 }

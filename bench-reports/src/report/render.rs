@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use super::baseline::{Direction, Movement};
 use super::format::{fmt_ns, fmt_rate, fmt_ratio};
 use super::judge::TargetOutcome;
 use super::load::{MemoryRow, Results};
@@ -75,6 +76,7 @@ pub(super) fn write_report(
     res: &Results,
     memory: Option<&Memory>,
     targets: &[TargetOutcome],
+    movements: &[Movement],
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
     let mut page = Page {
         opts,
@@ -84,6 +86,7 @@ pub(super) fn write_report(
     };
     page.header();
     page.targets(targets);
+    page.baseline(movements);
     page.memtables(memory)?;
     page.engine()?;
     page.durability()?;
@@ -190,6 +193,72 @@ impl Page<'_> {
                     ": this run has no results for it"
                 } else {
                     ""
+                }
+            );
+        }
+        let _ = writeln!(w);
+    }
+
+    /// Every ratio against the baseline run, the moved ones said first.
+    fn baseline(&mut self, movements: &[Movement]) {
+        let Some(dir) = &self.opts.baseline else {
+            return;
+        };
+        let w = &mut self.md;
+        let _ = writeln!(
+            w,
+            "## Against the baseline run
+"
+        );
+        let _ = writeln!(w, "- **Baseline:** `{}`", dir.display());
+        let run = super::baseline_criterion_dir(dir).join("strata-run.txt");
+        if let Ok(text) = std::fs::read_to_string(run) {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let _ = writeln!(w, "- **Baseline run:** {}", line.trim());
+            }
+        }
+        let moved: Vec<&Movement> = movements
+            .iter()
+            .filter(|m| m.direction() != Direction::Within)
+            .collect();
+        let _ = writeln!(
+            w,
+            "- A ratio moved when its change exceeds the noise band: the root sum of squares \
+             of the 95% intervals of the four means it is made of (two per run). The band \
+             covers sampling noise inside each run, not a machine busier in one run than the \
+             other (compare the load averages above).\n"
+        );
+        let _ = writeln!(
+            w,
+            "**{} of {} ratios moved beyond their noise** ({} up, {} down).\n",
+            moved.len(),
+            movements.len(),
+            moved
+                .iter()
+                .filter(|m| m.direction() == Direction::Up)
+                .count(),
+            moved
+                .iter()
+                .filter(|m| m.direction() == Direction::Down)
+                .count()
+        );
+        let _ = writeln!(w, "| ratio | baseline | now | change | noise | verdict |");
+        let _ = writeln!(w, "|---|---|---|---|---|---|");
+        let mut rows: Vec<&Movement> = movements.iter().collect();
+        rows.sort_by_key(|m| m.direction() == Direction::Within);
+        for m in rows {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {:+.1}% | ±{:.1}% | {} |",
+                m.name,
+                fmt_ratio(m.baseline),
+                fmt_ratio(m.now),
+                (m.change() - 1.0) * 100.0,
+                m.noise * 100.0,
+                match m.direction() {
+                    Direction::Up => "**up**",
+                    Direction::Down => "**DOWN**",
+                    Direction::Within => "within noise",
                 }
             );
         }
