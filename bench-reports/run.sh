@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Strata benchmark once (release), measures memtable bytes per
-# entry, and writes bench-reports/<date>-<machine>/REPORT.md with SVG plots.
+# entry and the simulator's campaigns' speed, and writes bench-reports/<date>-<machine>/REPORT.md with SVG plots.
 #
 #   bash bench-reports/run.sh [extra report arguments, e.g. --notes FILE]
 #
@@ -24,6 +24,16 @@ crit="$(cd "$target/criterion" && pwd)"
 } > "$crit/strata-run.txt.tmp"
 STRATA_BENCH_TXN_JSON="$crit/strata-txn.json" cargo bench -p strata-bench --benches
 cargo run --release -q -p strata-bench --bin memtable_space -- --out "$crit/strata-memory.json"
+# The simulator's own speed, one worker thread each so the figures are per
+# core: the single-threaded crash-recovery campaign, deep trees, and the
+# engine's threads under the seeded scheduler (its build is not timed: the
+# campaign's wall time starts after it).
+cargo build --release -q -p strata-sim
+"$target/release/strata-sim" run --seeds 1000 --jobs 1 --summary-json "$crit/strata-sim-default.json" >/dev/null
+"$target/release/strata-sim" run --seeds 10 --start 2000 --profile deep --ops 5000 --jobs 1 \
+  --summary-json "$crit/strata-sim-deep.json" >/dev/null
+bash sim/concurrent.sh run --threads 4 --seeds 100 --jobs 1 \
+  --summary-json "$crit/strata-sim-concurrent.json" >/dev/null
 echo "load average after benches: $(cat /proc/loadavg), $(date -u +%FT%TZ)" >> "$crit/strata-run.txt.tmp"
 mv "$crit/strata-run.txt.tmp" "$crit/strata-run.txt"
 env_desc=""

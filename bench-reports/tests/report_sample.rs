@@ -150,3 +150,28 @@ fn a_run_against_itself_as_baseline_moves_no_ratio() {
     let text = std::fs::read_to_string(plain.path().join("REPORT.md")).unwrap();
     assert!(!text.contains("Against the baseline run"));
 }
+
+#[test]
+fn the_simulation_campaigns_speed_is_quoted_from_their_summaries() {
+    let out = tempfile::tempdir().unwrap();
+    generate(&options(out.path())).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    // The sample holds one real summary (`strata-sim run --seeds 20 --jobs 1
+    // --summary-json`): its rate appears, formatted as the report does.
+    let path = sample_dir().join("strata-sim-default.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rate = v["ops"].as_f64().unwrap() / v["seconds"].as_f64().unwrap();
+    assert!((rate / v["ops_per_sec"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    let section = report
+        .split("## Simulation throughput")
+        .nth(1)
+        .expect("a simulation section");
+    let row = section
+        .lines()
+        .find(|l| l.starts_with("| default |"))
+        .expect("the default campaign's row");
+    assert!(row.contains(&strata_bench::report::fmt_rate(rate)), "{row}");
+    assert!(row.contains(&format!("| {} |", v["seeds"])), "{row}");
+    assert!(row.ends_with("| 0 |"), "no failed seeds: {row}");
+}

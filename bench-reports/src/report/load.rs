@@ -243,6 +243,73 @@ pub fn load_memory(path: &Path) -> Result<(String, Vec<MemoryRow>)> {
     Ok((method, out))
 }
 
+/// One simulation campaign's summary, as `strata-sim run --summary-json`
+/// writes it; `run.sh` names the files `strata-sim-<campaign>.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimRun {
+    /// The campaign, from the file name (e.g. `default`, `deep`).
+    pub campaign: String,
+    /// Seeds run.
+    pub seeds: u64,
+    /// Client calls executed over all seeds.
+    pub ops: u64,
+    /// Client threads per seed (1: the single-threaded simulator).
+    pub threads: u64,
+    /// Wall time of the campaign, seconds.
+    pub seconds: f64,
+    /// Simulated client calls per wall-clock second.
+    pub ops_per_sec: f64,
+    /// Seeds that failed.
+    pub failures: usize,
+}
+
+/// Every `strata-sim-<campaign>.json` in `dir`, by campaign name; none is
+/// not an error (a run without the simulator's pass).
+pub fn load_sim_runs(dir: &Path) -> Result<Vec<SimRun>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| err(format!("listing {}: {e}", dir.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(campaign) = name
+            .strip_prefix("strata-sim-")
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let v = read_json(&path)?;
+        let count = |field: &[&str]| -> Result<u64> {
+            let x = field_f64(&v, field, &path)?;
+            if x < 0.0 || x.fract() != 0.0 {
+                return Err(err(format!(
+                    "{}: {} is not a count",
+                    path.display(),
+                    field.join(".")
+                )));
+            }
+            Ok(x as u64)
+        };
+        out.push(SimRun {
+            campaign: campaign.to_string(),
+            seeds: count(&["seeds"])?,
+            ops: count(&["ops"])?,
+            threads: count(&["config", "threads"])?,
+            seconds: field_f64(&v, &["seconds"], &path)?,
+            ops_per_sec: field_f64(&v, &["ops_per_sec"], &path)?,
+            failures: v
+                .get("failures")
+                .and_then(Value::as_array)
+                .ok_or_else(|| err(format!("{}: missing failures", path.display())))?
+                .len(),
+        });
+    }
+    out.sort_by(|a, b| a.campaign.cmp(&b.campaign));
+    Ok(out)
+}
+
 /// Lookup over loaded results.
 pub struct Results {
     pub(super) benches: Vec<BenchResult>,
@@ -340,6 +407,40 @@ pub(super) mod tests {
         std::fs::write(dir.join("estimates.json"), e.to_string()).unwrap();
         let s = serde_json::json!({"sampling_mode": "Flat", "iters": [10.0, 10.0], "times": [mean * 9.0, mean * 11.0]});
         std::fs::write(dir.join("sample.json"), s.to_string()).unwrap();
+    }
+
+    #[test]
+    fn simulation_summaries_load_by_campaign_and_bad_ones_name_their_file() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(load_sim_runs(d.path()).unwrap().is_empty());
+        let summary = |seeds: u64, threads: u64, failures: usize| {
+            serde_json::json!({
+                "config": {"threads": threads, "ops": 1000},
+                "seeds": seeds, "ops": seeds * 1000, "seconds": 2.0,
+                "ops_per_sec": seeds as f64 * 500.0,
+                "failures": vec![serde_json::json!({"seed": 1}); failures],
+            })
+            .to_string()
+        };
+        std::fs::write(d.path().join("strata-sim-deep.json"), summary(20, 1, 0)).unwrap();
+        std::fs::write(
+            d.path().join("strata-sim-concurrent.json"),
+            summary(8, 4, 2),
+        )
+        .unwrap();
+        std::fs::write(d.path().join("strata-memory.json"), "{}").unwrap();
+        let runs = load_sim_runs(d.path()).unwrap();
+        let names: Vec<&str> = runs.iter().map(|r| r.campaign.as_str()).collect();
+        assert_eq!(names, ["concurrent", "deep"]);
+        assert_eq!(
+            (runs[0].threads, runs[0].failures, runs[0].ops),
+            (4, 2, 8000)
+        );
+        assert_eq!(runs[1].ops_per_sec, 10_000.0);
+        let bad = d.path().join("strata-sim-x.json");
+        std::fs::write(&bad, "{\"seeds\": 1.5}").unwrap();
+        let e = load_sim_runs(d.path()).unwrap_err();
+        assert!(e.0.contains("strata-sim-x.json"), "{e}");
     }
 
     #[test]

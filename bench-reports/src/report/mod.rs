@@ -38,7 +38,8 @@ pub use baseline::{compare, Direction, Movement};
 pub use format::{fmt_ns, fmt_rate, fmt_ratio};
 pub use judge::{evaluate_targets, Requirement, TargetOutcome};
 pub use load::{
-    group_counts, load_criterion, load_memory, read_bench, BenchResult, MemoryRow, Results,
+    group_counts, load_criterion, load_memory, load_sim_runs, read_bench, BenchResult, MemoryRow,
+    Results, SimRun,
 };
 
 /// The memtable every other memtable is compared against.

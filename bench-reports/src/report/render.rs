@@ -1,5 +1,6 @@
 //! Rendering: the Markdown of `REPORT.md`, section by section (header,
-//! targets, memtables, engine, durability, latency distributions, notes),
+//! targets, the baseline comparison, memtables, engine, durability,
+//! transactions, simulation throughput, latency distributions, notes),
 //! and which SVG plots it draws (with `plot`) and shows.
 
 use std::fmt::Write as _;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use super::baseline::{Direction, Movement};
 use super::format::{fmt_ns, fmt_rate, fmt_ratio};
 use super::judge::TargetOutcome;
-use super::load::{MemoryRow, Results};
+use super::load::{load_sim_runs, MemoryRow, Results};
 use super::plot::{line_plot, ratio_bars, strip_plot};
 use super::{err, ReportOptions, Result, ENGINE_PEER, ENGINE_SUBJECT, MEMTABLE_SUBJECT};
 
@@ -91,6 +92,7 @@ pub(super) fn write_report(
     page.engine()?;
     page.durability()?;
     page.transactions()?;
+    page.simulation()?;
     page.latency()?;
     page.notes()?;
     let report = opts.out_dir.join("REPORT.md");
@@ -542,6 +544,44 @@ impl Page<'_> {
             "synced writes against writer threads",
             "durability_threads.svg",
         );
+        Ok(())
+    }
+
+    /// The simulator's own speed: simulated client calls per second of
+    /// each campaign `run.sh` ran (`strata-sim-<campaign>.json` beside
+    /// criterion's output), when it ran them.
+    fn simulation(&mut self) -> Result<()> {
+        let runs = load_sim_runs(&self.opts.criterion_dir)?;
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let w = &mut self.md;
+        let _ = writeln!(w, "## Simulation throughput\n");
+        let _ = writeln!(
+            w,
+            "Crash-recovery campaigns of the simulator, one worker thread each (`--jobs 1`), \
+             so a figure is per core: simulated client calls (every write, read, scan, \
+             crash and recovery included) per second of wall time.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| campaign | client threads | seeds | client calls | wall time | calls/s | failed seeds |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+        for r in &runs {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {:.1} s | {} | {} |",
+                r.campaign,
+                r.threads,
+                r.seeds,
+                r.ops,
+                r.seconds,
+                fmt_rate(r.ops_per_sec),
+                r.failures
+            );
+        }
+        let _ = writeln!(w);
         Ok(())
     }
 
