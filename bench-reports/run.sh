@@ -24,6 +24,8 @@ crit="$(cd "$target/criterion" && pwd)"
 } > "$crit/strata-run.txt.tmp"
 STRATA_BENCH_TXN_JSON="$crit/strata-txn.json" cargo bench -p strata-bench --benches
 cargo run --release -q -p strata-bench --bin memtable_space -- --out "$crit/strata-memory.json"
+# Per-operation latency (HDR histograms), a pass of its own outside criterion.
+cargo run --release -q -p strata-bench --bin latency -- --out "$crit/strata-latency.json"
 # The simulator's own speed, one worker thread each so the figures are per
 # core: the single-threaded crash-recovery campaign, deep trees, and the
 # engine's threads under the seeded scheduler (its build is not timed: the

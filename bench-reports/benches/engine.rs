@@ -21,35 +21,24 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use strata_bench::engines::{bench_dir, open_engine, Engine, ENGINE_NAMES};
-use strata_bench::workload::{env_count, key_into, KeyPattern, SplitMix64};
+use strata_bench::workload::{
+    engine_value, env_count, key_into, KeyPattern, SplitMix64, ENGINE_ENTRIES_DEFAULT,
+    ENGINE_KEY_BYTES as KEY_BYTES,
+};
 
 mod common;
 
-const KEY_BYTES: usize = 16;
-const VALUE_BYTES: usize = 100;
 const SCAN_KEYS: usize = 100;
 
 fn entries() -> u64 {
-    env_count("STRATA_BENCH_ENGINE_ENTRIES", 200_000)
-}
-
-/// A 100-byte value derived from the entry index (not all-equal bytes, so
-/// LZ4 does not squeeze it to nothing; still somewhat compressible).
-fn value(index: u64) -> [u8; VALUE_BYTES] {
-    let mut v = [0u8; VALUE_BYTES];
-    let mut r = SplitMix64::new(index);
-    for chunk in v.chunks_mut(8).step_by(2) {
-        let w = r.next_u64().to_le_bytes();
-        chunk.copy_from_slice(&w[..chunk.len()]);
-    }
-    v
+    env_count("STRATA_BENCH_ENGINE_ENTRIES", ENGINE_ENTRIES_DEFAULT)
 }
 
 fn fill(engine: &dyn Engine, from: u64, n: u64, pattern: KeyPattern) {
     let mut k = Vec::with_capacity(KEY_BYTES);
     for i in from..from + n {
         key_into(&mut k, i, KEY_BYTES, pattern);
-        engine.put(&k, &value(i), false).expect("put");
+        engine.put(&k, &engine_value(i), false).expect("put");
     }
 }
 
@@ -135,7 +124,7 @@ fn reads(c: &mut Criterion) {
                 let mut i = n;
                 while !stop.load(Ordering::Relaxed) {
                     key_into(&mut k, i, KEY_BYTES, KeyPattern::Random);
-                    engine.put(&k, &value(i), false).expect("put");
+                    engine.put(&k, &engine_value(i), false).expect("put");
                     i += 1;
                 }
                 written.store(i - n, Ordering::Relaxed);

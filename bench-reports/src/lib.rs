@@ -3,6 +3,7 @@
 //! - `benches/`: criterion benchmarks (memtable, engine, durability).
 //! - [`workload`]: seeded keys and the memtables under test.
 //! - [`engines`]: Strata and fjall behind one trait, comparable settings.
+//! - [`latency`]: per-operation latency percentiles (HDR histograms).
 //! - [`report`]: reads criterion's output and writes `REPORT.md` with SVG plots.
 //! - [`machine`]: what machine and commit a report was made on.
 //! - [`mutation`]: cargo-mutants' outcomes merged into a per-module score.
@@ -10,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod engines;
+pub mod latency;
 pub mod machine;
 pub mod mutation;
 pub mod report;

@@ -228,6 +228,27 @@ pub fn value_for(index: u64) -> [u8; 8] {
     index.to_le_bytes()
 }
 
+/// Key bytes of the engine benchmarks.
+pub const ENGINE_KEY_BYTES: usize = 16;
+/// Value bytes of the engine benchmarks.
+pub const ENGINE_VALUE_BYTES: usize = 100;
+/// Entries of the engine benchmarks' data set unless
+/// `STRATA_BENCH_ENGINE_ENTRIES` says otherwise.
+pub const ENGINE_ENTRIES_DEFAULT: u64 = 200_000;
+
+/// The engine benchmarks' value for entry `index`: 100 bytes derived from
+/// the index (not all-equal bytes, so LZ4 does not squeeze it to nothing;
+/// still somewhat compressible).
+pub fn engine_value(index: u64) -> [u8; ENGINE_VALUE_BYTES] {
+    let mut v = [0u8; ENGINE_VALUE_BYTES];
+    let mut r = SplitMix64::new(index);
+    for chunk in v.chunks_mut(8).step_by(2) {
+        let w = r.next_u64().to_le_bytes();
+        chunk.copy_from_slice(&w[..chunk.len()]);
+    }
+    v
+}
+
 /// Inserts entries `0..n` with sequence numbers `1..=n`.
 pub fn load(map: &dyn BenchMap, n: u64, key_bytes: usize, pattern: KeyPattern) {
     let mut k = Vec::with_capacity(key_bytes);

@@ -175,3 +175,47 @@ fn the_simulation_campaigns_speed_is_quoted_from_their_summaries() {
     assert!(row.contains(&format!("| {} |", v["seeds"])), "{row}");
     assert!(row.ends_with("| 0 |"), "no failed seeds: {row}");
 }
+
+#[test]
+fn tail_latency_is_quoted_per_engine_and_operation_with_its_plots() {
+    let out = tempfile::tempdir().unwrap();
+    let summary = generate(&options(out.path())).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    // The sample holds a short real pass of the `latency` binary.
+    let path = sample_dir().join("strata-latency.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let section = report
+        .split("## Tail latency per operation")
+        .nth(1)
+        .expect("a tail latency section");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        8,
+        "2 engines x fill, read, synced-write, synced-write-4"
+    );
+    for r in rows {
+        let ns = |k: &str| strata_bench::report::fmt_ns(r[k].as_f64().unwrap());
+        let want = format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r["engine"].as_str().unwrap(),
+            r["op"].as_str().unwrap(),
+            r["count"],
+            ns("mean_ns"),
+            ns("p50_ns"),
+            ns("p99_ns"),
+            ns("p999_ns"),
+            ns("max_ns")
+        );
+        assert!(section.contains(&want), "missing row {want}");
+    }
+    for svg in ["latency_tail_rw.svg", "latency_tail_synced.svg"] {
+        assert!(summary.svgs.iter().any(|p| p.ends_with(svg)), "{svg}");
+        let text = std::fs::read_to_string(out.path().join(svg)).unwrap();
+        assert!(
+            text.contains("strata") && text.contains("fjall"),
+            "{svg} legend"
+        );
+    }
+}

@@ -272,6 +272,70 @@ pub(super) fn line_plot(
     Ok(())
 }
 
+/// Latency against percentile: x is the number of nines (1 = p90, 2 = p99,
+/// 3 = p99.9), y the latency on a log axis; one line per series.
+pub(super) fn percentile_plot(
+    path: &Path,
+    title: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
+    let pe = plot_err(path);
+    let pts = || series.iter().flat_map(|s| s.1.iter().copied());
+    let x_max = pts().map(|p| p.0).fold(1.0f64, f64::max);
+    let (lo, hi) = pts().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
+    if lo > hi {
+        return Err(err(format!("plotting {}: no points", path.display())));
+    }
+    let (lo, hi) = (lo.max(1.0) / 1.5, hi.max(lo * 2.0) * 1.5);
+    let root = canvas(path, (800, 480))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..x_max, (lo..hi).log_scale())
+        .map_err(&pe)?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency (log scale)")
+        .max_light_lines(1)
+        .y_labels(12)
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() > 1e-9 {
+                return String::new();
+            }
+            match x.round() as i32 {
+                0 => "p0".into(),
+                n => format!("p{}", 100.0 - 10f64.powi(2 - n)),
+            }
+        })
+        .y_label_formatter(&|y| {
+            if is_round_log_tick(*y) {
+                fmt_ns(*y)
+            } else {
+                String::new()
+            }
+        })
+        .draw()
+        .map_err(&pe)?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(&pe)?
+            .label(name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, path)?;
+    root.present().map_err(&pe)?;
+    Ok(())
+}
+
 /// One row per benchmark: its samples as dots on a log time axis, the mean
 /// as a vertical bar.
 pub(super) fn strip_plot(path: &Path, title: &str, rows: &[(String, Vec<f64>, f64)]) -> Result<()> {

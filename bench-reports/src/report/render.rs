@@ -1,6 +1,7 @@
 //! Rendering: the Markdown of `REPORT.md`, section by section (header,
 //! targets, the baseline comparison, memtables, engine, durability,
-//! transactions, simulation throughput, latency distributions, notes),
+//! transactions, simulation throughput, tail latency per operation,
+//! latency distributions, notes),
 //! and which SVG plots it draws (with `plot`) and shows.
 
 use std::fmt::Write as _;
@@ -10,7 +11,7 @@ use super::baseline::{Direction, Movement};
 use super::format::{fmt_ns, fmt_rate, fmt_ratio};
 use super::judge::TargetOutcome;
 use super::load::{load_sim_runs, MemoryRow, Results};
-use super::plot::{line_plot, ratio_bars, strip_plot};
+use super::plot::{line_plot, percentile_plot, ratio_bars, strip_plot};
 use super::{err, ReportOptions, Result, ENGINE_PEER, ENGINE_SUBJECT, MEMTABLE_SUBJECT};
 
 const MEMTABLE_GROUPS: [(&str, &str); 6] = [
@@ -67,6 +68,9 @@ fn value_label(group: &str, v: Option<&str>) -> String {
     }
 }
 
+/// A named line of points.
+type Series = (String, Vec<(f64, f64)>);
+
 /// `memtable_space`'s method sentence and rows.
 pub(super) type Memory = (String, Vec<MemoryRow>);
 
@@ -93,6 +97,7 @@ pub(super) fn write_report(
     page.durability()?;
     page.transactions()?;
     page.simulation()?;
+    page.tail_latency()?;
     page.latency()?;
     page.notes()?;
     let report = opts.out_dir.join("REPORT.md");
@@ -671,6 +676,87 @@ impl Page<'_> {
             "read-modify-write transactions against threads",
             "txn_threads.svg",
         );
+        Ok(())
+    }
+
+    /// Per-operation latency percentiles (`strata-latency.json` beside
+    /// criterion's output, from the `latency` binary), when the run wrote
+    /// them: a table and a percentile plot per family of operations.
+    fn tail_latency(&mut self) -> Result<()> {
+        let path = self.opts.criterion_dir.join("strata-latency.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| err(format!("parsing {}: {e}", path.display())))?;
+        let rows = doc
+            .get("rows")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| err(format!("{}: missing rows", path.display())))?;
+        let w = &mut self.md;
+        let _ = writeln!(w, "## Tail latency per operation\n");
+        if let Some(m) = doc.get("method").and_then(serde_json::Value::as_str) {
+            let _ = writeln!(w, "Method: {m}.\n");
+        }
+        let _ = writeln!(
+            w,
+            "| engine | operation | operations | mean | p50 | p99 | p99.9 | max |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
+        let mut families: Vec<(&str, &str, Vec<Series>)> = vec![
+            (
+                "latency_tail_rw.svg",
+                "Buffered writes and reads, per operation",
+                Vec::new(),
+            ),
+            (
+                "latency_tail_synced.svg",
+                "Synced 4 KiB writes, per write",
+                Vec::new(),
+            ),
+        ];
+        for r in rows {
+            let text = |k: &str| {
+                r.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| err(format!("{}: a row without {k}", path.display())))
+            };
+            let num = |k: &str| {
+                r.get(k)
+                    .and_then(serde_json::Value::as_f64)
+                    .ok_or_else(|| err(format!("{}: a row without {k}", path.display())))
+            };
+            let (engine, op) = (text("engine")?, text("op")?);
+            let _ = writeln!(
+                w,
+                "| {engine} | {op} | {} | {} | {} | {} | {} | {} |",
+                num("count")?,
+                fmt_ns(num("mean_ns")?),
+                fmt_ns(num("p50_ns")?),
+                fmt_ns(num("p99_ns")?),
+                fmt_ns(num("p999_ns")?),
+                fmt_ns(num("max_ns")?)
+            );
+            let curve: Vec<(f64, f64)> = r
+                .get("curve")
+                .and_then(serde_json::Value::as_array)
+                .map(|pts| {
+                    pts.iter()
+                        .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let family = usize::from(op.starts_with("synced"));
+            families[family].2.push((format!("{engine} {op}"), curve));
+        }
+        let _ = writeln!(w);
+        for (file, title, series) in families {
+            if series.iter().all(|s| s.1.is_empty()) {
+                continue;
+            }
+            percentile_plot(&self.svg_path(file), title, &series)?;
+            self.show(title, file);
+        }
         Ok(())
     }
 
