@@ -64,23 +64,26 @@ fn report_from_sample_quotes_ratios_and_writes_svgs() {
     assert_eq!(mixed.measured, Some(expected[3]));
 
     // Every target is listed with a verdict; missed ones are said plainly.
-    assert_eq!(summary.targets.len(), 10);
+    // The sample has no RocksDB peer (a feature CI does not build): its
+    // targets are the only ones not measured.
+    assert_eq!(summary.targets.len(), 16);
     for t in &summary.targets {
         let name = t.name.replace('<', "&lt;");
         assert!(report.contains(&name), "missing target {name}");
-        assert!(t.measured.is_some(), "sample lacks data for {}", t.name);
+        assert_eq!(
+            t.measured.is_none(),
+            t.name.contains("rocksdb"),
+            "sample data for {}",
+            t.name
+        );
     }
-    let missed = summary
+    let unmet = summary
         .targets
         .iter()
-        .filter(|t| t.met() == Some(false))
+        .filter(|t| t.met() != Some(true))
         .count();
-    if missed > 0 {
-        assert!(report.contains("**MISSED**"));
-        assert!(report.contains(&format!("{missed} of 10 targets were not met")));
-    } else {
-        assert!(report.contains("Every target was met"));
-    }
+    assert!(report.contains("**NOT MEASURED**"));
+    assert!(report.contains(&format!("{unmet} of 16 targets were not met")));
 
     // Machine, commit and the regenerating command are stated.
     assert!(report.contains("logical cores"));

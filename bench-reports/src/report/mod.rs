@@ -48,6 +48,8 @@ pub const MEMTABLE_SUBJECT: &str = "art";
 pub const ENGINE_SUBJECT: &str = "strata";
 /// The engine Strata is compared against.
 pub const ENGINE_PEER: &str = "fjall";
+/// The second peer (the `rocksdb` feature of the benchmarks).
+pub const ENGINE_PEER_ROCKSDB: &str = "rocksdb";
 /// The baseline the memtable targets name.
 pub const MEMTABLE_BASELINE: &str = "btree";
 
