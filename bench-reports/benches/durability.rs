@@ -47,7 +47,7 @@ fn synced_writes(c: &mut Criterion) {
     let value = vec![0x5Au8; PAYLOAD_BYTES - KEY_BYTES];
     let mut group = c.benchmark_group("durability_synced_writes");
     group.throughput(Throughput::Elements(1));
-    for name in ENGINE_NAMES {
+    for &name in ENGINE_NAMES {
         for threads in THREADS {
             let dir = bench_dir();
             let engine = open_engine(name, dir.path()).expect("open");

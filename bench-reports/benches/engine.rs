@@ -51,7 +51,7 @@ fn fills(c: &mut Criterion) {
         let mut group = c.benchmark_group(group_name);
         group.sampling_mode(SamplingMode::Flat);
         group.throughput(Throughput::Elements(n));
-        for name in ENGINE_NAMES {
+        for &name in ENGINE_NAMES {
             group.bench_function(name, |b| {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
@@ -74,7 +74,7 @@ fn fills(c: &mut Criterion) {
 fn reads(c: &mut Criterion) {
     let n = entries();
     let mut loaded = Vec::new();
-    for name in ENGINE_NAMES {
+    for &name in ENGINE_NAMES {
         let dir = bench_dir();
         let engine = open_engine(name, dir.path()).expect("open");
         fill(engine.as_ref(), 0, n, KeyPattern::Random);

@@ -1,9 +1,16 @@
-//! The two engines the engine benchmarks compare, behind one small trait,
+//! The engines the engine benchmarks compare, behind one small trait,
 //! opened with comparable settings: the same memtable size, block cache size
 //! and block compression (LZ4), writes acknowledged once in the OS page cache
 //! (Strata `WriteOptions::BUFFERED`; fjall's default, which flushes its
-//! journal to the OS on every write) or synced (`DURABLE` / fjall's
-//! `persist(SyncData)`).
+//! journal to the OS on every write; RocksDB's default, which writes its WAL
+//! to the OS without syncing) or synced (`DURABLE` / fjall's
+//! `persist(SyncData)` / RocksDB's `WriteOptions::set_sync(true)`).
+//!
+//! RocksDB (the `rocksdb` crate, which builds RocksDB's C++ from source) is
+//! behind the `rocksdb` feature, so CI and a plain `cargo test` never build
+//! it; `bench-reports/run.sh` enables it. Its settings beyond the shared
+//! ones match Strata's defaults: 4 KiB blocks, 10-bit bloom filters,
+//! leveled compaction (its default).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -151,17 +158,86 @@ impl Engine for FjallEngine {
     }
 }
 
-/// Opens the named engine (`"strata"` or `"fjall"`) in `dir`.
+/// RocksDB through the `rocksdb` crate (feature `rocksdb`).
+#[cfg(feature = "rocksdb")]
+pub struct RocksEngine {
+    db: rocksdb::DB,
+    buffered: rocksdb::WriteOptions,
+    synced: rocksdb::WriteOptions,
+}
+
+#[cfg(feature = "rocksdb")]
+impl RocksEngine {
+    /// Opens (or creates) a database in `dir` with the shared settings.
+    pub fn open(dir: &Path) -> Result<Self, BoxError> {
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES));
+        table.set_block_size(4096);
+        table.set_bloom_filter(10.0, false);
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.set_write_buffer_size(MEMTABLE_BYTES);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        opts.set_block_based_table_factory(&table);
+        let mut synced = rocksdb::WriteOptions::default();
+        synced.set_sync(true);
+        Ok(RocksEngine {
+            db: rocksdb::DB::open(&opts, dir)?,
+            buffered: rocksdb::WriteOptions::default(),
+            synced,
+        })
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+impl Engine for RocksEngine {
+    fn name(&self) -> &'static str {
+        "rocksdb"
+    }
+
+    fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<(), BoxError> {
+        let wo = if durable {
+            &self.synced
+        } else {
+            &self.buffered
+        };
+        self.db.put_opt(key, value, wo)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(self.db.get(key)?)
+    }
+
+    fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError> {
+        let mode = rocksdb::IteratorMode::From(start, rocksdb::Direction::Forward);
+        read_pairs(self.db.iterator(mode), count)
+    }
+
+    fn settle(&self) -> Result<(), BoxError> {
+        self.db.flush()?;
+        self.db.compact_range::<&[u8], &[u8]>(None, None);
+        Ok(())
+    }
+}
+
+/// Opens the named engine (one of [`ENGINE_NAMES`]) in `dir`.
 pub fn open_engine(name: &str, dir: &Path) -> Result<Arc<dyn Engine>, BoxError> {
     Ok(match name {
         "strata" => Arc::new(StrataEngine::open(dir)?),
         "fjall" => Arc::new(FjallEngine::open(dir)?),
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => Arc::new(RocksEngine::open(dir)?),
         other => return Err(format!("unknown engine {other:?}").into()),
     })
 }
 
-/// The engines compared, subject first.
-pub const ENGINE_NAMES: [&str; 2] = ["strata", "fjall"];
+/// The engines compared, subject first (RocksDB with the `rocksdb` feature).
+#[cfg(not(feature = "rocksdb"))]
+pub const ENGINE_NAMES: &[&str] = &["strata", "fjall"];
+/// The engines compared, subject first (RocksDB with the `rocksdb` feature).
+#[cfg(feature = "rocksdb")]
+pub const ENGINE_NAMES: &[&str] = &["strata", "fjall", "rocksdb"];
 
 /// A fresh temporary directory for a benchmark's database or file, removed
 /// when dropped: under `STRATA_BENCH_DIR` when set (point it at the disk
@@ -183,7 +259,7 @@ mod tests {
 
     #[test]
     fn both_engines_read_back_writes_and_scan_in_order() {
-        for name in ENGINE_NAMES {
+        for &name in ENGINE_NAMES {
             let dir = tempfile::tempdir().unwrap();
             let e = open_engine(name, dir.path()).unwrap();
             for i in 0..300u32 {

@@ -5,6 +5,7 @@
 //! - [`engines`]: Strata and fjall behind one trait, comparable settings.
 //! - [`latency`]: per-operation latency percentiles (HDR histograms).
 //! - [`report`]: reads criterion's output and writes `REPORT.md` with SVG plots.
+//! - [`scale`]: fill and read rates and amplification against data size.
 //! - [`machine`]: what machine and commit a report was made on.
 //! - [`mutation`]: cargo-mutants' outcomes merged into a per-module score.
 
@@ -15,4 +16,5 @@ pub mod latency;
 pub mod machine;
 pub mod mutation;
 pub mod report;
+pub mod scale;
 pub mod workload;

@@ -222,3 +222,94 @@ fn tail_latency_is_quoted_per_engine_and_operation_with_its_plots() {
         );
     }
 }
+
+/// Copies `from` into `to` recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_second_peer_gets_its_own_columns_and_targets() {
+    // The sample with fjall's engine results copied as a `rocksdb` peer at
+    // half fjall's speed.
+    let data = tempfile::tempdir().unwrap();
+    copy_tree(&sample_dir(), data.path());
+    for group in ["engine_fill_random", "engine_read_random", "engine_scan100"] {
+        let from = data.path().join(group).join("fjall/new");
+        let to = data.path().join(group).join("rocksdb/new");
+        copy_tree(&from, &to);
+        let b = to.join("benchmark.json");
+        let text = std::fs::read_to_string(&b).unwrap();
+        std::fs::write(&b, text.replace("\"fjall\"", "\"rocksdb\"")).unwrap();
+        let e = to.join("estimates.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&e).unwrap()).unwrap();
+        let x = v["mean"]["point_estimate"].as_f64().unwrap();
+        v["mean"]["point_estimate"] = serde_json::json!(x * 2.0);
+        std::fs::write(&e, v.to_string()).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let opts = ReportOptions {
+        criterion_dir: data.path().to_path_buf(),
+        ..options(out.path())
+    };
+    let summary = generate(&opts).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    assert!(report.contains("## Engine: Strata vs fjall and rocksdb"));
+    assert!(report.contains(
+        "| benchmark | strata | fjall | rocksdb | strata vs fjall | strata vs rocksdb |"
+    ));
+    let fill = |peer: &str| {
+        summary
+            .targets
+            .iter()
+            .find(|t| t.name == format!("Strata vs {peer}: random fill"))
+            .and_then(|t| t.measured)
+            .unwrap()
+    };
+    assert!((fill("rocksdb") / fill("fjall") - 2.0).abs() < 1e-9);
+    let reads = mean_ns("engine_read_random/fjall") * 2.0 / mean_ns("engine_read_random/strata");
+    assert!(report.contains(&fmt_ratio(reads)), "rocksdb read ratio");
+}
+
+#[test]
+fn cost_against_data_size_is_tabled_and_plotted() {
+    let out = tempfile::tempdir().unwrap();
+    let summary = generate(&options(out.path())).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    // The sample holds a tiny real `scale` run (2,000 and 10,000 entries).
+    let path = sample_dir().join("strata-scale.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let section = report
+        .split("## Engine: cost against data size")
+        .nth(1)
+        .expect("a data size section");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        let f = |k: &str| r[k].as_f64().unwrap();
+        let want = format!(
+            "| {} | {} | {} | {} | {:.2} | {:.2} |",
+            r["engine"].as_str().unwrap(),
+            r["entries"],
+            strata_bench::report::fmt_rate(f("fill_ops_per_sec")),
+            strata_bench::report::fmt_rate(f("read_ops_per_sec")),
+            f("written_bytes") / f("user_bytes"),
+            f("dir_bytes") / f("user_bytes"),
+        );
+        assert!(section.contains(&want), "missing row {want}");
+    }
+    for svg in ["scale_rates.svg", "scale_amplification.svg"] {
+        assert!(summary.svgs.iter().any(|p| p.ends_with(svg)), "{svg}");
+    }
+}

@@ -43,7 +43,7 @@ fn main() {
     }
     let Some(out) = out else { usage() };
     let mut rows = Vec::new();
-    for name in ENGINE_NAMES {
+    for &name in ENGINE_NAMES {
         match measure_engine(name, sizes) {
             Ok(r) => rows.extend(r),
             Err(e) => {

@@ -1,5 +1,6 @@
 //! Rendering: the Markdown of `REPORT.md`, section by section (header,
-//! targets, the baseline comparison, memtables, engine, durability,
+//! targets, the baseline comparison, memtables, engine, cost against data
+//! size, durability,
 //! transactions, simulation throughput, tail latency per operation,
 //! latency distributions, notes),
 //! and which SVG plots it draws (with `plot`) and shows.
@@ -12,7 +13,7 @@ use super::format::{fmt_ns, fmt_rate, fmt_ratio};
 use super::judge::TargetOutcome;
 use super::load::{load_sim_runs, MemoryRow, Results};
 use super::plot::{line_plot, percentile_plot, ratio_bars, strip_plot};
-use super::{err, ReportOptions, Result, ENGINE_PEER, ENGINE_SUBJECT, MEMTABLE_SUBJECT};
+use super::{err, ReportOptions, Result, ENGINE_SUBJECT, MEMTABLE_SUBJECT};
 
 const MEMTABLE_GROUPS: [(&str, &str); 6] = [
     ("memtable_get_hit", "lookup, hit"),
@@ -94,6 +95,7 @@ pub(super) fn write_report(
     page.baseline(movements);
     page.memtables(memory)?;
     page.engine()?;
+    page.scale()?;
     page.durability()?;
     page.transactions()?;
     page.simulation()?;
@@ -437,16 +439,27 @@ impl Page<'_> {
         {
             return Ok(());
         }
+        // Strata first, then every peer the run measured (fjall, and
+        // RocksDB when the benchmarks were built with it).
+        let engines = res.functions("engine_", ENGINE_SUBJECT);
+        let peers: Vec<&String> = engines.iter().filter(|e| *e != ENGINE_SUBJECT).collect();
+        let peer_names: Vec<&str> = peers.iter().map(|p| p.as_str()).collect();
         let w = &mut self.md;
-        let _ = writeln!(w, "## Engine: Strata vs fjall\n");
+        let _ = writeln!(w, "## Engine: Strata vs {}\n", peer_names.join(" and "));
         let _ = writeln!(
             w,
-            "Both engines in the same run, same memtable size, block cache and LZ4 blocks; writes \
+            "All engines in the same run, same memtable size, block cache and LZ4 blocks; writes \
              acknowledged in the OS page cache (not synced). Time per operation (fills: per \
              write; scans: per 100-key scan):\n"
         );
-        let _ = writeln!(w, "| benchmark | strata | fjall | strata vs fjall |");
-        let _ = writeln!(w, "|---|---|---|---|");
+        let _ = write!(w, "| benchmark |");
+        for e in &engines {
+            let _ = write!(w, " {e} |");
+        }
+        for p in &peers {
+            let _ = write!(w, " strata vs {p} |");
+        }
+        let _ = writeln!(w, "\n|---|{}", "---|".repeat(engines.len() + peers.len()));
         let mut bar_rows = Vec::new();
         for (group, title) in ENGINE_GROUPS {
             let cell = |f: &str| {
@@ -458,29 +471,118 @@ impl Page<'_> {
                     }
                 })
             };
-            let r = res.speedup(group, ENGINE_SUBJECT, ENGINE_PEER, None);
-            if let Some(r) = r {
-                bar_rows.push((title.to_string(), 0, r));
+            let _ = write!(w, "| {title} |");
+            for e in &engines {
+                let _ = write!(w, " {} |", cell(e));
             }
-            let _ = writeln!(
-                w,
-                "| {title} | {} | {} | {} |",
-                cell(ENGINE_SUBJECT),
-                cell(ENGINE_PEER),
-                r.map_or("-".into(), fmt_ratio)
-            );
+            for (k, p) in peers.iter().enumerate() {
+                let r = res.speedup(group, ENGINE_SUBJECT, p, None);
+                if let Some(r) = r {
+                    bar_rows.push((title.to_string(), k, r));
+                }
+                let _ = write!(w, " {} |", r.map_or("-".into(), fmt_ratio));
+            }
+            let _ = writeln!(w);
         }
         let _ = writeln!(w);
         if !bar_rows.is_empty() {
             let path = self.svg_path("engine_ratios.svg");
+            let legend: Vec<String> = peers.iter().map(|p| format!("strata vs {p}")).collect();
             ratio_bars(
                 &path,
-                "Engine speedup of Strata over fjall",
+                &format!("Engine speedup of Strata over {}", peer_names.join(" and ")),
                 &bar_rows,
-                &["strata vs fjall".to_string()],
+                &legend,
             )?;
-            self.show("Strata speedup over fjall", "engine_ratios.svg");
+            self.show("Strata speedup over each peer", "engine_ratios.svg");
         }
+        Ok(())
+    }
+
+    /// Fill and read rates and amplification against data size
+    /// (`strata-scale.json` beside criterion's output, from `run.sh
+    /// --scale`), when the run measured them.
+    fn scale(&mut self) -> Result<()> {
+        let path = self.opts.criterion_dir.join("strata-scale.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| err(format!("parsing {}: {e}", path.display())))?;
+        let rows = doc
+            .get("rows")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| err(format!("{}: missing rows", path.display())))?;
+        let w = &mut self.md;
+        let _ = writeln!(w, "## Engine: cost against data size\n");
+        if let Some(m) = doc.get("method").and_then(serde_json::Value::as_str) {
+            let _ = writeln!(w, "Method: {m}.\n");
+        }
+        let _ = writeln!(
+            w,
+            "| engine | entries | fill | random reads | write amplification | space amplification |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|---|");
+        // Per engine: (entries in millions, value) for each plotted figure.
+        let mut rates: Vec<Series> = Vec::new();
+        let mut amps: Vec<Series> = Vec::new();
+        for r in rows {
+            let num = |k: &str| {
+                r.get(k)
+                    .and_then(serde_json::Value::as_f64)
+                    .ok_or_else(|| err(format!("{}: a row without {k}", path.display())))
+            };
+            let engine = r
+                .get("engine")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| err(format!("{}: a row without engine", path.display())))?;
+            let (entries, fill, read) = (
+                num("entries")?,
+                num("fill_ops_per_sec")?,
+                num("read_ops_per_sec")?,
+            );
+            let (wa, sa) = (num("write_amp")?, num("space_amp")?);
+            let _ = writeln!(
+                w,
+                "| {engine} | {entries} | {} | {} | {wa:.2} | {sa:.2} |",
+                fmt_rate(fill),
+                fmt_rate(read)
+            );
+            let millions = entries / 1e6;
+            let push = |set: &mut Vec<Series>, name: String, y: f64| match set
+                .iter_mut()
+                .find(|s| s.0 == name)
+            {
+                Some(s) => s.1.push((millions, y)),
+                None => set.push((name, vec![(millions, y)])),
+            };
+            push(&mut rates, format!("{engine} fill"), fill);
+            push(&mut rates, format!("{engine} reads"), read);
+            push(&mut amps, format!("{engine} write amp"), wa);
+            push(&mut amps, format!("{engine} space amp"), sa);
+        }
+        let _ = writeln!(w);
+        if rates.is_empty() {
+            return Ok(());
+        }
+        line_plot(
+            &self.svg_path("scale_rates.svg"),
+            "Fill and random-read rates against data size",
+            "entries (millions)",
+            "operations / s",
+            &rates,
+            &[],
+        )?;
+        self.show("fill and read rates against data size", "scale_rates.svg");
+        line_plot(
+            &self.svg_path("scale_amplification.svg"),
+            "Write and space amplification against data size",
+            "entries (millions)",
+            "bytes / user byte",
+            &amps,
+            &[("1x".to_string(), 1.0)],
+        )?;
+        self.show("amplification against data size", "scale_amplification.svg");
         Ok(())
     }
 
