@@ -54,7 +54,8 @@ crit="$(cd "$target/criterion" && pwd)"
   echo "benchmarks ran at commit $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"
   echo "load average before benches: $(cat /proc/loadavg) ($(nproc) CPUs), $(date -u +%FT%TZ)"
 } > "$crit/strata-run.txt.tmp"
-STRATA_BENCH_TXN_JSON="$crit/strata-txn.json" cargo bench -p strata-bench "${features[@]}" --benches
+STRATA_BENCH_TXN_JSON="$crit/strata-txn.json" STRATA_BENCH_DURABILITY_JSON="$crit/strata-durability.json" \
+  cargo bench -p strata-bench "${features[@]}" --benches
 cargo run --release -q -p strata-bench "${features[@]}" --bin memtable_space -- --out "$crit/strata-memory.json"
 # Per-operation latency (HDR histograms), a pass of its own outside criterion.
 cargo run --release -q -p strata-bench "${features[@]}" --bin latency -- --out "$crit/strata-latency.json"

@@ -10,6 +10,12 @@
 //! - `durability_raw_fsync_4k/loop`: one 4 KiB append plus `sync_data`.
 //! - `durability_synced_writes/<engine>/<threads>`: one synced write; the
 //!   iterations of a sample are split evenly over the writer threads.
+//!
+//! Writes per WAL sync for the engines that count their syncs (Strata),
+//! over every iteration criterion ran (warm-up included), go to the JSON
+//! file named by `STRATA_BENCH_DURABILITY_JSON` (`run.sh` points it into
+//! the criterion directory), as `{"<engine>/<threads>": {"writes": n,
+//! "syncs": m}}`.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,12 +52,14 @@ fn raw_fsync(c: &mut Criterion) {
 fn synced_writes(c: &mut Criterion) {
     let value = vec![0x5Au8; PAYLOAD_BYTES - KEY_BYTES];
     let mut group = c.benchmark_group("durability_synced_writes");
+    let mut per_sync = Vec::new();
     group.throughput(Throughput::Elements(1));
     for &name in ENGINE_NAMES {
         for threads in THREADS {
             let dir = bench_dir();
             let engine = open_engine(name, dir.path()).expect("open");
             let next = AtomicU64::new(0);
+            let syncs_before = engine.wal_syncs();
             group.bench_function(BenchmarkId::new(name, threads), |b| {
                 b.iter_custom(|iters| {
                     let per_thread = iters.div_ceil(threads);
@@ -74,10 +82,26 @@ fn synced_writes(c: &mut Criterion) {
                     elapsed.mul_f64(iters as f64 / (per_thread * threads) as f64)
                 })
             });
+            if let (Some(before), Some(after)) = (syncs_before, engine.wal_syncs()) {
+                let writes = next.load(Ordering::Relaxed);
+                let syncs = after - before;
+                eprintln!(
+                    "durability_synced_writes/{name}/{threads}: {writes} writes, {syncs} WAL \
+                     syncs, {:.2} writes per sync",
+                    writes as f64 / syncs.max(1) as f64
+                );
+                per_sync.push(format!(
+                    "\"{name}/{threads}\": {{\"writes\": {writes}, \"syncs\": {syncs}}}"
+                ));
+            }
             drop(engine);
         }
     }
     group.finish();
+    if let Some(path) = std::env::var_os("STRATA_BENCH_DURABILITY_JSON") {
+        let json = format!("{{{}}}\n", per_sync.join(", "));
+        std::fs::write(&path, json).expect("write the writes per sync");
+    }
 }
 
 criterion_group! {

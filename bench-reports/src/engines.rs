@@ -37,6 +37,10 @@ pub trait Engine: Send + Sync {
     fn scan(&self, start: &[u8], count: usize) -> Result<usize, BoxError>;
     /// Flushes the memtable and compacts until the tree is settled.
     fn settle(&self) -> Result<(), BoxError>;
+    /// WAL syncs so far, where the engine counts them (Strata).
+    fn wal_syncs(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Reads up to `count` pairs from a scan, handing each to `black_box` so
@@ -107,6 +111,10 @@ impl Engine for StrataEngine {
         self.db.flush()?;
         self.db.compact()?;
         Ok(())
+    }
+
+    fn wal_syncs(&self) -> Option<u64> {
+        Some(self.db.stats().wal_syncs)
     }
 }
 

@@ -313,3 +313,28 @@ fn cost_against_data_size_is_tabled_and_plotted() {
         assert!(summary.svgs.iter().any(|p| p.ends_with(svg)), "{svg}");
     }
 }
+
+#[test]
+fn writes_per_sync_are_quoted_for_the_engines_that_count_syncs() {
+    let out = tempfile::tempdir().unwrap();
+    generate(&options(out.path())).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    // `strata-durability.json` in the sample is written by hand: 1,000
+    // writes over 1,000 syncs at 1 thread, 900 over 500 at 2, 1,200 over
+    // 400 at 4; fjall counts no syncs.
+    let section = report
+        .split("## Durability")
+        .nth(1)
+        .expect("a durability section");
+    let row = |engine: &str, threads: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(&format!("| {engine} | {threads} |")))
+            .unwrap_or_else(|| panic!("no row {engine}/{threads}"))
+            .to_string()
+    };
+    assert!(row("strata", "1").ends_with("| 1.00 |"), "{}", row("strata", "1"));
+    assert!(row("strata", "2").ends_with("| 1.80 |"));
+    assert!(row("strata", "4").ends_with("| 3.00 |"));
+    assert!(row("fjall", "4").ends_with("| - |"));
+}

@@ -604,8 +604,17 @@ impl Page<'_> {
                 fmt_rate(raw.ops_per_sec())
             );
         }
-        let _ = writeln!(w, "| engine | writer threads | time per write | writes/s | vs 1 thread | vs raw loop rate |");
-        let _ = writeln!(w, "|---|---|---|---|---|---|");
+        // Writes per WAL sync, for the engines the benchmark counted.
+        let per_sync_path = self.opts.criterion_dir.join("strata-durability.json");
+        let per_sync: Option<serde_json::Value> = match std::fs::read_to_string(&per_sync_path) {
+            Ok(t) => Some(
+                serde_json::from_str(&t)
+                    .map_err(|e| err(format!("parsing {}: {e}", per_sync_path.display())))?,
+            ),
+            Err(_) => None,
+        };
+        let _ = writeln!(w, "| engine | writer threads | time per write | writes/s | vs 1 thread | vs raw loop rate | writes per sync |");
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|");
         let engines = res.functions(dg, ENGINE_SUBJECT);
         let mut series = Vec::new();
         for e in &engines {
@@ -617,9 +626,18 @@ impl Page<'_> {
                 };
                 let t: f64 = v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0.0);
                 pts.push((t, b.ops_per_sec()));
+                let writes_per_sync = per_sync
+                    .as_ref()
+                    .and_then(|j| j.get(format!("{e}/{}", v.as_deref().unwrap_or("-"))))
+                    .and_then(|c| {
+                        let writes = c.get("writes")?.as_f64()?;
+                        let syncs = c.get("syncs")?.as_f64()?;
+                        Some(format!("{:.2}", writes / syncs.max(1.0)))
+                    })
+                    .unwrap_or_else(|| "-".into());
                 let _ = writeln!(
                     w,
-                    "| {e} | {} | {} | {} | {} | {} |",
+                    "| {e} | {} | {} | {} | {} | {} | {writes_per_sync} |",
                     v.as_deref().unwrap_or("-"),
                     fmt_ns(b.ns_per_op()),
                     fmt_rate(b.ops_per_sec()),
