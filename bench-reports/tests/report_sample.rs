@@ -36,6 +36,32 @@ fn options(out: &Path) -> ReportOptions {
     }
 }
 
+/// The report generated from the sample: its directory, summary and text.
+fn sample_report() -> (
+    tempfile::TempDir,
+    strata_bench::report::ReportSummary,
+    String,
+) {
+    let out = tempfile::tempdir().unwrap();
+    let summary = generate(&options(out.path())).expect("generate");
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    (out, summary, report)
+}
+
+/// A JSON file of the sample.
+fn sample_json(name: &str) -> serde_json::Value {
+    let path = sample_dir().join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The report's text after `heading`.
+fn section<'a>(report: &'a str, heading: &str) -> &'a str {
+    report
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section {heading}"))
+}
+
 #[test]
 fn report_from_sample_quotes_ratios_and_writes_svgs() {
     let out = tempfile::tempdir().unwrap();
@@ -156,21 +182,13 @@ fn a_run_against_itself_as_baseline_moves_no_ratio() {
 
 #[test]
 fn the_simulation_campaigns_speed_is_quoted_from_their_summaries() {
-    let out = tempfile::tempdir().unwrap();
-    generate(&options(out.path())).expect("generate");
-    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    let (_out, _, report) = sample_report();
     // The sample holds one real summary (`strata-sim run --seeds 20 --jobs 1
     // --summary-json`): its rate appears, formatted as the report does.
-    let path = sample_dir().join("strata-sim-default.json");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = sample_json("strata-sim-default.json");
     let rate = v["ops"].as_f64().unwrap() / v["seconds"].as_f64().unwrap();
     assert!((rate / v["ops_per_sec"].as_f64().unwrap() - 1.0).abs() < 1e-6);
-    let section = report
-        .split("## Simulation throughput")
-        .nth(1)
-        .expect("a simulation section");
-    let row = section
+    let row = section(&report, "## Simulation throughput")
         .lines()
         .find(|l| l.starts_with("| default |"))
         .expect("the default campaign's row");
@@ -181,17 +199,10 @@ fn the_simulation_campaigns_speed_is_quoted_from_their_summaries() {
 
 #[test]
 fn tail_latency_is_quoted_per_engine_and_operation_with_its_plots() {
-    let out = tempfile::tempdir().unwrap();
-    let summary = generate(&options(out.path())).expect("generate");
-    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    let (out, summary, report) = sample_report();
     // The sample holds a short real pass of the `latency` binary.
-    let path = sample_dir().join("strata-latency.json");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let section = report
-        .split("## Tail latency per operation")
-        .nth(1)
-        .expect("a tail latency section");
+    let v = sample_json("strata-latency.json");
+    let section = section(&report, "## Tail latency per operation");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(
         rows.len(),
@@ -283,17 +294,10 @@ fn a_second_peer_gets_its_own_columns_and_targets() {
 
 #[test]
 fn cost_against_data_size_is_tabled_and_plotted() {
-    let out = tempfile::tempdir().unwrap();
-    let summary = generate(&options(out.path())).expect("generate");
-    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    let (_out, summary, report) = sample_report();
     // The sample holds a tiny real `scale` run (2,000 and 10,000 entries).
-    let path = sample_dir().join("strata-scale.json");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let section = report
-        .split("## Engine: cost against data size")
-        .nth(1)
-        .expect("a data size section");
+    let v = sample_json("strata-scale.json");
+    let section = section(&report, "## Engine: cost against data size");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     for r in rows {
@@ -316,16 +320,11 @@ fn cost_against_data_size_is_tabled_and_plotted() {
 
 #[test]
 fn writes_per_sync_are_quoted_for_the_engines_that_count_syncs() {
-    let out = tempfile::tempdir().unwrap();
-    generate(&options(out.path())).expect("generate");
-    let report = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    let (_out, _, report) = sample_report();
     // `strata-durability.json` in the sample is written by hand: 1,000
     // writes over 1,000 syncs at 1 thread, 900 over 500 at 2, 1,200 over
     // 400 at 4; fjall counts no syncs.
-    let section = report
-        .split("## Durability")
-        .nth(1)
-        .expect("a durability section");
+    let section = section(&report, "## Durability");
     let row = |engine: &str, threads: &str| {
         section
             .lines()
@@ -333,7 +332,11 @@ fn writes_per_sync_are_quoted_for_the_engines_that_count_syncs() {
             .unwrap_or_else(|| panic!("no row {engine}/{threads}"))
             .to_string()
     };
-    assert!(row("strata", "1").ends_with("| 1.00 |"), "{}", row("strata", "1"));
+    assert!(
+        row("strata", "1").ends_with("| 1.00 |"),
+        "{}",
+        row("strata", "1")
+    );
     assert!(row("strata", "2").ends_with("| 1.80 |"));
     assert!(row("strata", "4").ends_with("| 3.00 |"));
     assert!(row("fjall", "4").ends_with("| - |"));

@@ -310,6 +310,53 @@ pub fn load_sim_runs(dir: &Path) -> Result<Vec<SimRun>> {
     Ok(out)
 }
 
+/// A JSON document the benchmark binaries write beside criterion's output
+/// (`strata-latency.json`, `strata-scale.json`): a method sentence and rows
+/// of named fields.
+pub(super) struct MethodRows {
+    /// The file, for errors.
+    pub path: std::path::PathBuf,
+    /// How the figures were measured, if the file says.
+    pub method: Option<String>,
+    /// The rows, in file order.
+    pub rows: Vec<Value>,
+}
+
+impl MethodRows {
+    /// Reads `path`; `None` when there is no such file (the run did not
+    /// measure it), an error naming the file when it is malformed.
+    pub fn load(path: &Path) -> Result<Option<MethodRows>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let doc = read_json(path)?;
+        let rows = doc
+            .get("rows")
+            .and_then(Value::as_array)
+            .ok_or_else(|| err(format!("{}: missing rows", path.display())))?
+            .clone();
+        Ok(Some(MethodRows {
+            path: path.to_path_buf(),
+            method: field_str(&doc, "method", path)?,
+            rows,
+        }))
+    }
+
+    /// A row's number field.
+    pub fn num(&self, row: &Value, key: &str) -> Result<f64> {
+        row.get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| err(format!("{}: a row without {key}", self.path.display())))
+    }
+
+    /// A row's text field.
+    pub fn text<'a>(&self, row: &'a Value, key: &str) -> Result<&'a str> {
+        row.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| err(format!("{}: a row without {key}", self.path.display())))
+    }
+}
+
 /// Lookup over loaded results.
 pub struct Results {
     pub(super) benches: Vec<BenchResult>,

@@ -103,6 +103,36 @@ fn rows_chart<'a, 'b>(
     Ok(chart)
 }
 
+/// Draws each named series as a line in its colour, labelled for the
+/// legend, with a dot at each point when `dots`.
+fn draw_lines<'a, 'b: 'a, CT>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, CT>,
+    series: &[(String, Vec<(f64, f64)>)],
+    dots: bool,
+    path: &Path,
+) -> Result<()>
+where
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    let pe = plot_err(path);
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(&pe)?
+            .label(name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        if dots {
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
+                .map_err(&pe)?;
+        }
+    }
+    Ok(())
+}
+
 /// Draws the legend box at `position`.
 fn draw_legend<'a, 'b: 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, SVGBackend<'b>, CT>,
@@ -241,19 +271,7 @@ pub(super) fn line_plot(
         })
         .draw()
         .map_err(&pe)?;
-    for (i, (name, pts)) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(&pe)?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
-            .map_err(&pe)?;
-    }
+    draw_lines(&mut chart, series, true, path)?;
     for (i, (name, y)) in hlines.iter().enumerate() {
         let color = COLORS[(series.len() + i) % COLORS.len()];
         chart
@@ -321,16 +339,7 @@ pub(super) fn percentile_plot(
         })
         .draw()
         .map_err(&pe)?;
-    for (i, (name, pts)) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(&pe)?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
-    }
+    draw_lines(&mut chart, series, false, path)?;
     draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, path)?;
     root.present().map_err(&pe)?;
     Ok(())

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::baseline::{Direction, Movement};
 use super::format::{fmt_ns, fmt_rate, fmt_ratio};
 use super::judge::TargetOutcome;
-use super::load::{load_sim_runs, MemoryRow, Results};
+use super::load::{load_sim_runs, MemoryRow, MethodRows, Results};
 use super::plot::{line_plot, percentile_plot, ratio_bars, strip_plot};
 use super::{err, ReportOptions, Result, ENGINE_SUBJECT, MEMTABLE_SUBJECT};
 
@@ -504,18 +504,12 @@ impl Page<'_> {
     /// --scale`), when the run measured them.
     fn scale(&mut self) -> Result<()> {
         let path = self.opts.criterion_dir.join("strata-scale.json");
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let Some(doc) = MethodRows::load(&path)? else {
             return Ok(());
         };
-        let doc: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| err(format!("parsing {}: {e}", path.display())))?;
-        let rows = doc
-            .get("rows")
-            .and_then(serde_json::Value::as_array)
-            .ok_or_else(|| err(format!("{}: missing rows", path.display())))?;
         let w = &mut self.md;
         let _ = writeln!(w, "## Engine: cost against data size\n");
-        if let Some(m) = doc.get("method").and_then(serde_json::Value::as_str) {
+        if let Some(m) = &doc.method {
             let _ = writeln!(w, "Method: {m}.\n");
         }
         let _ = writeln!(
@@ -526,16 +520,9 @@ impl Page<'_> {
         // Per engine: (entries in millions, value) for each plotted figure.
         let mut rates: Vec<Series> = Vec::new();
         let mut amps: Vec<Series> = Vec::new();
-        for r in rows {
-            let num = |k: &str| {
-                r.get(k)
-                    .and_then(serde_json::Value::as_f64)
-                    .ok_or_else(|| err(format!("{}: a row without {k}", path.display())))
-            };
-            let engine = r
-                .get("engine")
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| err(format!("{}: a row without engine", path.display())))?;
+        for r in &doc.rows {
+            let num = |k: &str| doc.num(r, k);
+            let engine = doc.text(r, "engine")?;
             let (entries, fill, read) = (
                 num("entries")?,
                 num("fill_ops_per_sec")?,
@@ -804,18 +791,12 @@ impl Page<'_> {
     /// them: a table and a percentile plot per family of operations.
     fn tail_latency(&mut self) -> Result<()> {
         let path = self.opts.criterion_dir.join("strata-latency.json");
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let Some(doc) = MethodRows::load(&path)? else {
             return Ok(());
         };
-        let doc: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| err(format!("parsing {}: {e}", path.display())))?;
-        let rows = doc
-            .get("rows")
-            .and_then(serde_json::Value::as_array)
-            .ok_or_else(|| err(format!("{}: missing rows", path.display())))?;
         let w = &mut self.md;
         let _ = writeln!(w, "## Tail latency per operation\n");
-        if let Some(m) = doc.get("method").and_then(serde_json::Value::as_str) {
+        if let Some(m) = &doc.method {
             let _ = writeln!(w, "Method: {m}.\n");
         }
         let _ = writeln!(
@@ -835,18 +816,9 @@ impl Page<'_> {
                 Vec::new(),
             ),
         ];
-        for r in rows {
-            let text = |k: &str| {
-                r.get(k)
-                    .and_then(serde_json::Value::as_str)
-                    .ok_or_else(|| err(format!("{}: a row without {k}", path.display())))
-            };
-            let num = |k: &str| {
-                r.get(k)
-                    .and_then(serde_json::Value::as_f64)
-                    .ok_or_else(|| err(format!("{}: a row without {k}", path.display())))
-            };
-            let (engine, op) = (text("engine")?, text("op")?);
+        for r in &doc.rows {
+            let num = |k: &str| doc.num(r, k);
+            let (engine, op) = (doc.text(r, "engine")?, doc.text(r, "op")?);
             let _ = writeln!(
                 w,
                 "| {engine} | {op} | {} | {} | {} | {} | {} | {} |",
