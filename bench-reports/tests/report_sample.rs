@@ -26,6 +26,7 @@ fn options(out: &Path) -> ReportOptions {
         out_dir: out.to_path_buf(),
         memory_json: Some(sample_dir().join("strata-memory.json")),
         baseline: None,
+        noise: None,
         notes: None,
         run_info: Some(sample_dir().join("strata-run.txt")),
         machine: MachineInfo::probe(Path::new("/")),

@@ -34,7 +34,9 @@ mod render;
 
 pub use plot::{stacked_shares, StackedRow};
 
-pub use baseline::{compare, Direction, Movement};
+pub use baseline::{
+    bands_to_json, compare, load_bands, ratios, run_to_run_bands, Direction, Movement, Ratio,
+};
 pub use format::{fmt_ns, fmt_rate, fmt_ratio};
 pub use judge::{evaluate_targets, Requirement, TargetOutcome};
 pub use load::{
@@ -83,6 +85,8 @@ pub struct ReportOptions {
     /// An earlier run's criterion directory (or a report directory holding
     /// `criterion/`) to compare every ratio with (`baseline`).
     pub baseline: Option<PathBuf>,
+    /// Run-to-run noise bands (`report noise`) that widen the comparison's.
+    pub noise: Option<PathBuf>,
     /// Hand-written notes appended under "Notes".
     pub notes: Option<PathBuf>,
     /// Run conditions recorded by `run.sh` (one line each), if present.
@@ -140,7 +144,11 @@ pub fn generate(opts: &ReportOptions) -> Result<ReportSummary> {
                     dir.display()
                 )));
             }
-            compare(&res, &base)
+            let bands = match &opts.noise {
+                Some(p) => load_bands(p)?,
+                None => Default::default(),
+            };
+            compare(&res, &base, &bands)
         }
         None => Vec::new(),
     };
