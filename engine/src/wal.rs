@@ -722,6 +722,55 @@ mod tests {
             .contains("exceeds the maximum"));
     }
 
+    /// A key or value exactly at its limit decodes; one byte over does not
+    /// (every record kind reads its lengths through the same check).
+    #[test]
+    fn key_and_value_lengths_at_their_limits_decode() {
+        let (key, value) = (vec![b'k'; 40], vec![b'v'; 300]);
+        for ops in [
+            vec![put(&key, &value)],
+            vec![del(&key)],
+            vec![put(&key, &value), del(&key)],
+        ] {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, 1, &ops, 0);
+            let frame = frame_at(&buf, 0, &limits()).unwrap();
+            let payload = &buf[frame.payload];
+            let at = |k: usize, v: usize| {
+                let l = WalLimits {
+                    key_bytes_max: k,
+                    value_bytes_max: v,
+                    ..limits()
+                };
+                decode_payload(frame.kind, payload, &l)
+            };
+            assert_eq!(at(40, 300).unwrap().ops, ops);
+            assert!(at(39, 300)
+                .unwrap_err()
+                .contains("key length 40 exceeds the maximum 39"));
+            if ops.iter().any(|o| matches!(o, BatchOp::Put { .. })) {
+                assert!(at(40, 299)
+                    .unwrap_err()
+                    .contains("value length 300 exceeds the maximum 299"));
+            }
+        }
+    }
+
+    /// A record cut right after its header is a payload that runs past the
+    /// end of the file, not an incomplete header.
+    #[test]
+    fn a_record_cut_after_its_header_names_its_missing_payload() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &[put(b"k", b"v")], 0);
+        let cut = &buf[..RECORD_HEADER_BYTES];
+        assert!(frame_at(cut, 0, &limits())
+            .unwrap_err()
+            .contains("extends past the end of the file (0 bytes remain)"));
+        assert!(frame_at(&buf[..RECORD_HEADER_BYTES - 1], 0, &limits())
+            .unwrap_err()
+            .contains("incomplete record header"));
+    }
+
     /// The watermark of a record is read from its own header; a header cut
     /// short, or an offset past the end, has none.
     #[test]
