@@ -1317,6 +1317,78 @@ mod tests {
         );
     }
 
+    /// Every size limit of the format admits its own value and refuses one
+    /// more: a payload of exactly the record limit frames and one byte more
+    /// does not; a header declaring one byte over the limit is refused as
+    /// such (not read as a payload past the end); a record of an empty
+    /// payload is a whole record; a file of exactly its header is a valid
+    /// header; a `CURRENT` one byte over its limit is refused for its size.
+    #[test]
+    fn size_limits_are_inclusive() {
+        let place = RecordPlace::new(MANIFEST_FORMAT_VERSION, 1);
+        let max = RECORD_PAYLOAD_BYTES_MAX as usize;
+        let big = vec![7u8; max + 1];
+        assert_eq!(frame(&big[..max], place, 0).unwrap().len(), max + 12);
+        let err = frame(&big, place, 0).unwrap_err();
+        assert!(err.to_string().contains("exceeds"), "{err}");
+        drop(big);
+
+        let header_declaring = |len: u64| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&(len as u32).to_le_bytes());
+            b.extend_from_slice(&0u32.to_le_bytes());
+            let crc = place.header_crc(0, &b[..8]);
+            b.extend_from_slice(&crc.to_le_bytes());
+            b
+        };
+        assert!(matches!(
+            frame_at(&header_declaring(max as u64 + 1), 0, place),
+            Frame::LengthOverLimit(n) if n == max as u64 + 1
+        ));
+        assert!(matches!(
+            frame_at(&header_declaring(max as u64), 0, place),
+            Frame::PayloadIncomplete
+        ));
+        let empty = frame(&[], place, 0).unwrap();
+        assert_eq!(empty.len(), RECORD_HEADER_BYTES as usize);
+        assert!(matches!(
+            frame_at(&empty, 0, place),
+            Frame::Valid {
+                payload_start: 12,
+                end: 12
+            }
+        ));
+        assert!(matches!(
+            frame_at(&empty[..11], 0, place),
+            Frame::HeaderIncomplete
+        ));
+
+        let p = Path::new("MANIFEST-000001");
+        assert_eq!(
+            check_file_header(&file_header(), p).unwrap(),
+            MANIFEST_FORMAT_VERSION
+        );
+        assert!(check_file_header(&file_header()[..11], p)
+            .unwrap_err()
+            .to_string()
+            .contains("shorter than its header"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join("CURRENT");
+        let mut long = b"MANIFEST-000001\n".to_vec();
+        long.resize(CURRENT_BYTES_MAX as usize + 1, b'\n');
+        std::fs::write(&current, &long).unwrap();
+        let err = read_current(&StdFs, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("over the 64 byte limit"), "{err}");
+        long.pop();
+        std::fs::write(&current, &long).unwrap();
+        let err = read_current(&StdFs, dir.path()).unwrap_err();
+        assert!(
+            !err.to_string().contains("byte limit"),
+            "at the limit its size is accepted (then its text is checked): {err}"
+        );
+    }
+
     #[test]
     fn replay_rejects_edits_that_do_not_apply() {
         let p = Path::new("MANIFEST-000001");
