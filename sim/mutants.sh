@@ -13,6 +13,8 @@
 #   bash sim/mutants.sh ci            # CI's slice: fails on an untriaged miss
 #   bash sim/mutants.sh shuttle -F 'in DbInner::throttle' -o out/sched
 #                                     # the scheduler pass, on named mutants
+#   bash sim/mutants.sh rerun-missed out/core-1 -- -o out/core-1-after
+#                                     # a run's misses again, after triage
 #
 # Shards are 0-based and round-robin (mutant i runs on shard i % n; set in
 # .cargo/mutants.toml), so every shard samples every file.
@@ -116,6 +118,39 @@ case "$set_name" in
     cat target/mutants-ci/mutants.out/missed.txt >&2 || true
     exit 1
     ;;
+  rerun-missed)
+    # The mutants earlier runs missed, run again on the tree as it is now
+    # (after their triage): `rerun-missed OUT_DIR... -- [cargo mutants
+    # arguments]`. Each missed mutant is named by file and description
+    # (lines move as code changes); its file is examined and its
+    # description selected with -F. Pass the result after the runs it
+    # corrects to the score tool.
+    dirs=()
+    while [[ $# -gt 0 && $1 != -- ]]; do dirs+=("$1"); shift; done
+    [[ ${1:-} == -- ]] && shift
+    if [[ ${#dirs[@]} -eq 0 ]]; then
+      echo "usage: bash sim/mutants.sh rerun-missed OUT_DIR... [-- cargo mutants arguments]" >&2
+      exit 2
+    fi
+    files=() res=()
+    for d in "${dirs[@]}"; do
+      m="$d/mutants.out/missed.txt"
+      [[ -f $m ]] || m="$d/missed.txt"
+      [[ -f $m ]] || { echo "no missed.txt in $d" >&2; exit 2; }
+      while IFS= read -r line; do
+        [[ -z $line ]] && continue
+        files+=("${line%%:*}")
+        desc=${line#*: }
+        # A literal match of the description, anchored at its end.
+        res+=("$(printf '%s' "$desc" | sed 's/[][\.^$*+?(){}|/]/\\&/g')\$")
+      done < "$m"
+    done
+    [[ ${#res[@]} -eq 0 ]] && { echo "nothing was missed"; exit 0; }
+    mapfile -t files < <(printf '%s\n' "${files[@]}" | sort -u)
+    for f in "${files[@]}"; do args+=(--file "$f"); done
+    re=$(IFS='|'; echo "${res[*]}")
+    exec cargo mutants "${args[@]}" -F "$re" "$@"
+    ;;
   shuttle)
     # The scheduler pass (.cargo/mutants-shuttle.toml): named mutants built
     # with `--cfg shuttle` and judged by the tests of that build, e.g. the
@@ -132,7 +167,7 @@ case "$set_name" in
     ;;
   all) ;;
   *)
-    echo "usage: bash sim/mutants.sh core|other|all|shuttle [cargo mutants arguments]" >&2
+    echo "usage: bash sim/mutants.sh core|other|all|shuttle|rerun-missed [cargo mutants arguments]" >&2
     exit 2
     ;;
 esac
