@@ -853,6 +853,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fs = StdFs;
         let mut w = WalWriter::create(&fs, dir.path(), 7).unwrap();
+        assert_eq!(w.number(), 7);
         let mut buf = Vec::new();
         for i in 1..=100u64 {
             buf.clear();
