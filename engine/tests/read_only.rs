@@ -108,3 +108,50 @@ fn a_read_only_open_of_no_database_fails_and_creates_nothing() {
     assert!(Db::open_read_only(dir.path().join("missing"), Options::default()).is_err());
     assert!(!dir.path().join("missing").exists());
 }
+
+/// A table the manifest lists but the directory lacks fails the read-only
+/// open at once, naming the table (a stable manifest: no retry, no "the
+/// manifest changed" error); a damaged table does not fail the open, only
+/// the reads that need it.
+#[test]
+fn a_missing_table_fails_the_open_and_a_damaged_one_only_its_reads() {
+    let opts = || Options {
+        background: BackgroundMode::Manual,
+        ..Options::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    db.put(b"a", b"1", WriteOptions::DURABLE).unwrap();
+    db.flush().unwrap();
+    db.put(b"b", b"2", WriteOptions::DURABLE).unwrap();
+    db.flush().unwrap();
+    db.close().unwrap();
+    drop(db);
+    let mut tables: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
+        .collect();
+    tables.sort();
+    assert_eq!(tables.len(), 2);
+
+    // Damage: the first table's first block.
+    let mut bytes = std::fs::read(&tables[0]).unwrap();
+    bytes[10] ^= 0x55;
+    std::fs::write(&tables[0], &bytes).unwrap();
+    let ro = Db::open_read_only(dir.path(), opts()).expect("a damaged table opens");
+    assert_eq!(ro.get(b"b").unwrap(), Some(b"2".to_vec()));
+    assert!(ro.get(b"a").unwrap_err().is_corruption());
+    drop(ro);
+
+    // Missing: the second table.
+    let name = tables[1].file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::remove_file(&tables[1]).unwrap();
+    match Db::open_read_only(dir.path(), opts()) {
+        Err(Error::Io { path, source }) => {
+            assert!(path.ends_with(&name), "{}", path.display());
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected the missing table named: {other:?}"),
+    }
+}
