@@ -145,7 +145,11 @@ fn a_missing_table_fails_the_open_and_a_damaged_one_only_its_reads() {
     drop(ro);
 
     // Missing: the second table.
-    let name = tables[1].file_name().unwrap().to_string_lossy().into_owned();
+    let name = tables[1]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     std::fs::remove_file(&tables[1]).unwrap();
     match Db::open_read_only(dir.path(), opts()) {
         Err(Error::Io { path, source }) => {

@@ -482,3 +482,48 @@ fn regression_smaller_limits_at_reopen_are_a_configuration_mismatch() {
     let db = Db::open(&dir, Options::default()).unwrap();
     assert_eq!(db.range::<&[u8], _>(..).unwrap().count(), 20);
 }
+
+/// File numbers come from one counter for every kind of file and are never
+/// reused: over opens, writes, flushes and compactions, no number names two
+/// files (a WAL segment and a manifest, say), so a number alone identifies
+/// a file in caches, reports and repair.
+#[test]
+fn every_file_number_names_one_file() {
+    use std::collections::BTreeMap;
+    use strata::format::filename::{parse_file_name, FileKind};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || Options {
+        background: strata::BackgroundMode::Manual,
+        ..Options::default()
+    };
+    let mut seen: BTreeMap<u64, String> = BTreeMap::new();
+    let mut record = |dir: &Path| {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let n = match parse_file_name(&name) {
+                Some(FileKind::Wal(n) | FileKind::Table(n) | FileKind::Manifest(n)) => n,
+                _ => continue,
+            };
+            let first = seen.entry(n).or_insert_with(|| name.clone());
+            assert_eq!(*first, name, "file number {n} names two files");
+        }
+    };
+    for round in 0..3u32 {
+        let db = Db::open(dir.path(), opts()).unwrap();
+        record(dir.path());
+        for i in 0..50 {
+            db.put(&key(round * 100 + i), b"v", WriteOptions::BUFFERED)
+                .unwrap();
+        }
+        db.flush().unwrap();
+        record(dir.path());
+        db.compact_range::<&[u8], _>(..).unwrap();
+        record(dir.path());
+        db.close().unwrap();
+    }
+    let kinds: std::collections::BTreeSet<&str> = seen
+        .values()
+        .map(|n| n.split(['-', '.']).next().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 3, "every kind was seen: {seen:?}");
+}
