@@ -463,3 +463,25 @@ fn a_durable_commit_survives_a_crash_whole() {
     assert!(matches!(t.get(b"before"), Err(Error::Closed)));
     assert!(matches!(t.put(b"x", b"y"), Err(Error::Closed)));
 }
+
+/// A transaction's values obey the same limit as a plain write: exactly
+/// `value_bytes_max` is accepted (and commits), one byte more is an invalid
+/// argument at `put`, before anything is buffered.
+#[test]
+fn a_transaction_value_at_the_limit_is_accepted_and_one_over_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        value_bytes_max: 100,
+        ..manual()
+    };
+    let db = Db::open(dir.path(), opts).unwrap();
+    let mut t = db.transaction();
+    t.put(b"k", &[1; 100]).unwrap();
+    match t.put(b"over", &[1; 101]) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("value_bytes_max"), "{m}"),
+        other => panic!("expected an invalid argument, got {other:?}"),
+    }
+    t.commit(W).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(vec![1; 100]));
+    assert_eq!(db.get(b"over").unwrap(), None);
+}
