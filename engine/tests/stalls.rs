@@ -116,3 +116,22 @@ fn background_work_pending_says_whether_a_step_would_find_work() {
     assert_eq!(db.step_background().unwrap(), strata::BackgroundStep::Idle);
     assert!(db.stats().levels[0].files < 2);
 }
+
+/// With level 0 far below its triggers, no write is slowed or stopped (the
+/// slowdown is for level-0 pressure only). With a background thread: in
+/// manual mode writes are never throttled at all.
+#[test]
+fn writes_without_level0_pressure_are_never_slowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    for i in 0..200u32 {
+        db.put(&i.to_be_bytes(), b"v", WriteOptions::BUFFERED)
+            .unwrap();
+    }
+    let stats = db.stats();
+    assert_eq!(
+        (stats.write_slowdowns, stats.write_stops),
+        (0, 0),
+        "{stats:?}"
+    );
+}

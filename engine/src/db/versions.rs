@@ -100,3 +100,29 @@ impl DbInner {
 fn forget_dead(versions: &mut Vec<Weak<Version>>) {
     versions.retain(|w| w.strong_count() > 0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the versions someone still holds are remembered: a dead one is
+    /// dropped from the list (else the list grows with every install).
+    #[test]
+    fn forgetting_keeps_exactly_the_held_versions() {
+        let held = Arc::new(Version::new());
+        let mut list = vec![Arc::downgrade(&held)];
+        for _ in 0..3 {
+            let gone = Arc::new(Version::new());
+            list.push(Arc::downgrade(&gone));
+        }
+        let also_held = Arc::new(Version::new());
+        list.push(Arc::downgrade(&also_held));
+        forget_dead(&mut list);
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().all(|w| w.strong_count() == 1));
+        drop(held);
+        forget_dead(&mut list);
+        assert_eq!(list.len(), 1);
+        assert!(Arc::ptr_eq(&list[0].upgrade().unwrap(), &also_held));
+    }
+}
