@@ -346,18 +346,19 @@ impl TxnIter<'_> {
                 }
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
-                (Some((dk, _)), Some((ok, _))) => {
-                    if dk == ok {
+                (Some((dk, _)), Some((ok, _))) => match ok.cmp(dk) {
+                    std::cmp::Ordering::Equal => {
                         if front {
                             self.db_front = None;
                         } else {
                             self.db_back = None;
                         }
                         true
-                    } else {
-                        (ok < dk) == front
                     }
-                }
+                    // The smaller key first going forward, the larger back.
+                    std::cmp::Ordering::Less => front,
+                    std::cmp::Ordering::Greater => !front,
+                },
             };
             let (key, value) = if take_own {
                 let i = if front {
