@@ -575,7 +575,7 @@ mod tests {
     fn option_bounds_are_inclusive() {
         let u32_max = u32::MAX as usize;
         type Set = fn(&mut Options, usize);
-        let cases: [(&str, Set, usize, usize); 7] = [
+        let cases: [(&str, Set, usize, usize); 10] = [
             (
                 "key_bytes_max",
                 |o, v| o.key_bytes_max = v,
@@ -607,6 +607,24 @@ mod tests {
                 |o, v| o.table.block_bytes_target = v,
                 64,
                 63,
+            ),
+            (
+                "table.restart_interval",
+                |o, v| o.table.restart_interval = v,
+                1 << 16,
+                (1 << 16) + 1,
+            ),
+            (
+                "table.restart_interval",
+                |o, v| o.table.restart_interval = v,
+                1,
+                0,
+            ),
+            (
+                "table.bloom_bits_per_key",
+                |o, v| o.table.bloom_bits_per_key = v as u32,
+                64,
+                65,
             ),
         ];
         for (name, set, ok, bad) in cases {
