@@ -81,6 +81,12 @@ pub struct Run {
     pub wall_seconds: Option<f64>,
     /// The mutants it tested, in its order.
     pub mutants: Vec<MutantResult>,
+    /// A rerun of mutants the runs before it tested (after their triage,
+    /// on a tree whose lines may have moved): its mutants also correct
+    /// earlier ones of the same file and description. Shards of one commit
+    /// are not reruns: they test different mutants that may share a
+    /// description, and are matched by exact name only.
+    pub rerun: bool,
 }
 
 /// Reads one cargo-mutants output directory (or its parent).
@@ -145,6 +151,7 @@ pub fn load_run(dir: &Path) -> Result<Run> {
         version,
         wall_seconds,
         mutants,
+        rerun: false,
     })
 }
 
@@ -224,10 +231,11 @@ fn placed(name: &str) -> ((String, u32, u32), String) {
 }
 
 /// Merges runs: one result per mutant, the later run winning. A later
-/// run's mutant replaces the earlier one of the same name or, failing
-/// that, the first not yet replaced with the same file and description in
-/// line order: a rerun made after edits moved lines still corrects the
-/// run it follows.
+/// run's mutant replaces the earlier one of the same name or, in a rerun
+/// ([`Run::rerun`]) and failing that, the first not yet replaced with the
+/// same file and description in line order: a rerun made after edits moved
+/// lines still corrects the run it follows, while shards of one commit
+/// (whose mutants differ though descriptions repeat) simply add up.
 pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
     let mut merged: Vec<MutantResult> = Vec::new();
     for r in runs {
@@ -241,7 +249,8 @@ pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
                 .iter()
                 .position(|x| x.name == m.name)
                 .or_else(|| {
-                    (0..earlier).find(|&i| !replaced[i] && placed(&merged[i].name).1 == key)
+                    (0..earlier)
+                        .find(|&i| r.rerun && !replaced[i] && placed(&merged[i].name).1 == key)
                 });
             match slot {
                 Some(i) => {
@@ -502,6 +511,34 @@ mod tests {
         v
     }
 
+    /// Postmortem: merging shards 0 and 1 of the core (one commit) counted
+    /// 432 mutants, not 468: shard 1's mutants took the places of shard 0's
+    /// with the same file and description, a match meant only for reruns.
+    #[test]
+    fn regression_shards_of_one_commit_add_up_even_where_descriptions_repeat() {
+        let shard = |dir: &str, name: &str, o: Outcome| Run {
+            dir: dir.into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: vec![result(name, o, None)],
+            rerun: false,
+        };
+        let merged = merge(&[
+            shard(
+                "s0",
+                "engine/src/c.rs:96:5: replace < with == in f",
+                Outcome::Missed,
+            ),
+            shard(
+                "s1",
+                "engine/src/c.rs:110:5: replace < with == in f",
+                Outcome::Caught,
+            ),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].outcome, Outcome::Missed);
+    }
+
     /// Two mutants with one description in one file are matched in line
     /// order.
     #[test]
@@ -511,6 +548,7 @@ mod tests {
             version: "27".into(),
             wall_seconds: None,
             mutants: names.iter().map(|(n, o)| result(n, *o, None)).collect(),
+            rerun: dir != "a",
         };
         let before = run(
             "a",
@@ -553,6 +591,7 @@ mod tests {
                 result("engine/src/wal.rs:3:1: c", Outcome::Unviable, None),
                 result("engine/src/gc.rs:1:1: d", Outcome::Caught, Some("detect")),
             ],
+            rerun: false,
         };
         let rerun = Run {
             dir: "b".into(),
@@ -563,6 +602,7 @@ mod tests {
                 Outcome::Caught,
                 Some("wal_recovery"),
             )],
+            rerun: true,
         };
         let merged = merge(&[first.clone(), rerun]);
         assert_eq!(merged.len(), 4);
@@ -576,6 +616,7 @@ mod tests {
                 Outcome::Caught,
                 Some("wal_recovery"),
             )],
+            rerun: true,
         };
         assert_eq!(merge(&[first.clone(), moved]), merged_with_moved(&merged));
         let engine_tests = vec!["wal_recovery".to_string()];

@@ -3,11 +3,14 @@
 //!
 //! ```text
 //! cargo run -p strata-bench --bin mutants -- [--out DIR] [--triaged FILE]
-//!     [--title TEXT] [--fail-on-missed] DIR...
+//!     [--title TEXT] [--fail-on-missed] DIR... [--rerun DIR]...
 //! ```
-//! Each `DIR` holds `outcomes.json`, or a `mutants.out` that does; a mutant
-//! in several directories takes its result from the last (matched by name,
-//! or by file and description when lines moved between the runs). `--triaged` names
+//! Each `DIR` holds `outcomes.json`, or a `mutants.out` that does: shards
+//! and runs, which add up (a mutant named in several takes the last
+//! result). A `--rerun DIR` reran mutants of the directories before it
+//! (`bash sim/mutants.sh rerun-missed`), perhaps after edits moved lines:
+//! its mutants also replace earlier ones of the same file and description,
+//! in line order. `--triaged` names
 //! a file listing the mutants the triage list excluded, one name per line
 //! (`bash sim/mutants.sh triaged`). Without `--out` the table is printed.
 //! `--fail-on-missed` exits 1 when any mutant was missed.
@@ -18,13 +21,14 @@ use std::process::ExitCode;
 use plotters::style::RGBColor;
 use strata_bench::machine::git_commit;
 use strata_bench::mutation::{
-    load_run, merge, missed_list, plot_rows, score, table, Outcome, PLOT_PARTS,
+    load_run, merge, missed_list, plot_rows, score, table, Outcome, Run, PLOT_PARTS,
 };
 use strata_bench::report::stacked_shares;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mutants [--out DIR] [--triaged FILE] [--title TEXT] [--fail-on-missed] DIR..."
+        "usage: mutants [--out DIR] [--triaged FILE] [--title TEXT] [--fail-on-missed] DIR... \
+         [--rerun DIR]..."
     );
     ExitCode::from(2)
 }
@@ -55,18 +59,22 @@ fn main() -> ExitCode {
             "--triaged" => triaged_file = args.next().map(PathBuf::from),
             "--title" => title = args.next().unwrap_or_default(),
             "--fail-on-missed" => fail_on_missed = true,
+            "--rerun" => match args.next() {
+                Some(d) => dirs.push((PathBuf::from(d), true)),
+                None => return usage(),
+            },
             "-h" | "--help" => return usage(),
             s if s.starts_with("--") => return usage(),
-            _ => dirs.push(PathBuf::from(a)),
+            _ => dirs.push((PathBuf::from(a), false)),
         }
     }
     if dirs.is_empty() {
         return usage();
     }
     let mut runs = Vec::new();
-    for d in &dirs {
+    for (d, rerun) in &dirs {
         match load_run(d) {
-            Ok(r) => runs.push(r),
+            Ok(r) => runs.push(Run { rerun: *rerun, ..r }),
             Err(e) => {
                 eprintln!("mutants: {e}");
                 return ExitCode::FAILURE;
