@@ -243,21 +243,29 @@ pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
         mine.sort_by_key(|m| placed(&m.name).0);
         let earlier = merged.len();
         let mut replaced = vec![false; earlier];
+        let mut leftovers = Vec::new();
         for m in mine {
-            let key = placed(&m.name).1;
-            let slot = merged[..earlier]
-                .iter()
-                .position(|x| x.name == m.name)
-                .or_else(|| {
-                    (0..earlier)
-                        .find(|&i| r.rerun && !replaced[i] && placed(&merged[i].name).1 == key)
-                });
-            match slot {
+            match merged[..earlier].iter().position(|x| x.name == m.name) {
                 Some(i) => {
                     merged[i] = m.clone();
                     replaced[i] = true;
                 }
+                None if r.rerun => leftovers.push(m),
                 None => merged.push(m.clone()),
+            }
+        }
+        // A rerun's mutants whose names moved take, in line order, the
+        // earlier mutants of their file and description not matched by
+        // name; any other is not one the earlier runs tested (a rerun
+        // selects by description, so it can catch other shards' mutants)
+        // and is left out: a rerun only corrects.
+        for m in leftovers {
+            let key = placed(&m.name).1;
+            if let Some(i) =
+                (0..earlier).find(|&i| !replaced[i] && placed(&merged[i].name).1 == key)
+            {
+                merged[i] = m.clone();
+                replaced[i] = true;
             }
         }
         merged.sort_by_key(|m| placed(&m.name).0);
@@ -537,6 +545,49 @@ mod tests {
         ]);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].outcome, Outcome::Missed);
+    }
+
+    /// A rerun selected by description also tests mutants no earlier run
+    /// did (other shards'): they are left out, and they cannot take the
+    /// place of an earlier mutant that the rerun names exactly.
+    #[test]
+    fn a_rerun_only_corrects_the_mutants_earlier_runs_tested() {
+        let run = |dir: &str, names: &[(&str, Outcome)], rerun: bool| Run {
+            dir: dir.into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: names.iter().map(|(n, o)| result(n, *o, None)).collect(),
+            rerun,
+        };
+        let shard = run(
+            "s1",
+            &[(
+                "engine/src/w.rs:286:27: replace - with + in d",
+                Outcome::Missed,
+            )],
+            false,
+        );
+        let again = run(
+            "after",
+            &[
+                (
+                    "engine/src/w.rs:251:53: replace - with + in d",
+                    Outcome::Missed,
+                ),
+                (
+                    "engine/src/w.rs:286:27: replace - with + in d",
+                    Outcome::Caught,
+                ),
+            ],
+            true,
+        );
+        let merged = merge(&[shard, again]);
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        assert_eq!(
+            merged[0].name,
+            "engine/src/w.rs:286:27: replace - with + in d"
+        );
+        assert_eq!(merged[0].outcome, Outcome::Caught);
     }
 
     /// Two mutants with one description in one file are matched in line
