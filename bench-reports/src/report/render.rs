@@ -499,19 +499,30 @@ impl Page<'_> {
         Ok(())
     }
 
+    /// Opens the section of a benchmark binary's JSON beside criterion's
+    /// output: its heading and method line, and its rows; `None` (and no
+    /// section) when the run did not write the file.
+    fn method_section(&mut self, file: &str, heading: &str) -> Result<Option<MethodRows>> {
+        let Some(doc) = MethodRows::load(&self.opts.criterion_dir.join(file))? else {
+            return Ok(None);
+        };
+        let _ = writeln!(self.md, "{heading}\n");
+        if let Some(m) = &doc.method {
+            let _ = writeln!(self.md, "Method: {m}.\n");
+        }
+        Ok(Some(doc))
+    }
+
     /// Fill and read rates and amplification against data size
     /// (`strata-scale.json` beside criterion's output, from `run.sh
     /// --scale`), when the run measured them.
     fn scale(&mut self) -> Result<()> {
-        let path = self.opts.criterion_dir.join("strata-scale.json");
-        let Some(doc) = MethodRows::load(&path)? else {
+        let Some(doc) =
+            self.method_section("strata-scale.json", "## Engine: cost against data size")?
+        else {
             return Ok(());
         };
         let w = &mut self.md;
-        let _ = writeln!(w, "## Engine: cost against data size\n");
-        if let Some(m) = &doc.method {
-            let _ = writeln!(w, "Method: {m}.\n");
-        }
         let _ = writeln!(
             w,
             "| engine | entries | fill | random reads | write amplification | space amplification |"
@@ -790,15 +801,12 @@ impl Page<'_> {
     /// criterion's output, from the `latency` binary), when the run wrote
     /// them: a table and a percentile plot per family of operations.
     fn tail_latency(&mut self) -> Result<()> {
-        let path = self.opts.criterion_dir.join("strata-latency.json");
-        let Some(doc) = MethodRows::load(&path)? else {
+        let Some(doc) =
+            self.method_section("strata-latency.json", "## Tail latency per operation")?
+        else {
             return Ok(());
         };
         let w = &mut self.md;
-        let _ = writeln!(w, "## Tail latency per operation\n");
-        if let Some(m) = &doc.method {
-            let _ = writeln!(w, "Method: {m}.\n");
-        }
         let _ = writeln!(
             w,
             "| engine | operation | operations | mean | p50 | p99 | p99.9 | max |"
