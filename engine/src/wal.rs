@@ -227,7 +227,13 @@ pub fn decode_payload(
         pos: 0,
     };
     let seqno_first = c.u64("sequence number")?;
-    if seqno_first == 0 || seqno_first > crate::types::SEQNO_MAX {
+    // A close record holds the number the next write would take: one past
+    // SEQNO_MAX once the last number is used.
+    let seqno_limit = match kind {
+        RECORD_CLOSE => crate::types::SEQNO_MAX + 1,
+        _ => crate::types::SEQNO_MAX,
+    };
+    if seqno_first == 0 || seqno_first > seqno_limit {
         return Err(format!("sequence number {seqno_first} out of range"));
     }
     let mut ops = Vec::new();
@@ -691,7 +697,8 @@ mod tests {
     }
 
     /// The bounds on sequence numbers and record length are inclusive: a
-    /// record ending at SEQNO_MAX decodes, one past it does not, and a
+    /// record ending at SEQNO_MAX decodes, one past it does not, a close
+    /// record naming SEQNO_MAX + 1 as the next number decodes, and a
     /// payload of exactly `record_bytes_max` bytes frames.
     #[test]
     fn sequence_number_and_length_bounds_are_inclusive() {
@@ -708,6 +715,15 @@ mod tests {
             .contains("out of range"));
         assert!(decode(SEQNO_MAX, 2).unwrap_err().contains("overflow"));
         assert!(decode(0, 1).unwrap_err().contains("out of range"));
+        // A close record names the next number: one past SEQNO_MAX once the
+        // last is used, never further.
+        let close = |next: SeqNo| {
+            let mut buf = Vec::new();
+            encode_close_record(&mut buf, next, 0);
+            decode_one(&buf)
+        };
+        assert_eq!(close(SEQNO_MAX + 1).unwrap().seqno_last(), SEQNO_MAX);
+        assert!(close(SEQNO_MAX + 2).unwrap_err().contains("out of range"));
 
         let mut buf = Vec::new();
         encode_record(&mut buf, 1, &[put(b"key", b"value")], 0);

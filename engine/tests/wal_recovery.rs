@@ -580,3 +580,68 @@ fn a_segment_torn_in_its_header_before_a_newer_one() {
     assert_eq!(db.get(b"k2").unwrap(), Some(b"v2".to_vec()));
     assert!(!torn.exists(), "the torn segment is removed");
 }
+
+/// Sequence numbers run out exactly at `SEQNO_MAX`: with two numbers left a
+/// two-operation batch takes both, a three-operation one is refused as an
+/// invalid argument (not numbered past the limit), the next write after the
+/// last number is refused too, and everything acknowledged reads back after
+/// a reopen. The database is aged by appending a manifest edit that moves
+/// its last sequence number to the limit (and its log past every segment).
+/// Postmortem: the close record names the next number, `SEQNO_MAX + 1` once
+/// the last is used, and the decoder capped every record at `SEQNO_MAX`, so
+/// such a database was refused as corrupt at its next open.
+#[test]
+fn regression_sequence_numbers_run_out_exactly_at_the_limit() {
+    use strata::format::manifest::{recover, ManifestWriter};
+    use strata::format::version::VersionEdit;
+    use strata::fs::StdFs;
+    use strata::types::SEQNO_MAX;
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("db");
+    Db::open(&dir, Options::default()).unwrap().close().unwrap();
+    let recovered = recover(&StdFs, &dir).unwrap().unwrap();
+    let mut writer = ManifestWriter::reopen(&StdFs, &dir, &recovered).unwrap();
+    let next = recovered.next_file_number;
+    writer
+        .append(&VersionEdit {
+            log_number: Some(next),
+            next_file_number: Some(next + 1),
+            last_seqno: Some(SEQNO_MAX - 2),
+            ..VersionEdit::default()
+        })
+        .unwrap();
+    drop(writer);
+
+    let db = Db::open(&dir, Options::default()).unwrap();
+    let batch = |n: u8| {
+        let mut b = WriteBatch::new();
+        for i in 0..n {
+            b.put([b'k', i], [b'v', n]);
+        }
+        b
+    };
+    let err = db.write(batch(3), WriteOptions::DURABLE).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument(m) if m.contains("exhausted")),
+        "{err}"
+    );
+    assert_eq!(
+        db.get(b"k\0").unwrap(),
+        None,
+        "a refused batch writes nothing"
+    );
+    db.write(batch(2), WriteOptions::DURABLE)
+        .expect("the last two numbers are usable");
+    let err = db.put(b"late", b"v", WriteOptions::DURABLE).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument(m) if m.contains("exhausted")),
+        "{err}"
+    );
+    db.close().unwrap();
+    drop(db);
+
+    let db = Db::open(&dir, Options::default()).unwrap();
+    assert_eq!(db.get(b"k\0").unwrap(), Some(b"v\x02".to_vec()));
+    assert_eq!(db.get(b"k\x01").unwrap(), Some(b"v\x02".to_vec()));
+    assert_eq!(db.get(b"late").unwrap(), None);
+}
