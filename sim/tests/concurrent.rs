@@ -24,6 +24,19 @@ fn regression_cfg(faults: FaultMode) -> ConcurrentConfig {
     }
 }
 
+/// Runs `f` under `iterations` schedules of the PCT scheduler with `depth`
+/// priority changes, drawn from `seed`, so a failure replays (shuttle also
+/// prints the failing schedule).
+fn check_pct_seeded(
+    seed: u64,
+    f: impl Fn() + Send + Sync + 'static,
+    iterations: usize,
+    depth: usize,
+) {
+    let scheduler = shuttle::scheduler::PctScheduler::new_from_seed(seed, depth, iterations);
+    shuttle::Runner::new(scheduler, shuttle::Config::new()).run(f);
+}
+
 fn cfg(scheduler: SchedulerChoice, faults: FaultMode, disk: DiskModel) -> ConcurrentConfig {
     ConcurrentConfig {
         run: RunConfig {
@@ -123,7 +136,7 @@ fn close_waits_for_the_calls_in_flight() {
     use strata::fs::FileSystem;
     use strata::{BackgroundMode, CompactionOptions, Db, Options, WriteOptions};
     use strata_sim::{Rng, SimFs};
-    shuttle::check_random(
+    shuttle::check_random_with_seed(
         || {
             let fs = SimFs::new(1);
             let opts = Options {
@@ -194,6 +207,7 @@ fn close_waits_for_the_calls_in_flight() {
                 );
             }
         },
+        0xc105e,
         2000,
     );
 }
@@ -242,7 +256,7 @@ fn transactions_under_the_scheduler_keep_totals_and_refuse_write_skew() {
     use strata::fs::FileSystem;
     use strata::{BackgroundMode, Db, Options, WriteOptions};
     use strata_sim::SimFs;
-    shuttle::check_random(
+    shuttle::check_random_with_seed(
         || {
             let fs = SimFs::new(1);
             let opts = Options {
@@ -302,6 +316,119 @@ fn transactions_under_the_scheduler_keep_totals_and_refuse_write_skew() {
             let off = |k: &[u8]| db.get(k).unwrap().as_deref() == Some(b"off");
             assert!(!(off(b"alice") && off(b"bob")), "write skew committed");
         },
+        0x7a11,
         1000,
     );
+}
+
+/// A writer stopped by a stall (a frozen memtable waiting for its flush)
+/// resumes when the flush ends the stall, also when the flush finishes
+/// between the writer's check and its wait: the writer checks again under
+/// the signal's lock and waits only if the stall still holds. The
+/// scheduler's waits never time out, so a wait nothing is left to end is a
+/// deadlock here (in a real run, a 10 ms sleep per stall). No compaction
+/// follows the flushes, so nothing else wakes the writer. Planting the
+/// re-check as `stalled || !poisoned` fails it.
+#[test]
+fn a_stalled_writer_resumes_when_the_flush_ends_the_stall_before_it_waits() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use strata::fs::{FileSystem, MemFs};
+    use strata::{BackgroundMode, CompactionOptions, Db, Options, WriteOptions};
+    static STOPS: AtomicU64 = AtomicU64::new(0);
+    check_pct_seeded(
+        0x57a11,
+        || {
+            let opts = Options {
+                fs: Arc::new(MemFs::new()) as Arc<dyn FileSystem>,
+                background: BackgroundMode::Thread,
+                memtable_bytes_max: 256,
+                frozen_memtables_max: 1,
+                compaction: CompactionOptions {
+                    l0_compaction_trigger: 64,
+                    l0_slowdown_trigger: 64,
+                    l0_stop_trigger: 64,
+                    ..CompactionOptions::default()
+                },
+                ..Options::default()
+            };
+            let db = Db::open("/db", opts).unwrap();
+            for i in 0..12u8 {
+                db.put(&[i], &[i; 64], WriteOptions::BUFFERED).unwrap();
+            }
+            STOPS.fetch_add(db.stats().write_stops, Ordering::Relaxed);
+            for i in 0..12u8 {
+                assert_eq!(db.get(&[i]).unwrap(), Some(vec![i; 64]));
+            }
+            db.close().unwrap();
+        },
+        500,
+        3,
+    );
+    assert!(
+        STOPS.load(Ordering::Relaxed) > 0,
+        "no schedule stopped a writer: the test no longer reaches the stall"
+    );
+}
+
+/// A read-only open beside a writer that flushes (and, in the second
+/// scenario, compacts) after every write sees every write acknowledged
+/// before the open began, and does not fail: an attempt during which the
+/// manifest changed (a flush retired the WAL segment it was about to list,
+/// a compaction deleted a table it was about to open) is thrown away and
+/// retried, whether it failed or succeeded. The single-write scenario ends
+/// the writer right after its flush, so the scheduler can land that flush
+/// between the attempt's manifest read and its WAL listing with nothing
+/// after it to spoil the attempt. Planting either guard of the decision as
+/// always true (keep a successful attempt, or return a failed one, though
+/// the manifest moved) fails it.
+#[test]
+fn a_read_only_open_racing_flushes_and_compactions_sees_every_acknowledged_write() {
+    use shuttle::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use strata::fs::{FileSystem, MemFs};
+    use strata::{BackgroundMode, CompactionOptions, Db, Options, WriteOptions};
+    for (writes, compact) in [(1, false), (6, true)] {
+        check_pct_seeded(
+            0x4ead,
+            move || {
+                let opts = Options {
+                    fs: Arc::new(MemFs::new()) as Arc<dyn FileSystem>,
+                    background: BackgroundMode::Manual,
+                    compaction: CompactionOptions {
+                        l0_compaction_trigger: 2,
+                        ..CompactionOptions::default()
+                    },
+                    ..Options::default()
+                };
+                let db = Arc::new(Db::open("/db", opts.clone()).unwrap());
+                let acked = Arc::new(AtomicUsize::new(0));
+                let writer = {
+                    let (db, acked) = (db.clone(), acked.clone());
+                    shuttle::thread::spawn(move || {
+                        for i in 0..writes {
+                            db.put(&[i as u8], b"v", WriteOptions::DURABLE).unwrap();
+                            acked.store(i + 1, Ordering::SeqCst);
+                            db.flush().unwrap();
+                            if compact && i % 2 == 1 {
+                                db.compact().unwrap();
+                            }
+                        }
+                    })
+                };
+                let seen = acked.load(Ordering::SeqCst);
+                let ro = Db::open_read_only("/db", opts)
+                    .expect("a read-only open beside a writer succeeds");
+                for i in 0..seen {
+                    assert!(
+                        ro.get(&[i as u8]).unwrap().is_some(),
+                        "write {i}, acknowledged before the open, is missing"
+                    );
+                }
+                writer.join().unwrap();
+            },
+            1000,
+            3,
+        );
+    }
 }
