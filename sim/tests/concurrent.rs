@@ -432,3 +432,24 @@ fn a_read_only_open_racing_flushes_and_compactions_sees_every_acknowledged_write
         );
     }
 }
+
+/// Under the scheduler, time moves only when a thread sleeps, yields or a
+/// wait times out: a sleep of `d` moves the simulated clock by exactly `d`
+/// and a yield by one microsecond (the write stall's slowdown and the
+/// group-commit gather deadline are measured on this clock).
+#[test]
+fn the_scheduler_clock_moves_by_each_sleep_and_yield() {
+    use std::time::Duration;
+    use strata::sync::{thread, time::Instant};
+    shuttle::check_random_with_seed(
+        || {
+            let t0 = Instant::now();
+            thread::sleep(Duration::from_millis(3));
+            assert_eq!(t0.elapsed(), Duration::from_millis(3));
+            thread::yield_now();
+            assert_eq!(t0.elapsed(), Duration::from_micros(3_001));
+        },
+        0xc10c,
+        10,
+    );
+}
