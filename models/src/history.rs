@@ -136,8 +136,31 @@ impl RoundWrites {
         state: &State,
         must_have: SeqNo,
     ) -> Result<Resolution, String> {
+        self.resolve_checked(model, last, state, must_have, &mut |_, _| Ok(()))
+            .map(|(res, ())| res)
+            .map_err(|e| match e {
+                Unresolved::State(m) | Unresolved::Check(m) => m,
+            })
+    }
+
+    /// [`RoundWrites::resolve`], where an order of the unknown writes must
+    /// also pass `check` (given the model extended by that order and its
+    /// last known seqno): the round's reads may reveal the order the
+    /// recovered state leaves open (a read-only open that saw one failed
+    /// write's records but not a later one's), so each order that matches
+    /// the recovered state is tried until one passes. Returns the first
+    /// check's error when none does.
+    pub fn resolve_checked<T>(
+        &self,
+        model: &mut KvModel,
+        last: SeqNo,
+        state: &State,
+        must_have: SeqNo,
+        check: &mut dyn FnMut(&KvModel, SeqNo) -> Result<T, String>,
+    ) -> Result<(Resolution, T), Unresolved> {
+        let state_err = |m: String| Err(Unresolved::State(m));
         if last < must_have {
-            return Err(format!(
+            return state_err(format!(
                 "recovered up to seqno {last}, but seqno {must_have} was acknowledged \
                  and had to survive"
             ));
@@ -148,22 +171,24 @@ impl RoundWrites {
             self.apply_known(model, &[]);
             let want = model.state_at(last);
             if &want != state {
-                return Err(format!(
+                return state_err(format!(
                     "recovered state at seqno {last} (before the round, which started \
                      after {}) differs from the model: {}",
                     self.base,
                     describe_difference(&want, state)
                 ));
             }
-            return Ok(Resolution {
+            let checked = check(model, model.last_seqno()).map_err(Unresolved::Check)?;
+            let res = Resolution {
                 known: model.last_seqno(),
                 unknown_landed: 0,
-            });
+            };
+            return Ok((res, checked));
         }
         if let Some((&f, ops)) = self.acked.range(..=last).next_back() {
             let l = f + ops.len() as u64 - 1;
             if l > last {
-                return Err(format!(
+                return state_err(format!(
                     "recovered up to seqno {last}, inside the batch {f}..={l}: \
                      a batch must land whole or not at all"
                 ));
@@ -175,7 +200,7 @@ impl RoundWrites {
         self.tile(&gaps, 0, 0, &mut Vec::new(), &mut used, &mut tilings);
         if tilings.is_empty() {
             let (a, b) = gaps.first().copied().unwrap_or((0, 0));
-            return Err(format!(
+            return state_err(format!(
                 "recovered up to seqno {last}, but seqnos {a}..={b} belong to no \
                  acknowledged write, and no order of the {} writes whose outcome \
                  is unknown fills them",
@@ -183,21 +208,32 @@ impl RoundWrites {
             ));
         }
         let mut first_mismatch = None;
+        let mut first_check_error = None;
         for tiling in &tilings {
             self.apply_known(model, tiling);
             let got = model.state_at(last);
             if &got == state {
-                return Ok(Resolution {
-                    known: model.last_seqno(),
-                    unknown_landed: tiling.len(),
-                });
-            }
-            if first_mismatch.is_none() {
+                match check(model, model.last_seqno()) {
+                    Ok(checked) => {
+                        let res = Resolution {
+                            known: model.last_seqno(),
+                            unknown_landed: tiling.len(),
+                        };
+                        return Ok((res, checked));
+                    }
+                    Err(e) => {
+                        first_check_error.get_or_insert(e);
+                    }
+                }
+            } else if first_mismatch.is_none() {
                 first_mismatch = Some(describe_difference(&got, state));
             }
             model.truncate_to(self.base);
         }
-        Err(format!(
+        if let Some(e) = first_check_error {
+            return Err(Unresolved::Check(e));
+        }
+        state_err(format!(
             "recovered state at seqno {last} matches no order of the round's writes \
              ({} tried); first try: {}",
             tilings.len(),
@@ -272,6 +308,15 @@ impl RoundWrites {
             model.apply(ops.clone());
         }
     }
+}
+
+/// Why [`RoundWrites::resolve_checked`] found no order of a round's writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// No order matches the recovered state.
+    State(String),
+    /// Orders match it, but every one failed the check (the first error).
+    Check(String),
 }
 
 /// The first key where two states differ, for a failure message.
@@ -376,6 +421,50 @@ mod tests {
         r.acked(4, vec![put("c", "1")]).unwrap();
         let err = r.complete(&mut KvModel::new()).unwrap_err();
         assert!(err.contains("3..=3"), "{err}");
+    }
+
+    /// Two failed writes to different keys recovered whole leave their order
+    /// open; a read that saw the state after only one of them (seqno 1 with
+    /// `b` and not `a`) decides it. The check is tried on each order the
+    /// recovered state allows and the passing one is kept; when none
+    /// passes, the first check's error is returned as such.
+    #[test]
+    fn the_reads_choose_among_the_orders_the_recovered_state_allows() {
+        let mut r = RoundWrites::new(0);
+        r.unknown(vec![put("a", "1")]);
+        r.unknown(vec![put("b", "1")]);
+        let recovered = state(&[("a", "1"), ("b", "1")]);
+        let saw_b_first = |m: &KvModel, known: SeqNo| {
+            assert_eq!(known, 2);
+            if m.state_at(1) == state(&[("b", "1")]) {
+                Ok(7)
+            } else {
+                Err("the read at seqno 1 saw b alone".to_string())
+            }
+        };
+        let mut m = KvModel::new();
+        let (res, got) = r
+            .resolve_checked(&mut m, 2, &recovered, 0, &mut { saw_b_first })
+            .unwrap();
+        assert_eq!((res.known, res.unknown_landed, got), (2, 2, 7));
+        assert_eq!(
+            m.get_at(b"a", 1),
+            None,
+            "the model keeps the order that passed"
+        );
+        assert_eq!(m.get_at(b"b", 1), Some(&b"1"[..]));
+
+        let mut m = KvModel::new();
+        let err = r
+            .resolve_checked(&mut m, 2, &recovered, 0, &mut |_, _| {
+                Err::<(), _>("no order".to_string())
+            })
+            .unwrap_err();
+        assert_eq!(err, Unresolved::Check("no order".into()));
+        let err = r
+            .resolve_checked(&mut m, 2, &state(&[("a", "2")]), 0, &mut |_, _| Ok(()))
+            .unwrap_err();
+        assert!(matches!(err, Unresolved::State(_)), "{err:?}");
     }
 
     #[test]

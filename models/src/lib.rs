@@ -18,7 +18,7 @@ use std::ops::Bound;
 mod history;
 mod oracle;
 mod txn;
-pub use history::{describe_difference, Resolution, RoundWrites, Window};
+pub use history::{describe_difference, Resolution, RoundWrites, Unresolved, Window};
 pub use oracle::{Acceptance, CrashOracle, Divergence};
 pub use txn::{covered, ScanRead, TxnReads};
 

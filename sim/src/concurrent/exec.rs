@@ -22,7 +22,7 @@ use strata::{
     BackgroundMode, CompactionOptions, Db, Error, Isolation, MemtableKind, Options, Stats,
     TableOptions, TransactionOptions, WriteOptions, WritePressure,
 };
-use strata_models::{KvModel, SeqNo, State, TxnReads, Window};
+use strata_models::{KvModel, SeqNo, State, TxnReads, Unresolved, Window};
 
 use super::check::{check_reads, round_writes, Call, Seen, TxnOutcome};
 use super::{plan, ClientOp, ConcurrentConfig, Death, Plan, RoundEnd, SchedulerChoice, TxnBody};
@@ -511,12 +511,23 @@ impl Exec {
                 self.fs.restart_process();
             }
             let (db, last, state) = self.recover()?;
-            let res = writes
+            // The reads are judged against each order of the writes whose
+            // outcome is unknown that recovery's state allows, until one
+            // passes: a read-only open may have seen the order.
+            let (_, checked) = writes
                 .round
-                .resolve(&mut self.model, last, &state, must_have)
-                .map_err(|e| format!("round {r}: {e}"))?;
-            self.stats.reads_checked +=
-                check_reads(&self.model, res.known, &calls).map_err(blame)?;
+                .resolve_checked(
+                    &mut self.model,
+                    last,
+                    &state,
+                    must_have,
+                    &mut |model, known| check_reads(model, known, &calls).map_err(blame),
+                )
+                .map_err(|e| match e {
+                    Unresolved::State(m) => format!("round {r}: {m}"),
+                    Unresolved::Check(m) => m,
+                })?;
+            self.stats.reads_checked += checked;
             if !self.model.truncate_to(last) {
                 return Err(format!("recovered seqno {last} is not a write boundary"));
             }
