@@ -3,12 +3,16 @@
 //! Writers enqueue themselves; the writer at the front leads a group: it runs
 //! the caller-supplied commit function for the whole group with the queue
 //! unlocked, then hands each member its result and wakes the queue. Results
-//! are delivered exactly once per member.
+//! are delivered exactly once per member. The commit function may release
+//! the group from the queue before it returns (once the group's order is
+//! fixed), so the next leader starts its group while this one finishes:
+//! the write path appends under the WAL lock, releases, then syncs.
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::time::Instant;
 use crate::sync::Arc;
 use crate::sync::{Condvar, Mutex, MutexGuard};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -35,7 +39,11 @@ pub struct Member {
 /// The leader's commit function: gets the group in queue order, returns
 /// each member's outcome (the last sequence number of its batch, or its
 /// own refusal, a transaction's conflict), or one error for the whole group.
-pub type CommitFn<'a> = dyn Fn(&[Arc<Member>]) -> Result<Vec<Outcome>> + 'a;
+/// Its second argument releases the group: it leaves the queue and the
+/// writer behind it becomes the next leader while this function goes on
+/// (calling it more than once does nothing more; not calling it keeps the
+/// queue until the function returns).
+pub type CommitFn<'a> = dyn Fn(&[Arc<Member>], &dyn Fn()) -> Result<Vec<Outcome>> + 'a;
 
 /// One member's outcome: the last sequence number of its batch, or its
 /// own refusal.
@@ -48,8 +56,9 @@ pub struct CommitQueue {
     wake: Condvar,
     /// Members of the last group that asked for a sync.
     last_synced_group: AtomicUsize,
-    /// Writes in the queue (leaders and groups being committed included),
-    /// kept beside the queue so statistics can read it without its lock.
+    /// Writes in the queue (leaders and groups being committed included,
+    /// until they are released), kept beside the queue so statistics can
+    /// read it without its lock.
     queued: AtomicUsize,
 }
 
@@ -93,7 +102,9 @@ impl CommitQueue {
             if let Some(result) = lock(&me.result).take() {
                 return result;
             }
-            if Arc::ptr_eq(q.front().expect("we are queued"), &me) {
+            // A member of a released group is no longer queued: it only
+            // waits for its result.
+            if q.front().is_some_and(|f| Arc::ptr_eq(f, &me)) {
                 break;
             }
             q = wait(&self.wake, q);
@@ -116,28 +127,48 @@ impl CommitQueue {
             self.last_synced_group.store(group.len(), Ordering::Relaxed);
         }
 
-        let outcome = commit(&group);
+        let released = Cell::new(false);
+        let release = || {
+            if !released.replace(true) {
+                let mut q = lock(&self.queue);
+                self.dequeue(&mut q, &group);
+                drop(q);
+                self.wake.notify_all();
+            }
+        };
+        let outcome = commit(&group, &release);
 
         let mut q = lock(&self.queue);
+        if !released.get() {
+            self.dequeue(&mut q, &group);
+        }
         let mut mine = None;
         match outcome {
             Ok(seqnos) => {
                 assert_eq!(seqnos.len(), group.len(), "one result per member");
                 for (m, s) in group.iter().zip(seqnos) {
-                    deliver(&mut q, m, &me, s, &mut mine);
+                    deliver(m, &me, s, &mut mine);
                 }
             }
             Err(e) => {
                 for m in &group {
                     let err = e.duplicate();
-                    deliver(&mut q, m, &me, Err(err), &mut mine);
+                    deliver(m, &me, Err(err), &mut mine);
                 }
             }
         }
-        self.queued.store(q.len(), Ordering::Relaxed);
         self.wake.notify_all();
         drop(q);
         mine.expect("the leader is in its own group")
+    }
+
+    /// Takes `group` off the front of the queue.
+    fn dequeue(&self, q: &mut VecDeque<Arc<Member>>, group: &[Arc<Member>]) {
+        for m in group {
+            let front = q.pop_front().expect("group members are at the front");
+            debug_assert!(Arc::ptr_eq(&front, m));
+        }
+        self.queued.store(q.len(), Ordering::Relaxed);
     }
 
     /// A synced group pays one fsync however large it is; writers released
@@ -165,15 +196,15 @@ impl CommitQueue {
     }
 }
 
+/// Hands `m` its result (the leader keeps its own in `mine`). Called with
+/// the queue locked, so a member that checks for its result under that lock
+/// before waiting cannot miss the wake-up that follows.
 fn deliver(
-    q: &mut VecDeque<Arc<Member>>,
     m: &Arc<Member>,
     me: &Arc<Member>,
     result: Result<SeqNo>,
     mine: &mut Option<Result<SeqNo>>,
 ) {
-    let front = q.pop_front().expect("group members are at the front");
-    debug_assert!(Arc::ptr_eq(&front, m));
     if Arc::ptr_eq(m, me) {
         *mine = Some(result);
     } else {
@@ -214,7 +245,7 @@ mod tests {
         let leader = {
             let (q, entered) = (q.clone(), entered.clone());
             crate::sync::thread::spawn(move || {
-                q.submit(batch("leader"), SyncMode::Buffered, 10, None, &|g| {
+                q.submit(batch("leader"), SyncMode::Buffered, 10, None, &|g, _| {
                     assert_eq!(g.len(), 1);
                     entered.store(1, Ordering::SeqCst);
                     // Hold the group open until every follower waits.
@@ -239,7 +270,7 @@ mod tests {
                         SyncMode::Buffered,
                         follower_bytes,
                         None,
-                        &|g| {
+                        &|g, _| {
                             lock(&groups).push(g.len());
                             commit(g)
                         },
@@ -305,7 +336,7 @@ mod tests {
     #[test]
     fn only_synced_groups_set_the_gather_target() {
         let q = CommitQueue::default();
-        let ok = |g: &[Arc<Member>]| Ok(g.iter().map(|_| Ok(1)).collect());
+        let ok = |g: &[Arc<Member>], _: &dyn Fn()| Ok(g.iter().map(|_| Ok(1)).collect());
         assert_eq!(q.last_synced_group.load(Ordering::Relaxed), 0);
         q.submit(batch("a"), SyncMode::Durable, 10, None, &ok)
             .unwrap();
@@ -318,6 +349,50 @@ mod tests {
             7,
             "a buffered group leaves it alone"
         );
+    }
+
+    /// A released group leaves the queue: the writer behind it leads the
+    /// next group while the first leader's commit function still runs, and
+    /// both get their results. (Were release to do nothing, the first
+    /// leader would wait for the second group forever.)
+    #[test]
+    fn a_released_group_lets_the_next_leader_commit_before_it_returns() {
+        let q = Arc::new(CommitQueue::default());
+        let second_done = Arc::new(AtomicUsize::new(0));
+        let entered = Arc::new(AtomicUsize::new(0));
+        let first = {
+            let (q, second_done, entered) = (q.clone(), second_done.clone(), entered.clone());
+            crate::sync::thread::spawn(move || {
+                q.submit(
+                    batch("first"),
+                    SyncMode::Buffered,
+                    10,
+                    None,
+                    &|g, release| {
+                        assert_eq!(g.len(), 1);
+                        release();
+                        release();
+                        entered.store(1, Ordering::SeqCst);
+                        while second_done.load(Ordering::SeqCst) == 0 {
+                            crate::sync::thread::yield_now();
+                        }
+                        Ok(vec![Ok(1)])
+                    },
+                )
+            })
+        };
+        while entered.load(Ordering::SeqCst) == 0 {
+            crate::sync::thread::yield_now();
+        }
+        assert_eq!(q.queued(), 0, "a released group is out of the queue");
+        let second = q.submit(batch("second"), SyncMode::Buffered, 10, None, &|g, _| {
+            assert_eq!(g.len(), 1, "the released group is not taken again");
+            second_done.store(1, Ordering::SeqCst);
+            Ok(vec![Ok(2)])
+        });
+        assert_eq!(second.unwrap(), 2);
+        assert_eq!(first.join().unwrap().unwrap(), 1);
+        assert_eq!(q.queued(), 0);
     }
 
     #[test]
@@ -333,8 +408,12 @@ mod tests {
                         let mut b = WriteBatch::new();
                         b.put(format!("{t}-{i}"), "v");
                         let s = q
-                            .submit(b, SyncMode::Buffered, 10, None, &|g| {
-                                // Slow leader so followers pile up.
+                            .submit(b, SyncMode::Buffered, 10, None, &|g, release| {
+                                // Slow leader so followers pile up; every
+                                // other group is released early.
+                                if t % 2 == 0 {
+                                    release();
+                                }
                                 crate::sync::thread::yield_now();
                                 Ok(g.iter()
                                     .map(|_| Ok(next.fetch_add(1, Ordering::Relaxed)))

@@ -10,6 +10,7 @@
 //! - every length is checked against the frame and the configured maxima
 //!   before anything is allocated.
 
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::Arc;
 use std::path::{Path, PathBuf};
 
@@ -546,15 +547,43 @@ fn check_segment_header(data: &[u8], number: u64) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// Appends records to one segment. Only the commit leader uses it.
+/// Appends records to one segment. Only the commit leader uses it (under
+/// the WAL lock); the syncs of earlier groups may still be running beside
+/// it through their [`WalSyncPoint`]s.
 #[derive(Debug)]
 pub struct WalWriter {
     file: Arc<dyn FsFile>,
     path: PathBuf,
     number: u64,
     offset: u64,
-    /// Bytes a completed sync made durable.
-    synced: u64,
+    /// Bytes a completed sync made durable, shared with the sync points
+    /// handed out (a sync finishing outside the WAL lock raises it).
+    synced: Arc<AtomicU64>,
+}
+
+/// A sync of one segment up to a given byte, runnable without the WAL
+/// lock: a commit group appends its records under the lock, then syncs
+/// through this while the next group appends (see `engine/DESIGN.md`,
+/// "Group commit").
+#[derive(Debug)]
+pub struct WalSyncPoint {
+    file: Arc<dyn FsFile>,
+    path: PathBuf,
+    /// Bytes appended when the point was taken: what the sync covers.
+    upto: u64,
+    synced: Arc<AtomicU64>,
+}
+
+impl WalSyncPoint {
+    /// Makes every byte before the point durable (and raises the segment's
+    /// sync watermark to it once the sync returned).
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.synced.fetch_max(self.upto, Ordering::AcqRel);
+        Ok(())
+    }
 }
 
 impl WalWriter {
@@ -567,7 +596,7 @@ impl WalWriter {
             path: PathBuf::from("<read-only: no WAL segment>"),
             number,
             offset: 0,
-            synced: 0,
+            synced: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -599,7 +628,7 @@ impl WalWriter {
             path,
             number,
             offset: SEGMENT_HEADER_BYTES as u64,
-            synced: SEGMENT_HEADER_BYTES as u64,
+            synced: Arc::new(AtomicU64::new(SEGMENT_HEADER_BYTES as u64)),
         })
     }
 
@@ -614,17 +643,24 @@ impl WalWriter {
 
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.synced = self.offset;
-        Ok(())
+        self.sync_point().sync()
+    }
+
+    /// A sync of everything appended so far, to run later and without the
+    /// writer (see [`WalSyncPoint`]).
+    pub fn sync_point(&self) -> WalSyncPoint {
+        WalSyncPoint {
+            file: self.file.clone(),
+            path: self.path.clone(),
+            upto: self.offset,
+            synced: self.synced.clone(),
+        }
     }
 
     /// Bytes of the segment a completed sync made durable: the watermark
     /// stored in the next records.
     pub fn synced_bytes(&self) -> u64 {
-        self.synced
+        self.synced.load(Ordering::Acquire)
     }
 
     /// The segment's number.

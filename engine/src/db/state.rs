@@ -85,6 +85,16 @@ pub(crate) struct ManifestState {
     pub log_number: u64,
 }
 
+/// Commit groups publish their sequence numbers in order: a group waits on
+/// `turn`, under `lock`, until the visible sequence number reaches the one
+/// before its first (or the database is poisoned), and notifies `turn` when
+/// it has published or failed.
+#[derive(Debug, Default)]
+pub(crate) struct PublishOrder {
+    pub lock: Mutex<()>,
+    pub turn: Condvar,
+}
+
 /// Signals between writers and the background thread.
 #[derive(Debug, Default)]
 pub(crate) struct BgSignal {
@@ -148,6 +158,9 @@ pub(crate) struct DbInner {
     pub(super) compactions_paused: AtomicU64,
     /// Highest sequence number readers may see.
     pub(super) visible_seqno: AtomicU64,
+    /// Orders the groups' publications of `visible_seqno` (see
+    /// `DbInner::publish`).
+    pub(super) publish: PublishOrder,
     /// Set once a write, sync or background step fails; writes are refused
     /// until reopen.
     poisoned: AtomicBool,
@@ -225,6 +238,7 @@ impl DbInner {
             next_file_number: AtomicU64::new(r.next_file_number),
             compactions_paused: AtomicU64::new(0),
             visible_seqno: AtomicU64::new(r.last_seqno),
+            publish: PublishOrder::default(),
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),

@@ -14,10 +14,10 @@ use crate::compaction::{write_pressure, WritePressure};
 use crate::error::{ConflictKind, Error, Result};
 use crate::memtable::Memtable;
 use crate::options::{BackgroundMode, SyncMode, WriteOptions};
-use crate::sync::{lock, read, wait_timeout, write};
+use crate::sync::{lock, read, wait, wait_timeout, write};
 use crate::txn::TxnCheck;
 use crate::types::{SeqNo, SEQNO_MAX};
-use crate::wal::{self, WalWriter};
+use crate::wal::{self, WalSyncPoint, WalWriter};
 
 impl DbInner {
     /// Commits `batch` through the group-commit queue.
@@ -42,8 +42,8 @@ impl DbInner {
         self.throttle()?;
         StatsCounters::add(&self.stats.user_bytes_written, batch.payload_bytes() as u64);
         self.queue
-            .submit(batch, wo.sync, record_bytes, txn, &|group| {
-                self.commit_group(group)
+            .submit(batch, wo.sync, record_bytes, txn, &|group, release| {
+                self.commit_group(group, release)
             })
     }
 
@@ -133,11 +133,73 @@ impl DbInner {
         }
     }
 
-    /// The leader's work for one group (see DESIGN.md, "Group commit"):
-    /// the transactions' conflict checks and the sequence numbers, one WAL
-    /// append, one sync if any member asked for it, then the memtable
-    /// inserts and the new visible sequence number.
-    fn commit_group(&self, group: &[Arc<Member>]) -> Result<Vec<Outcome>> {
+    /// The leader's work for one group (see DESIGN.md, "Group commit").
+    /// Under the WAL lock: the transactions' conflict checks and the
+    /// sequence numbers, one WAL append, the memtable inserts. Then the
+    /// group leaves the queue (`release`), so the next group appends while
+    /// this one syncs, if any member asked for it, and publishes its last
+    /// sequence number as visible once every earlier group has.
+    fn commit_group(&self, group: &[Arc<Member>], release: &dyn Fn()) -> Result<Vec<Outcome>> {
+        let (outcomes, first, last, sync) = self.append_group(group)?;
+        if first > last {
+            return Ok(outcomes);
+        }
+        release();
+        let synced = match sync {
+            Some(point) => point.sync().inspect(|()| {
+                StatsCounters::add(&self.stats.wal_syncs, 1);
+            }),
+            None => Ok(()),
+        };
+        self.publish(first, last, synced)?;
+        Ok(outcomes)
+    }
+
+    /// Makes `first..=last` visible after every earlier group's numbers,
+    /// or fails: when this group's sync failed (the database is poisoned:
+    /// the unsynced bytes must be treated as lost, the sync is never
+    /// retried), or an earlier group failed (its bytes come before these
+    /// in the log, so these cannot be acknowledged either).
+    fn publish(&self, first: SeqNo, last: SeqNo, synced: Result<()>) -> Result<()> {
+        if let Err(e) = &synced {
+            self.poison(e);
+        }
+        let mut turn = lock(&self.publish.lock);
+        while self.visible_seqno.load(Ordering::Acquire) != first - 1 && !self.is_poisoned() {
+            turn = wait(&self.publish.turn, turn);
+        }
+        let published = synced.is_ok() && !self.is_poisoned();
+        if published {
+            self.visible_seqno.store(last, Ordering::Release);
+        }
+        drop(turn);
+        self.publish.turn.notify_all();
+        synced?;
+        if !published {
+            // Not `Poisoned`, which promises nothing was written: these
+            // records are in the log, their outcome unknown.
+            let path = lock(&self.wal).writer.path().to_path_buf();
+            return Err(Error::io(
+                path,
+                std::io::Error::other(format!(
+                    "the commit of sequence numbers {first}..={last} was abandoned after a \
+                     failure before it ({}); its records may or may not survive a reopen",
+                    self.poison_error()
+                )),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The part of a group's commit under the WAL lock: checks, numbers,
+    /// appends and inserts the group; returns each member's outcome, the
+    /// sequence numbers used (`first > last` when every member was
+    /// refused), and the sync to run if a member asked for one.
+    #[allow(clippy::type_complexity)]
+    fn append_group(
+        &self,
+        group: &[Arc<Member>],
+    ) -> Result<(Vec<Outcome>, SeqNo, SeqNo, Option<WalSyncPoint>)> {
         self.check_writable()?;
         let mut wal = lock(&self.wal);
         let wal = &mut *wal;
@@ -155,7 +217,7 @@ impl DbInner {
             .map(|(m, _)| m)
             .collect();
         if accepted.is_empty() {
-            return Ok(outcomes);
+            return Ok((outcomes, first, first - 1, None));
         }
         wal.buf.clear();
         let mut seq = first;
@@ -178,14 +240,10 @@ impl DbInner {
             StatsCounters::add(&self.stats.commit_groups_mixed, 1);
             crate::probe::hit(crate::probe::Probe::GroupMixed);
         }
-        if accepted.iter().any(|m| m.sync == SyncMode::Durable) {
-            if let Err(e) = wal.writer.sync() {
-                // Never retried: the unsynced bytes must be treated as lost.
-                self.poison(&e);
-                return Err(e);
-            }
-            StatsCounters::add(&self.stats.wal_syncs, 1);
-        }
+        let sync = accepted
+            .iter()
+            .any(|m| m.sync == SyncMode::Durable)
+            .then(|| wal.writer.sync_point());
         let mut seq = first;
         for m in &accepted {
             for op in m.batch.ops() {
@@ -197,8 +255,7 @@ impl DbInner {
             }
         }
         wal.next_seqno = seq;
-        self.visible_seqno.store(seq - 1, Ordering::Release);
-        Ok(outcomes)
+        Ok((outcomes, first, seq - 1, sync))
     }
 
     /// Checks the group's transactions against the writes committed since
