@@ -708,6 +708,28 @@ mod tests {
         decode_payload(frame.kind, &buf[frame.payload], &limits())
     }
 
+    /// A batch whose operation count cannot fit in what is left of its
+    /// payload (each operation takes at least 5 bytes) is refused by the
+    /// count check itself, before anything is reserved or read: one more
+    /// operation than the rest of the payload could hold is impossible.
+    #[test]
+    fn a_batch_count_the_rest_of_the_payload_cannot_hold_is_refused_up_front() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &[put(b"a", b"1"), del(b"b")], 0);
+        let mut payload = buf[RECORD_HEADER_BYTES..].to_vec();
+        let after_count = payload.len() - 12; // seqno u64, count u32
+        let fits = after_count / 5;
+        for (count, refused) in [(fits + 1, true), (fits, false)] {
+            payload[8..12].copy_from_slice(&(count as u32).to_le_bytes());
+            let err = decode_payload(RECORD_BATCH, &payload, &limits()).unwrap_err();
+            assert_eq!(
+                err.contains("impossible for payload"),
+                refused,
+                "count {count}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn every_record_kind_round_trips() {
         let cases: Vec<(SeqNo, Vec<BatchOp>, u8)> = vec![

@@ -494,6 +494,7 @@ fn every_file_number_names_one_file() {
     let dir = tempfile::tempdir().unwrap();
     let opts = || Options {
         background: strata::BackgroundMode::Manual,
+        memtable_bytes_max: 4096,
         ..Options::default()
     };
     let mut seen: BTreeMap<u64, String> = BTreeMap::new();
@@ -518,6 +519,19 @@ fn every_file_number_names_one_file() {
         db.flush().unwrap();
         record(dir.path());
         db.compact_range::<&[u8], _>(..).unwrap();
+        record(dir.path());
+        // Fill the memtable past its limit: it rotates behind a new WAL
+        // segment whose number no manifest edit has recorded yet, so the
+        // next open must number its files past the segment, not only past
+        // the manifest's counter.
+        for i in 0..8 {
+            db.put(
+                &key(round * 100 + 50 + i),
+                &[7; 1024],
+                WriteOptions::BUFFERED,
+            )
+            .unwrap();
+        }
         record(dir.path());
         db.close().unwrap();
     }
