@@ -475,6 +475,8 @@ mod tests {
         assert_eq!(l1, vec![4, 5]);
         assert_eq!(v.level_bytes(0), 15);
         assert_eq!(v.level_bytes(1), 14);
+        assert_eq!(v.file_count(), 5);
+        assert_eq!(Version::new().file_count(), 0);
         assert_eq!(
             v.live_file_numbers().into_iter().collect::<Vec<_>>(),
             vec![1, 2, 3, 4, 5]
