@@ -158,3 +158,32 @@ fn the_last_level_is_never_pending_compaction() {
     assert!(!p.background_work_pending, "{p:?}");
     assert_eq!(p.pending_compaction_bytes, 0, "{p:?}");
 }
+
+/// `Stats::table_bytes_written` counts every byte of every table written:
+/// after a flush it is the size of the flushed tables, and a compaction
+/// adds exactly the size of its outputs (what the levels hold afterwards,
+/// since the compaction replaced every table).
+#[test]
+fn table_bytes_written_counts_flushes_and_compaction_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let level_bytes = |db: &Db| db.stats().levels.iter().map(|l| l.bytes).sum::<u64>();
+    for round in 0..2u32 {
+        for i in 0..500u32 {
+            db.put(format!("key{i:05}").as_bytes(), &[round as u8; 100], W)
+                .unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let flushed = db.stats().table_bytes_written;
+    assert!(flushed > 0);
+    assert_eq!(
+        flushed,
+        level_bytes(&db),
+        "two flushed tables, nothing else"
+    );
+    db.compact_range::<&[u8], _>(..).unwrap();
+    let after = db.stats();
+    assert_eq!(after.levels[0].files, 0, "the compaction took every table");
+    assert_eq!(after.table_bytes_written - flushed, level_bytes(&db));
+}
