@@ -37,6 +37,20 @@ fn check_pct_seeded(
     shuttle::Runner::new(scheduler, shuttle::Config::new()).run(f);
 }
 
+/// Options on `fs` with no background thread and a compaction due at two
+/// level-0 tables (the tests below run flushes and compactions by hand).
+fn manual_compacting_opts(fs: std::sync::Arc<dyn strata::fs::FileSystem>) -> strata::Options {
+    strata::Options {
+        fs,
+        background: strata::BackgroundMode::Manual,
+        compaction: strata::CompactionOptions {
+            l0_compaction_trigger: 2,
+            ..strata::CompactionOptions::default()
+        },
+        ..strata::Options::default()
+    }
+}
+
 fn cfg(scheduler: SchedulerChoice, faults: FaultMode, disk: DiskModel) -> ConcurrentConfig {
     ConcurrentConfig {
         run: RunConfig {
@@ -133,21 +147,12 @@ fn a_lying_disk_fails_and_its_failure_shrinks() {
 #[test]
 fn close_waits_for_the_calls_in_flight() {
     use std::sync::Arc;
-    use strata::fs::FileSystem;
-    use strata::{BackgroundMode, CompactionOptions, Db, Options, WriteOptions};
+    use strata::{Db, WriteOptions};
     use strata_sim::{Rng, SimFs};
     shuttle::check_random_with_seed(
         || {
             let fs = SimFs::new(1);
-            let opts = Options {
-                fs: Arc::new(fs.clone()) as Arc<dyn FileSystem>,
-                background: BackgroundMode::Manual,
-                compaction: CompactionOptions {
-                    l0_compaction_trigger: 2,
-                    ..CompactionOptions::default()
-                },
-                ..Options::default()
-            };
+            let opts = manual_compacting_opts(Arc::new(fs.clone()));
             let db = Arc::new(Db::open("/db", opts.clone()).unwrap());
             // Two overlapping level-0 tables: a compaction is due.
             for round in 0..2u8 {
@@ -386,21 +391,13 @@ fn a_stalled_writer_resumes_when_the_flush_ends_the_stall_before_it_waits() {
 fn a_read_only_open_racing_flushes_and_compactions_sees_every_acknowledged_write() {
     use shuttle::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use strata::fs::{FileSystem, MemFs};
-    use strata::{BackgroundMode, CompactionOptions, Db, Options, WriteOptions};
+    use strata::fs::MemFs;
+    use strata::{Db, WriteOptions};
     for (writes, compact) in [(1, false), (6, true)] {
         check_pct_seeded(
             0x4ead,
             move || {
-                let opts = Options {
-                    fs: Arc::new(MemFs::new()) as Arc<dyn FileSystem>,
-                    background: BackgroundMode::Manual,
-                    compaction: CompactionOptions {
-                        l0_compaction_trigger: 2,
-                        ..CompactionOptions::default()
-                    },
-                    ..Options::default()
-                };
+                let opts = manual_compacting_opts(Arc::new(MemFs::new()));
                 let db = Arc::new(Db::open("/db", opts.clone()).unwrap());
                 let acked = Arc::new(AtomicUsize::new(0));
                 let writer = {
