@@ -344,6 +344,30 @@ mod tests {
         );
     }
 
+    /// The file whose overlap below is smallest relative to its own size is
+    /// chosen, compared as fractions (cross-multiplied), not by overlap
+    /// alone: file 2 carries 200 bytes of overlap for its 100, file 1 100
+    /// for its 10.
+    #[test]
+    fn the_file_with_the_least_overlap_per_byte_is_chosen() {
+        let v = version(vec![
+            (1, meta(1, "a", "b", 1, 10)),
+            (1, meta(2, "c", "d", 1, 100)),
+            (2, meta(3, "a", "b", 1, 100)),
+            (2, meta(4, "c", "d", 1, 200)),
+        ]);
+        assert_eq!(
+            choose_level_n(&v, 1),
+            CompactionChoice::Merge {
+                level: 1,
+                inputs: vec![2],
+                lower_inputs: vec![4],
+                output_level: 2,
+                bottommost: true,
+            }
+        );
+    }
+
     /// Scores compare as fractions: 3/1 beats 10/5, and 2/1 ties 10/5,
     /// whatever the units' sizes.
     #[test]
