@@ -109,31 +109,44 @@ fn a_read_only_open_of_no_database_fails_and_creates_nothing() {
     assert!(!dir.path().join("missing").exists());
 }
 
-/// A table the manifest lists but the directory lacks fails the read-only
-/// open at once, naming the table (a stable manifest: no retry, no "the
-/// manifest changed" error); a damaged table does not fail the open, only
-/// the reads that need it.
-#[test]
-fn a_missing_table_fails_the_open_and_a_damaged_one_only_its_reads() {
-    let opts = || Options {
+/// Options for the read-only tests with tables: no background work, so
+/// the flushed tables stay as they are.
+fn manual() -> Options {
+    Options {
         background: BackgroundMode::Manual,
         ..Options::default()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), opts()).unwrap();
+    }
+}
+
+/// A closed database of two tables, `a` -> `1` in the first and `b` -> `2`
+/// in the second; returns the tables' paths in order.
+fn two_tables(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let db = Db::open(dir, manual()).unwrap();
     db.put(b"a", b"1", WriteOptions::DURABLE).unwrap();
     db.flush().unwrap();
     db.put(b"b", b"2", WriteOptions::DURABLE).unwrap();
     db.flush().unwrap();
     db.close().unwrap();
     drop(db);
-    let mut tables: Vec<_> = std::fs::read_dir(dir.path())
+    let mut tables: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "sst"))
         .collect();
     tables.sort();
     assert_eq!(tables.len(), 2);
+    tables
+}
+
+/// A table the manifest lists but the directory lacks fails the read-only
+/// open at once, naming the table (a stable manifest: no retry, no "the
+/// manifest changed" error); a damaged table does not fail the open, only
+/// the reads that need it.
+#[test]
+fn a_missing_table_fails_the_open_and_a_damaged_one_only_its_reads() {
+    let opts = manual;
+    let dir = tempfile::tempdir().unwrap();
+    let tables = two_tables(dir.path());
 
     // Damage: the first table's first block.
     let mut bytes = std::fs::read(&tables[0]).unwrap();
@@ -157,5 +170,26 @@ fn a_missing_table_fails_the_open_and_a_damaged_one_only_its_reads() {
             assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
         }
         other => panic!("expected the missing table named: {other:?}"),
+    }
+}
+
+/// A table that cannot be read (here a directory where the file should be:
+/// every read fails with an I/O error other than "not found") is left to
+/// the reads that need it, like a damaged one; only a missing table means
+/// the manifest moved on and fails the open.
+#[test]
+fn an_unreadable_table_fails_only_the_reads_that_need_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tables = two_tables(dir.path());
+    std::fs::remove_file(&tables[0]).unwrap();
+    std::fs::create_dir(&tables[0]).unwrap();
+    let ro = Db::open_read_only(dir.path(), manual()).expect("an unreadable table opens");
+    assert_eq!(ro.get(b"b").unwrap(), Some(b"2".to_vec()));
+    match ro.get(b"a") {
+        Err(Error::Io { path, source }) => {
+            assert_eq!(path, tables[0]);
+            assert_ne!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected the unreadable table named: {other:?}"),
     }
 }
