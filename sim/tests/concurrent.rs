@@ -464,3 +464,105 @@ fn sim_regression_concurrent_seed_328_a_read_only_open_saw_the_order_of_failed_w
     let out = run_concurrent_seed(seed, &regression_cfg(FaultMode::All), false);
     assert!(out.failure.is_none(), "seed {seed}: {:?}", out.failure);
 }
+
+/// Buffered writers acknowledged one after another: each reads its own
+/// write back at once, and the visible sequence number never goes back.
+/// A group without a sync leaves the queue before it publishes, so two
+/// groups can wait to publish at once; the later one must wait its turn.
+/// Planting the turn wait as `while ... && poisoned` (groups publish in
+/// whatever order they get there) fails it: a later group's number is
+/// overwritten by an earlier one's, hiding an acknowledged write.
+#[test]
+fn groups_publish_in_order_so_writers_read_their_own_writes() {
+    use std::sync::Arc;
+    use strata::fs::{FileSystem, MemFs};
+    use strata::{BackgroundMode, Db, Options, WriteOptions};
+    check_pct_seeded(
+        0x9b1,
+        || {
+            let opts = Options {
+                fs: Arc::new(MemFs::new()) as Arc<dyn FileSystem>,
+                background: BackgroundMode::Manual,
+                ..Options::default()
+            };
+            let db = Arc::new(Db::open("/db", opts).unwrap());
+            let writers: Vec<_> = (0..3u8)
+                .map(|t| {
+                    let db = db.clone();
+                    shuttle::thread::spawn(move || {
+                        let mut seen = 0;
+                        for i in 0..2u8 {
+                            let seq = db.put(&[t, i], &[i], WriteOptions::BUFFERED).unwrap();
+                            assert_eq!(db.get(&[t, i]).unwrap(), Some(vec![i]), "writer {t}");
+                            let now = db.last_seqno();
+                            assert!(
+                                now >= seq && now >= seen,
+                                "visible {now}, acknowledged {seq}, seen {seen}"
+                            );
+                            seen = now;
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            db.close().unwrap();
+        },
+        300,
+        3,
+    );
+}
+
+/// A group that was still waiting for its turn to publish when a later
+/// group's sync failed (poisoning the database) is abandoned, not
+/// published out of turn: every writer acknowledged reads its own write,
+/// and the visible sequence number never goes back. Every sync fails here,
+/// so the durable writer poisons the database while the buffered groups
+/// ahead of it may still be waiting to publish. Planting the publish
+/// decision as `synced.is_ok() || !poisoned` fails it.
+#[test]
+fn groups_waiting_to_publish_when_a_sync_fails_are_abandoned_in_order() {
+    use std::sync::Arc;
+    use strata::fs::FileSystem;
+    use strata::{BackgroundMode, Db, Options, WriteOptions};
+    use strata_sim::{FaultRates, SimFs};
+    check_pct_seeded(
+        0x9b2,
+        || {
+            let fs = Arc::new(SimFs::new(1));
+            let opts = Options {
+                fs: fs.clone() as Arc<dyn FileSystem>,
+                background: BackgroundMode::Manual,
+                ..Options::default()
+            };
+            let db = Arc::new(Db::open("/db", opts).unwrap());
+            fs.set_faults(FaultRates {
+                sync_failure_per_million: 1_000_000,
+                ..FaultRates::default()
+            });
+            let writers: Vec<_> = (0..3u8)
+                .map(|t| {
+                    let db = db.clone();
+                    shuttle::thread::spawn(move || {
+                        let wo = if t == 2 {
+                            WriteOptions::DURABLE
+                        } else {
+                            WriteOptions::BUFFERED
+                        };
+                        if let Ok(seq) = db.put(&[t], &[t], wo) {
+                            assert_eq!(db.get(&[t]).unwrap(), Some(vec![t]), "writer {t}");
+                            let now = db.last_seqno();
+                            assert!(now >= seq, "visible {now}, acknowledged {seq}");
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+        },
+        1000,
+        3,
+    );
+}
