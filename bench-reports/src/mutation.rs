@@ -87,6 +87,11 @@ pub struct Run {
     /// are not reruns: they test different mutants that may share a
     /// description, and are matched by exact name only.
     pub rerun: bool,
+    /// A second judge (the scheduler pass, `bash sim/mutants.sh shuttle`):
+    /// the same mutants judged by other tests in another build. Its catches
+    /// correct earlier misses (matched like a rerun's); its misses change
+    /// nothing, since a mutant another judge caught stays caught.
+    pub second_judge: bool,
 }
 
 /// Reads one cargo-mutants output directory (or its parent).
@@ -152,6 +157,7 @@ pub fn load_run(dir: &Path) -> Result<Run> {
         wall_seconds,
         mutants,
         rerun: false,
+        second_judge: false,
     })
 }
 
@@ -247,10 +253,12 @@ pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
         for m in mine {
             match merged[..earlier].iter().position(|x| x.name == m.name) {
                 Some(i) => {
-                    merged[i] = m.clone();
+                    if corrects(r, &merged[i], m) {
+                        merged[i] = m.clone();
+                    }
                     replaced[i] = true;
                 }
-                None if r.rerun => leftovers.push(m),
+                None if r.rerun || r.second_judge => leftovers.push(m),
                 None => merged.push(m.clone()),
             }
         }
@@ -264,13 +272,23 @@ pub fn merge(runs: &[Run]) -> Vec<MutantResult> {
             if let Some(i) =
                 (0..earlier).find(|&i| !replaced[i] && placed(&merged[i].name).1 == key)
             {
-                merged[i] = m.clone();
+                if corrects(r, &merged[i], m) {
+                    merged[i] = m.clone();
+                }
                 replaced[i] = true;
             }
         }
         merged.sort_by_key(|m| placed(&m.name).0);
     }
     merged
+}
+
+/// Whether `later`, from run `r`, replaces `earlier`: always, except that
+/// a second judge only turns a miss into a catch.
+fn corrects(r: &Run, earlier: &MutantResult, later: &MutantResult) -> bool {
+    !r.second_judge
+        || (earlier.outcome == Outcome::Missed
+            && matches!(later.outcome, Outcome::Caught | Outcome::Timeout))
 }
 
 /// One module's (file's) counts.
@@ -530,6 +548,7 @@ mod tests {
             wall_seconds: None,
             mutants: vec![result(name, o, None)],
             rerun: false,
+            second_judge: false,
         };
         let merged = merge(&[
             shard(
@@ -547,6 +566,46 @@ mod tests {
         assert_eq!(merged[0].outcome, Outcome::Missed);
     }
 
+    /// The scheduler pass judges named mutants with other tests: its catch
+    /// corrects a miss (also after lines moved), its miss leaves a catch
+    /// of the main pass standing.
+    #[test]
+    fn a_second_judge_only_turns_misses_into_catches() {
+        let run = |dir: &str, names: &[(&str, Outcome)], second_judge: bool| Run {
+            dir: dir.into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: names.iter().map(|(n, o)| result(n, *o, None)).collect(),
+            rerun: false,
+            second_judge,
+        };
+        let main = run(
+            "s1",
+            &[
+                ("engine/src/w.rs:10:5: delete ! in t", Outcome::Missed),
+                (
+                    "engine/src/w.rs:20:5: replace == with != in t",
+                    Outcome::Caught,
+                ),
+            ],
+            false,
+        );
+        let scheduler = run(
+            "sched",
+            &[
+                ("engine/src/w.rs:12:5: delete ! in t", Outcome::Caught),
+                (
+                    "engine/src/w.rs:22:5: replace == with != in t",
+                    Outcome::Missed,
+                ),
+            ],
+            true,
+        );
+        let merged = merge(&[main, scheduler]);
+        let outcomes: Vec<Outcome> = merged.iter().map(|m| m.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Caught, Outcome::Caught], "{merged:?}");
+    }
+
     /// A rerun selected by description also tests mutants no earlier run
     /// did (other shards'): they are left out, and they cannot take the
     /// place of an earlier mutant that the rerun names exactly.
@@ -558,6 +617,7 @@ mod tests {
             wall_seconds: None,
             mutants: names.iter().map(|(n, o)| result(n, *o, None)).collect(),
             rerun,
+            second_judge: false,
         };
         let shard = run(
             "s1",
@@ -600,6 +660,7 @@ mod tests {
             wall_seconds: None,
             mutants: names.iter().map(|(n, o)| result(n, *o, None)).collect(),
             rerun: dir != "a",
+            second_judge: false,
         };
         let before = run(
             "a",
@@ -643,6 +704,7 @@ mod tests {
                 result("engine/src/gc.rs:1:1: d", Outcome::Caught, Some("detect")),
             ],
             rerun: false,
+            second_judge: false,
         };
         let rerun = Run {
             dir: "b".into(),
@@ -654,6 +716,7 @@ mod tests {
                 Some("wal_recovery"),
             )],
             rerun: true,
+            second_judge: false,
         };
         let merged = merge(&[first.clone(), rerun]);
         assert_eq!(merged.len(), 4);
@@ -668,6 +731,7 @@ mod tests {
                 Some("wal_recovery"),
             )],
             rerun: true,
+            second_judge: false,
         };
         assert_eq!(merge(&[first.clone(), moved]), merged_with_moved(&merged));
         let engine_tests = vec!["wal_recovery".to_string()];

@@ -3,14 +3,17 @@
 //!
 //! ```text
 //! cargo run -p strata-bench --bin mutants -- [--out DIR] [--triaged FILE]
-//!     [--title TEXT] [--fail-on-missed] DIR... [--rerun DIR]...
+//!     [--title TEXT] [--fail-on-missed] DIR... [--rerun DIR]... [--judge DIR]...
 //! ```
 //! Each `DIR` holds `outcomes.json`, or a `mutants.out` that does: shards
 //! and runs, which add up (a mutant named in several takes the last
 //! result). A `--rerun DIR` reran mutants of the directories before it
 //! (`bash sim/mutants.sh rerun-missed`), perhaps after edits moved lines:
 //! its mutants also replace earlier ones of the same file and description,
-//! in line order. `--triaged` names
+//! in line order. A `--judge DIR` judged mutants of the directories before
+//! it with other tests (the scheduler pass, `bash sim/mutants.sh
+//! shuttle`): its catches correct earlier misses, matched like a rerun's,
+//! and its misses change nothing. `--triaged` names
 //! a file listing the mutants the triage list excluded, one name per line
 //! (`bash sim/mutants.sh triaged`). Without `--out` the table is printed.
 //! `--fail-on-missed` exits 1 when any mutant was missed.
@@ -28,7 +31,7 @@ use strata_bench::report::stacked_shares;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mutants [--out DIR] [--triaged FILE] [--title TEXT] [--fail-on-missed] DIR... \
-         [--rerun DIR]..."
+         [--rerun DIR]... [--judge DIR]..."
     );
     ExitCode::from(2)
 }
@@ -60,21 +63,29 @@ fn main() -> ExitCode {
             "--title" => title = args.next().unwrap_or_default(),
             "--fail-on-missed" => fail_on_missed = true,
             "--rerun" => match args.next() {
-                Some(d) => dirs.push((PathBuf::from(d), true)),
+                Some(d) => dirs.push((PathBuf::from(d), true, false)),
+                None => return usage(),
+            },
+            "--judge" => match args.next() {
+                Some(d) => dirs.push((PathBuf::from(d), false, true)),
                 None => return usage(),
             },
             "-h" | "--help" => return usage(),
             s if s.starts_with("--") => return usage(),
-            _ => dirs.push((PathBuf::from(a), false)),
+            _ => dirs.push((PathBuf::from(a), false, false)),
         }
     }
     if dirs.is_empty() {
         return usage();
     }
     let mut runs = Vec::new();
-    for (d, rerun) in &dirs {
+    for (d, rerun, second_judge) in &dirs {
         match load_run(d) {
-            Ok(r) => runs.push(Run { rerun: *rerun, ..r }),
+            Ok(r) => runs.push(Run {
+                rerun: *rerun,
+                second_judge: *second_judge,
+                ..r
+            }),
             Err(e) => {
                 eprintln!("mutants: {e}");
                 return ExitCode::FAILURE;
