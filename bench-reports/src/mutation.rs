@@ -356,25 +356,34 @@ fn module_of(file: &str) -> String {
 }
 
 /// Per-module counts, by module name, plus the total. `triaged` holds the
-/// names of mutants the triage list excluded (`file:line:col: ...`);
-/// `engine_tests` the engine's integration test names.
+/// names of mutants the triage list leaves out (`file:line:col: ...`, as
+/// `bash sim/mutants.sh triaged` lists them on the current tree): a missed
+/// mutant of the runs with the same name, or failing that the same file
+/// and description, counts as triaged instead of tested (the runs may be
+/// older than the triage, so lines may have moved). A triaged name that
+/// matches no miss is left out: it belongs to a shard not merged here, or
+/// the runs caught it. (Runs made with the triage list in force never test
+/// its mutants; their score leaves them out in both columns.)
+/// `engine_tests` are the engine's integration test names.
 pub fn score(
     mutants: &[MutantResult],
     triaged: &[String],
     engine_tests: &[String],
 ) -> (Vec<ModuleScore>, ModuleScore) {
+    let is_triaged = triaged_misses(mutants, triaged);
     let mut by_module: BTreeMap<String, ModuleScore> = BTreeMap::new();
-    let entry = |m: &mut BTreeMap<String, ModuleScore>, module: String| {
-        m.entry(module.clone())
+    for (r, triaged) in mutants.iter().zip(is_triaged) {
+        let module = module_of(&r.file);
+        let s = by_module
+            .entry(module.clone())
             .or_insert_with(|| ModuleScore {
                 module,
                 ..ModuleScore::default()
-            })
-            .clone()
-    };
-    for r in mutants {
-        let module = module_of(&r.file);
-        let mut s = entry(&mut by_module, module.clone());
+            });
+        if triaged {
+            s.triaged += 1;
+            continue;
+        }
         s.tested += 1;
         match r.outcome {
             Outcome::Unviable => s.unviable += 1,
@@ -385,14 +394,6 @@ pub fn score(
                 None => s.caught_unstaged += 1,
             },
         }
-        by_module.insert(module, s);
-    }
-    for t in triaged {
-        let file = t.split(':').next().unwrap_or(t);
-        let module = module_of(file);
-        let mut s = entry(&mut by_module, module.clone());
-        s.triaged += 1;
-        by_module.insert(module, s);
     }
     let mut total = ModuleScore {
         module: "total".into(),
@@ -402,6 +403,68 @@ pub fn score(
         total.add(s);
     }
     (by_module.into_values().collect(), total)
+}
+
+/// Which of `mutants` are misses the triage list names: by exact name
+/// first, then by file and description, each triaged name used once, in
+/// line order.
+fn triaged_misses(mutants: &[MutantResult], triaged: &[String]) -> Vec<bool> {
+    let mut marked = vec![false; mutants.len()];
+    let mut leftovers = Vec::new();
+    for t in triaged {
+        match mutants
+            .iter()
+            .position(|m| m.name == *t && m.outcome == Outcome::Missed)
+        {
+            Some(i) => marked[i] = true,
+            None => leftovers.push(placed(t)),
+        }
+    }
+    leftovers.sort();
+    for (_, key) in leftovers {
+        if let Some(i) = (0..mutants.len()).find(|&i| {
+            !marked[i] && mutants[i].outcome == Outcome::Missed && placed(&mutants[i].name).1 == key
+        }) {
+            marked[i] = true;
+        }
+    }
+    marked
+}
+
+/// Gives the mutants of `run` their names on a newer tree where a function
+/// was renamed or split since the run: each pair maps an old `file:
+/// description` to the new one (lines and columns are kept), so reruns and
+/// the triage list, both made on the newer tree, find them.
+pub fn rename(run: &mut Run, renames: &[(String, String)]) {
+    for m in &mut run.mutants {
+        let ((_, line, col), key) = placed(&m.name);
+        if let Some((_, new)) = renames.iter().find(|(old, _)| *old == key) {
+            if let Some((file, description)) = new.split_once(": ") {
+                m.name = format!("{file}:{line}:{col}: {description}");
+                m.file = file.to_string();
+            }
+        }
+    }
+}
+
+/// Reads rename pairs, one per line as `OLD => NEW`, each `file:
+/// description`; blank lines and lines starting with `#` are skipped.
+pub fn parse_renames(text: &str) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let (old, new) = l
+            .split_once(" => ")
+            .ok_or_else(|| err(format!("line {}: expected `OLD => NEW`", i + 1)))?;
+        if !new.contains(": ") {
+            return Err(err(format!("line {}: expected `file: description`", i + 1)));
+        }
+        pairs.push((old.trim().to_string(), new.trim().to_string()));
+    }
+    Ok(pairs)
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -483,9 +546,15 @@ pub const PLOT_PARTS: [&str; 7] = [
 ];
 
 /// Every missed mutant's name, sorted, as a Markdown list.
-pub fn missed_list(mutants: &[MutantResult]) -> String {
+/// Triaged misses (see [`score`]) are left out.
+pub fn missed_list(mutants: &[MutantResult], triaged: &[String]) -> String {
     let mut s = String::new();
-    for m in mutants.iter().filter(|m| m.outcome == Outcome::Missed) {
+    let is_triaged = triaged_misses(mutants, triaged);
+    for (m, _) in mutants
+        .iter()
+        .zip(is_triaged)
+        .filter(|(m, t)| m.outcome == Outcome::Missed && !t)
+    {
         let _ = writeln!(s, "- `{}`", m.name);
     }
     if s.is_empty() {
@@ -535,6 +604,57 @@ mod tests {
         v[i].name = "engine/src/wal.rs:9:1: a".into();
         v.sort_by_key(|m| placed(&m.name).0);
         v
+    }
+
+    /// A shard made before a function was renamed: the rename gives its
+    /// mutant the new name, so a rerun and a triage entry made on the
+    /// newer tree find it; without it the miss stays.
+    #[test]
+    fn renamed_mutants_meet_their_reruns_and_triage() {
+        let renames = parse_renames(
+            "# moved into the new function\n\
+             engine/src/w.rs: replace > with == in old => engine/src/w.rs: replace > with == in new\n\
+             engine/src/c.rs: replace < with <= in submit => engine/src/c.rs: replace < with <= in gather\n",
+        )
+        .unwrap();
+        assert_eq!(renames.len(), 2);
+        assert!(parse_renames("no arrow here").is_err());
+        let shard = || Run {
+            dir: "s".into(),
+            version: "27".into(),
+            wall_seconds: None,
+            mutants: vec![
+                result(
+                    "engine/src/w.rs:10:5: replace > with == in old",
+                    Outcome::Missed,
+                    None,
+                ),
+                result(
+                    "engine/src/c.rs:20:5: replace < with <= in submit",
+                    Outcome::Missed,
+                    None,
+                ),
+            ],
+            rerun: false,
+            second_judge: false,
+        };
+        let rerun = Run {
+            dir: "after".into(),
+            mutants: vec![result(
+                "engine/src/w.rs:14:5: replace > with == in new",
+                Outcome::Caught,
+                Some("strata"),
+            )],
+            rerun: true,
+            ..shard()
+        };
+        let triaged = ["engine/src/c.rs:30:9: replace < with <= in gather".to_string()];
+        let mut renamed = shard();
+        rename(&mut renamed, &renames);
+        let (_, total) = score(&merge(&[renamed, rerun.clone()]), &triaged, &[]);
+        assert_eq!((total.caught(), total.missed, total.triaged), (1, 0, 1));
+        let (_, total) = score(&merge(&[shard(), rerun]), &triaged, &[]);
+        assert_eq!((total.caught(), total.missed, total.triaged), (0, 2, 0));
     }
 
     /// Postmortem: merging shards 0 and 1 of the core (one commit) counted
@@ -702,6 +822,7 @@ mod tests {
                 result("engine/src/wal.rs:2:1: b", Outcome::Caught, Some("strata")),
                 result("engine/src/wal.rs:3:1: c", Outcome::Unviable, None),
                 result("engine/src/gc.rs:1:1: d", Outcome::Caught, Some("detect")),
+                result("engine/src/gc.rs:2:1: e", Outcome::Missed, None),
             ],
             rerun: false,
             second_judge: false,
@@ -719,7 +840,7 @@ mod tests {
             second_judge: false,
         };
         let merged = merge(&[first.clone(), rerun]);
-        assert_eq!(merged.len(), 4);
+        assert_eq!(merged.len(), 5);
         // A rerun after lines moved corrects the same mutant.
         let moved = Run {
             dir: "c".into(),
@@ -735,7 +856,12 @@ mod tests {
         };
         assert_eq!(merge(&[first.clone(), moved]), merged_with_moved(&merged));
         let engine_tests = vec!["wal_recovery".to_string()];
-        let triaged = vec!["engine/src/gc.rs:9:9: e".to_string()];
+        // Triaged on a newer tree (lines moved); a triaged name no miss of
+        // these runs has is another shard's and is left out.
+        let triaged = vec![
+            "engine/src/gc.rs:9:9: e".to_string(),
+            "engine/src/gc.rs:5:5: z".to_string(),
+        ];
         let (mods, total) = score(&merged, &triaged, &engine_tests);
         let wal = mods.iter().find(|m| m.module == "wal.rs").unwrap();
         assert_eq!(wal.tested, 3);
@@ -791,7 +917,7 @@ mod tests {
         assert!((run.mutants[0].seconds - 8.5).abs() < 1e-9);
         assert_eq!(run.mutants[1].outcome, Outcome::Missed);
         assert_eq!(
-            missed_list(&run.mutants),
+            missed_list(&run.mutants, &[]),
             "- `engine/src/wal.rs:7:9: replace y`\n"
         );
         // The mutants.out directory itself loads the same.

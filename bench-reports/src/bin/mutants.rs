@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p strata-bench --bin mutants -- [--out DIR] [--triaged FILE]
-//!     [--title TEXT] [--fail-on-missed] DIR... [--rerun DIR]... [--judge DIR]...
+//!     [--renamed FILE] [--title TEXT] [--fail-on-missed] DIR... [--rerun DIR]... [--judge DIR]...
 //! ```
 //! Each `DIR` holds `outcomes.json`, or a `mutants.out` that does: shards
 //! and runs, which add up (a mutant named in several takes the last
@@ -15,7 +15,10 @@
 //! shuttle`): its catches correct earlier misses, matched like a rerun's,
 //! and its misses change nothing. `--triaged` names
 //! a file listing the mutants the triage list excluded, one name per line
-//! (`bash sim/mutants.sh triaged`). Without `--out` the table is printed.
+//! (`bash sim/mutants.sh triaged`); a missed mutant it names (lines may
+//! have moved) counts as triaged. `--renamed` names a file of `OLD => NEW`
+//! lines (`file: description`) for functions renamed or split since the
+//! runs that are not reruns or judges. Without `--out` the table is printed.
 //! `--fail-on-missed` exits 1 when any mutant was missed.
 
 use std::path::{Path, PathBuf};
@@ -24,13 +27,13 @@ use std::process::ExitCode;
 use plotters::style::RGBColor;
 use strata_bench::machine::git_commit;
 use strata_bench::mutation::{
-    load_run, merge, missed_list, plot_rows, score, table, Outcome, Run, PLOT_PARTS,
+    load_run, merge, missed_list, parse_renames, plot_rows, rename, score, table, Run, PLOT_PARTS,
 };
 use strata_bench::report::stacked_shares;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mutants [--out DIR] [--triaged FILE] [--title TEXT] [--fail-on-missed] DIR... \
+        "usage: mutants [--out DIR] [--triaged FILE] [--renamed FILE] [--title TEXT] [--fail-on-missed] DIR... \
          [--rerun DIR]... [--judge DIR]..."
     );
     ExitCode::from(2)
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let (mut out, mut triaged_file, mut fail_on_missed) = (None, None, false);
+    let mut renamed_file: Option<PathBuf> = None;
     let mut title = "Mutation score".to_string();
     let mut dirs = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         match a.as_str() {
             "--out" => out = args.next().map(PathBuf::from),
             "--triaged" => triaged_file = args.next().map(PathBuf::from),
+            "--renamed" => renamed_file = args.next().map(PathBuf::from),
             "--title" => title = args.next().unwrap_or_default(),
             "--fail-on-missed" => fail_on_missed = true,
             "--rerun" => match args.next() {
@@ -78,14 +83,32 @@ fn main() -> ExitCode {
     if dirs.is_empty() {
         return usage();
     }
+    let renames = match &renamed_file {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse_renames(&t).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("mutants: {}: {e}", f.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Vec::new(),
+    };
     let mut runs = Vec::new();
     for (d, rerun, second_judge) in &dirs {
         match load_run(d) {
-            Ok(r) => runs.push(Run {
-                rerun: *rerun,
-                second_judge: *second_judge,
-                ..r
-            }),
+            Ok(mut r) => {
+                if !rerun && !second_judge {
+                    rename(&mut r, &renames);
+                }
+                runs.push(Run {
+                    rerun: *rerun,
+                    second_judge: *second_judge,
+                    ..r
+                });
+            }
             Err(e) => {
                 eprintln!("mutants: {e}");
                 return ExitCode::FAILURE;
@@ -118,10 +141,7 @@ fn main() -> ExitCode {
     let mutants = merge(&runs);
     let (modules, total) = score(&mutants, &triaged, &engine_tests);
     let table = table(&modules, &total);
-    let missed = mutants
-        .iter()
-        .filter(|m| m.outcome == Outcome::Missed)
-        .count();
+    let missed = total.missed;
 
     match &out {
         None => print!("{table}"),
@@ -164,12 +184,13 @@ fn main() -> ExitCode {
             md.push_str(
                 "\nA mutant is caught when a test fails, by the first test binary that \
                  failed (the stage); a timeout (a hang) counts as caught. The score is \
-                 caught over viable mutants tested; the last column counts the mutants the \
-                 triage list left out as missed.\n\n",
+                 caught over viable mutants tested; a miss the triage list names (each with \
+                 its reason in `.cargo/mutants.toml`) counts as triaged, left out of the score \
+                 and counted as missed in the last column.\n\n",
             );
             md.push_str(&table);
             md.push_str("\n![per-module outcomes](mutants.svg)\n\n## Missed\n\n");
-            md.push_str(&missed_list(&mutants));
+            md.push_str(&missed_list(&mutants, &triaged));
             let path = dir.join("MUTANTS.md");
             if let Err(e) = std::fs::write(&path, md) {
                 eprintln!("mutants: writing {}: {e}", path.display());
@@ -189,7 +210,10 @@ fn main() -> ExitCode {
         total.triaged
     );
     if fail_on_missed && missed > 0 {
-        eprintln!("{missed} mutants missed:\n{}", missed_list(&mutants));
+        eprintln!(
+            "{missed} mutants missed:\n{}",
+            missed_list(&mutants, &triaged)
+        );
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
