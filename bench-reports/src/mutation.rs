@@ -433,12 +433,16 @@ fn triaged_misses(mutants: &[MutantResult], triaged: &[String]) -> Vec<bool> {
 
 /// Gives the mutants of `run` their names on a newer tree where a function
 /// was renamed or split since the run: each pair maps an old `file:
-/// description` to the new one (lines and columns are kept), so reruns and
-/// the triage list, both made on the newer tree, find them.
+/// description` (every mutant with it) or `file:line:col: description`
+/// (that one) to the new `file: description` (lines and columns are kept),
+/// so reruns and the triage list, both made on the newer tree, find them.
 pub fn rename(run: &mut Run, renames: &[(String, String)]) {
     for m in &mut run.mutants {
         let ((_, line, col), key) = placed(&m.name);
-        if let Some((_, new)) = renames.iter().find(|(old, _)| *old == key) {
+        if let Some((_, new)) = renames
+            .iter()
+            .find(|(old, _)| *old == key || *old == m.name)
+        {
             if let Some((file, description)) = new.split_once(": ") {
                 m.name = format!("{file}:{line}:{col}: {description}");
                 m.file = file.to_string();
@@ -614,7 +618,7 @@ mod tests {
         let renames = parse_renames(
             "# moved into the new function\n\
              engine/src/w.rs: replace > with == in old => engine/src/w.rs: replace > with == in new\n\
-             engine/src/c.rs: replace < with <= in submit => engine/src/c.rs: replace < with <= in gather\n",
+             engine/src/c.rs:20:5: replace < with <= in submit => engine/src/c.rs: replace < with <= in gather\n",
         )
         .unwrap();
         assert_eq!(renames.len(), 2);
@@ -634,6 +638,11 @@ mod tests {
                     Outcome::Missed,
                     None,
                 ),
+                result(
+                    "engine/src/c.rs:40:5: replace < with <= in submit",
+                    Outcome::Caught,
+                    None,
+                ),
             ],
             rerun: false,
             second_judge: false,
@@ -651,10 +660,14 @@ mod tests {
         let triaged = ["engine/src/c.rs:30:9: replace < with <= in gather".to_string()];
         let mut renamed = shard();
         rename(&mut renamed, &renames);
+        assert_eq!(
+            renamed.mutants[2].name, "engine/src/c.rs:40:5: replace < with <= in submit",
+            "a rename naming one mutant leaves the others"
+        );
         let (_, total) = score(&merge(&[renamed, rerun.clone()]), &triaged, &[]);
-        assert_eq!((total.caught(), total.missed, total.triaged), (1, 0, 1));
+        assert_eq!((total.caught(), total.missed, total.triaged), (2, 0, 1));
         let (_, total) = score(&merge(&[shard(), rerun]), &triaged, &[]);
-        assert_eq!((total.caught(), total.missed, total.triaged), (0, 2, 0));
+        assert_eq!((total.caught(), total.missed, total.triaged), (1, 2, 0));
     }
 
     /// Postmortem: merging shards 0 and 1 of the core (one commit) counted

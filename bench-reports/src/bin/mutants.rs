@@ -17,8 +17,9 @@
 //! a file listing the mutants the triage list excluded, one name per line
 //! (`bash sim/mutants.sh triaged`); a missed mutant it names (lines may
 //! have moved) counts as triaged. `--renamed` names a file of `OLD => NEW`
-//! lines (`file: description`) for functions renamed or split since the
-//! runs that are not reruns or judges. Without `--out` the table is printed.
+//! lines (`file: description`, or `file:line:col: description` on the
+//! left for one mutant) for functions renamed or split since the runs that
+//! are not reruns or judges. Without `--out` the table is printed.
 //! `--fail-on-missed` exits 1 when any mutant was missed.
 
 use std::path::{Path, PathBuf};
