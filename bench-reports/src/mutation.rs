@@ -436,23 +436,36 @@ fn triaged_misses(mutants: &[MutantResult], triaged: &[String]) -> Vec<bool> {
 /// description` (every mutant with it) or `file:line:col: description`
 /// (that one) to the new `file: description` (lines and columns are kept),
 /// so reruns and the triage list, both made on the newer tree, find them.
-pub fn rename(run: &mut Run, renames: &[(String, String)]) {
-    for m in &mut run.mutants {
+///
+/// A new name of `-` says the code is gone (deleted as dead, rewritten, or
+/// moved into a file the configuration leaves out): such mutants are taken
+/// out of the run, and their names returned, so the report can list them.
+pub fn rename(run: &mut Run, renames: &[(String, String)]) -> Vec<String> {
+    let mut removed = Vec::new();
+    run.mutants.retain_mut(|m| {
         let ((_, line, col), key) = placed(&m.name);
-        if let Some((_, new)) = renames
+        let Some((_, new)) = renames
             .iter()
             .find(|(old, _)| *old == key || *old == m.name)
-        {
-            if let Some((file, description)) = new.split_once(": ") {
-                m.name = format!("{file}:{line}:{col}: {description}");
-                m.file = file.to_string();
-            }
+        else {
+            return true;
+        };
+        if new == "-" {
+            removed.push(m.name.clone());
+            return false;
         }
-    }
+        if let Some((file, description)) = new.split_once(": ") {
+            m.name = format!("{file}:{line}:{col}: {description}");
+            m.file = file.to_string();
+        }
+        true
+    });
+    removed
 }
 
 /// Reads rename pairs, one per line as `OLD => NEW`, each `file:
-/// description`; blank lines and lines starting with `#` are skipped.
+/// description` (or `-` for NEW: the code is gone); blank lines and lines
+/// starting with `#` are skipped.
 pub fn parse_renames(text: &str) -> Result<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     for (i, l) in text.lines().enumerate() {
@@ -463,7 +476,7 @@ pub fn parse_renames(text: &str) -> Result<Vec<(String, String)>> {
         let (old, new) = l
             .split_once(" => ")
             .ok_or_else(|| err(format!("line {}: expected `OLD => NEW`", i + 1)))?;
-        if !new.contains(": ") {
+        if new.trim() != "-" && !new.contains(": ") {
             return Err(err(format!("line {}: expected `file: description`", i + 1)));
         }
         pairs.push((old.trim().to_string(), new.trim().to_string()));
@@ -618,11 +631,13 @@ mod tests {
         let renames = parse_renames(
             "# moved into the new function\n\
              engine/src/w.rs: replace > with == in old => engine/src/w.rs: replace > with == in new\n\
-             engine/src/c.rs:20:5: replace < with <= in submit => engine/src/c.rs: replace < with <= in gather\n",
+             engine/src/c.rs:20:5: replace < with <= in submit => engine/src/c.rs: replace < with <= in gather\n\
+             engine/src/d.rs: delete ! in dead => -\n",
         )
         .unwrap();
-        assert_eq!(renames.len(), 2);
+        assert_eq!(renames.len(), 3);
         assert!(parse_renames("no arrow here").is_err());
+        assert!(parse_renames("a: b => c").is_err());
         let shard = || Run {
             dir: "s".into(),
             version: "27".into(),
@@ -643,6 +658,11 @@ mod tests {
                     Outcome::Caught,
                     None,
                 ),
+                result(
+                    "engine/src/d.rs:7:5: delete ! in dead",
+                    Outcome::Missed,
+                    None,
+                ),
             ],
             rerun: false,
             second_judge: false,
@@ -659,7 +679,10 @@ mod tests {
         };
         let triaged = ["engine/src/c.rs:30:9: replace < with <= in gather".to_string()];
         let mut renamed = shard();
-        rename(&mut renamed, &renames);
+        assert_eq!(
+            rename(&mut renamed, &renames),
+            ["engine/src/d.rs:7:5: delete ! in dead"]
+        );
         assert_eq!(
             renamed.mutants[2].name, "engine/src/c.rs:40:5: replace < with <= in submit",
             "a rename naming one mutant leaves the others"
@@ -667,7 +690,7 @@ mod tests {
         let (_, total) = score(&merge(&[renamed, rerun.clone()]), &triaged, &[]);
         assert_eq!((total.caught(), total.missed, total.triaged), (2, 0, 1));
         let (_, total) = score(&merge(&[shard(), rerun]), &triaged, &[]);
-        assert_eq!((total.caught(), total.missed, total.triaged), (1, 2, 0));
+        assert_eq!((total.caught(), total.missed, total.triaged), (1, 3, 0));
     }
 
     /// Postmortem: merging shards 0 and 1 of the core (one commit) counted

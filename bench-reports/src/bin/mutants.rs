@@ -19,7 +19,8 @@
 //! have moved) counts as triaged. `--renamed` names a file of `OLD => NEW`
 //! lines (`file: description`, or `file:line:col: description` on the
 //! left for one mutant) for functions renamed or split since the runs that
-//! are not reruns or judges. Without `--out` the table is printed.
+//! are not reruns or judges; `-` on the right for code since deleted, whose
+//! mutants are left out and listed. Without `--out` the table is printed.
 //! `--fail-on-missed` exits 1 when any mutant was missed.
 
 use std::path::{Path, PathBuf};
@@ -98,11 +99,12 @@ fn main() -> ExitCode {
         None => Vec::new(),
     };
     let mut runs = Vec::new();
+    let mut removed = Vec::new();
     for (d, rerun, second_judge) in &dirs {
         match load_run(d) {
             Ok(mut r) => {
                 if !rerun && !second_judge {
-                    rename(&mut r, &renames);
+                    removed.extend(rename(&mut r, &renames));
                 }
                 runs.push(Run {
                     rerun: *rerun,
@@ -190,6 +192,17 @@ fn main() -> ExitCode {
                  and counted as missed in the last column.\n\n",
             );
             md.push_str(&table);
+            if !removed.is_empty() {
+                removed.sort();
+                md.push_str(&format!(
+                    "\nLeft out: {} mutants of code deleted or moved out of scope since \
+                     their run (`--renamed`):\n\n",
+                    removed.len()
+                ));
+                for r in &removed {
+                    md.push_str(&format!("- `{r}`\n"));
+                }
+            }
             md.push_str("\n![per-module outcomes](mutants.svg)\n\n## Missed\n\n");
             md.push_str(&missed_list(&mutants, &triaged));
             let path = dir.join("MUTANTS.md");
