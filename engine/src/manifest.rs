@@ -829,6 +829,34 @@ mod tests {
 
     use crate::testing::SplitMix64;
 
+    /// A length-prefixed field may end exactly at the end of the edit (the
+    /// bound is inclusive); one byte more than is left is damage, named
+    /// at the length's offset.
+    #[test]
+    fn a_field_may_fill_the_edit_to_its_last_byte() {
+        let file = Path::new("MANIFEST-000001");
+        let buf = [3u8, b'a', b'b', b'c'];
+        let mut r = Reader {
+            buf: &buf,
+            pos: 0,
+            file,
+            base: 100,
+        };
+        assert_eq!(r.bytes().unwrap(), b"abc");
+        assert_eq!(r.pos, buf.len());
+        let short = [4u8, b'a', b'b', b'c'];
+        let mut r = Reader {
+            buf: &short,
+            pos: 0,
+            file,
+            base: 100,
+        };
+        match r.bytes() {
+            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, 100),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
     fn meta(number: u64, lo: &[u8], hi: &[u8]) -> FileMeta {
         FileMeta {
             number,
