@@ -929,6 +929,7 @@ mod tests {
         let mut w = WalWriter::create(&fs, dir.path(), 7).unwrap();
         assert_eq!(w.number(), 7);
         let mut buf = Vec::new();
+        let mut offsets = Vec::new();
         for i in 1..=100u64 {
             buf.clear();
             encode_record(
@@ -937,6 +938,7 @@ mod tests {
                 &[put(&i.to_le_bytes(), b"v")],
                 w.synced_bytes(),
             );
+            offsets.push(w.bytes());
             w.append(&buf).unwrap();
             if i % 10 == 0 {
                 w.sync().unwrap();
@@ -956,6 +958,21 @@ mod tests {
         // The header names the segment: the same file read as segment 8 is damaged.
         let scan = scan_segment(&*file, w.path(), 8, &limits(), &mut |_, _| Ok(())).unwrap();
         assert!(scan.damage.unwrap().reason.contains("names segment 7"));
+        // A flipped byte inside record 50: the scan stops there and counts
+        // the 50 valid records after it; the first of them, written after
+        // the sync that followed record 50, proves that sync covered it.
+        let mut bytes = std::fs::read(w.path()).unwrap();
+        bytes[offsets[49] as usize + RECORD_HEADER_BYTES + 2] ^= 0x40;
+        let damaged = dir.path().join("damaged.log");
+        std::fs::write(&damaged, &bytes).unwrap();
+        let file = fs.open(&damaged, OpenMode::Read).unwrap();
+        let scan = scan_segment(&*file, &damaged, 7, &limits(), &mut |_, _| Ok(())).unwrap();
+        assert_eq!(scan.valid_bytes, offsets[49]);
+        let d = scan.damage.unwrap();
+        assert_eq!(d.offset, offsets[49]);
+        assert_eq!(d.records_after, 50);
+        assert_eq!(d.valid_record_after, Some(offsets[50]));
+        assert_eq!(d.synced_record_after, Some(offsets[50]));
     }
 
     #[test]
