@@ -162,9 +162,10 @@ fn the_last_level_is_never_pending_compaction() {
 /// `Stats::table_bytes_written` counts every byte of every table written:
 /// after a flush it is the size of the flushed tables, and a compaction
 /// adds exactly the size of its outputs (what the levels hold afterwards,
-/// since the compaction replaced every table).
+/// since the compaction replaced every table); `compaction_bytes_read`
+/// counts the size of its inputs.
 #[test]
-fn table_bytes_written_counts_flushes_and_compaction_outputs() {
+fn table_bytes_count_flushes_compaction_inputs_and_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), opts()).unwrap();
     let level_bytes = |db: &Db| db.stats().levels.iter().map(|l| l.bytes).sum::<u64>();
@@ -182,8 +183,13 @@ fn table_bytes_written_counts_flushes_and_compaction_outputs() {
         level_bytes(&db),
         "two flushed tables, nothing else"
     );
+    assert_eq!(db.stats().compaction_bytes_read, 0);
     db.compact_range::<&[u8], _>(..).unwrap();
     let after = db.stats();
     assert_eq!(after.levels[0].files, 0, "the compaction took every table");
     assert_eq!(after.table_bytes_written - flushed, level_bytes(&db));
+    assert_eq!(
+        after.compaction_bytes_read, flushed,
+        "the compaction read both flushed tables"
+    );
 }
