@@ -144,6 +144,57 @@ fn a_current_temp_file_left_by_a_crash_is_removed_at_open() {
     assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
 }
 
+/// Once the manifest passes `manifest_bytes_max` it is rewritten as one
+/// snapshot in a new file (and the old one deleted), so it stays bounded
+/// however many edits the database makes; nothing is lost in the roll.
+#[test]
+fn the_manifest_rolls_over_once_it_passes_its_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        manifest_bytes_max: 1024,
+        ..manual(4096)
+    };
+    let manifests = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("MANIFEST-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let db = Db::open(dir.path(), opts.clone()).unwrap();
+    let at_open = manifests(dir.path());
+    assert_eq!(at_open.len(), 1);
+    for i in 0..60u32 {
+        db.put(format!("k{i:03}").as_bytes(), &[7u8; 20], W)
+            .unwrap();
+        db.flush().unwrap();
+        db.compact().unwrap();
+    }
+    let now = manifests(dir.path());
+    assert_eq!(
+        now.len(),
+        1,
+        "the rolled-over manifests were deleted: {now:?}"
+    );
+    assert_ne!(now, at_open, "60 flushes' edits rolled the manifest over");
+    let bytes = std::fs::metadata(dir.path().join(&now[0])).unwrap().len();
+    assert!(
+        bytes <= 4 * 1024,
+        "the manifest stays near its limit: {bytes} bytes"
+    );
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), opts).unwrap();
+    for i in 0..60u32 {
+        assert_eq!(
+            db.get(format!("k{i:03}").as_bytes()).unwrap(),
+            Some(vec![7u8; 20])
+        );
+    }
+}
+
 /// Postmortem: the seed system's bloom filter writer and reader disagreed,
 /// so the filter was never used. Point reads of absent keys through the Db
 /// must be answered by the filter, not by data block reads.
