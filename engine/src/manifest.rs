@@ -834,24 +834,17 @@ mod tests {
     /// at the length's offset.
     #[test]
     fn a_field_may_fill_the_edit_to_its_last_byte() {
-        let file = Path::new("MANIFEST-000001");
-        let buf = [3u8, b'a', b'b', b'c'];
-        let mut r = Reader {
-            buf: &buf,
+        let reader = |buf| Reader {
+            buf,
             pos: 0,
-            file,
+            file: Path::new("MANIFEST-000001"),
             base: 100,
         };
+        let buf = [3u8, b'a', b'b', b'c'];
+        let mut r = reader(&buf);
         assert_eq!(r.bytes().unwrap(), b"abc");
         assert_eq!(r.pos, buf.len());
-        let short = [4u8, b'a', b'b', b'c'];
-        let mut r = Reader {
-            buf: &short,
-            pos: 0,
-            file,
-            base: 100,
-        };
-        match r.bytes() {
+        match reader(&[4u8, b'a', b'b', b'c']).bytes() {
             Err(Error::Corruption { offset, .. }) => assert_eq!(offset, 100),
             other => panic!("expected corruption, got {other:?}"),
         }
