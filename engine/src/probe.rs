@@ -153,6 +153,19 @@ pub fn hit(probe: Probe) {
     let _ = probe;
 }
 
+/// Counts one pass through `probe` for each of `items` that `others` lacks
+/// (for example the tables a reader keeps alive that the current version
+/// no longer lists).
+pub fn hit_each_missing<T: Ord>(
+    probe: Probe,
+    items: &std::collections::BTreeSet<T>,
+    others: &std::collections::BTreeSet<T>,
+) {
+    for _ in items.difference(others) {
+        hit(probe);
+    }
+}
+
 /// Whether this build counts probes.
 pub fn enabled() -> bool {
     cfg!(feature = "probes")

@@ -730,6 +730,33 @@ mod tests {
         }
     }
 
+    /// A payload cut anywhere after its sequence number is refused with
+    /// the field that ran out and how many bytes were left, never read
+    /// past its end: a length that overshoots the rest by one byte too.
+    #[test]
+    fn a_payload_cut_short_names_the_field_that_ran_out() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &[put(b"key", b"value"), del(b"gone")], 0);
+        let payload = &buf[RECORD_HEADER_BYTES..];
+        for cut in 8..payload.len() {
+            let err = decode_payload(RECORD_BATCH, &payload[..cut], &limits()).unwrap_err();
+            assert!(
+                err.contains("remain in the record") || err.contains("impossible for payload"),
+                "cut at {cut}: {err}"
+            );
+        }
+        // The value's length claims one byte more than is left.
+        let mut long = payload.to_vec();
+        let value_len_at = 8 + 4 + 1 + 4; // seqno, count, tag, key length
+        long[value_len_at..value_len_at + 4].copy_from_slice(&100u32.to_le_bytes());
+        long.resize(value_len_at + 4 + 3 + 99, 0);
+        let err = decode_payload(RECORD_BATCH, &long, &limits()).unwrap_err();
+        assert_eq!(
+            err,
+            "value needs 100 bytes but only 99 remain in the record"
+        );
+    }
+
     #[test]
     fn every_record_kind_round_trips() {
         let cases: Vec<(SeqNo, Vec<BatchOp>, u8)> = vec![

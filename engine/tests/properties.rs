@@ -193,3 +193,35 @@ fn table_bytes_count_flushes_compaction_inputs_and_outputs() {
         "the compaction read both flushed tables"
     );
 }
+
+/// `memtable_bytes_max` is a limit the active memtable may reach, not
+/// pass: a memtable holding exactly that many bytes is rotated before the
+/// next write, one byte fewer is not.
+#[test]
+fn the_memtable_rotates_once_it_reaches_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_entry = {
+        let db = Db::open(dir.path().join("measure"), opts()).unwrap();
+        db.put(b"a", &[1; 100], W).unwrap();
+        db.properties().memtable_bytes
+    };
+    for (limit, frozen) in [(one_entry, 1), (one_entry + 1, 0)] {
+        let path = dir.path().join(format!("limit-{limit}"));
+        let db = Db::open(
+            path,
+            Options {
+                memtable_bytes_max: usize::try_from(limit).unwrap(),
+                ..opts()
+            },
+        )
+        .unwrap();
+        db.put(b"a", &[1; 100], W).unwrap();
+        assert_eq!(db.properties().memtable_bytes, one_entry);
+        db.put(b"b", &[2; 100], W).unwrap();
+        assert_eq!(
+            db.properties().frozen_memtables,
+            frozen,
+            "limit {limit}, one entry takes {one_entry} bytes"
+        );
+    }
+}

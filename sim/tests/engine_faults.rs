@@ -36,6 +36,14 @@ fn failed_fsync_poisons_writes_until_reopen_and_is_never_retried_into_success() 
         assert!(err.to_string().contains("reopen"), "{err}");
     }
     assert!(matches!(db.flush(), Err(Error::Poisoned { .. })));
+    // The failed write was numbered (and moved the transaction history's
+    // floor) but never became visible: a transaction begun now sits below
+    // the floor, and must still begin (and fail at commit), not wait for a
+    // write that will never be published.
+    let mut txn = db.transaction();
+    txn.put(b"txn", b"5").unwrap();
+    let err = txn.commit(WriteOptions::DURABLE).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
     // Reads still work.
     assert_eq!(db.get(b"before").unwrap(), Some(b"1".to_vec()));
     drop(db);

@@ -16,9 +16,11 @@ impl DbInner {
         let live = self.live_table_numbers();
         if crate::probe::enabled() {
             let current = self.read_state().version.live_file_numbers();
-            for _ in live.iter().filter(|n| !current.contains(n)) {
-                crate::probe::hit(crate::probe::Probe::ObsoleteTableKeptInUse);
-            }
+            crate::probe::hit_each_missing(
+                crate::probe::Probe::ObsoleteTableKeptInUse,
+                &live,
+                &current,
+            );
         }
         let (log_number, manifest_number) = {
             let m = lock(&self.manifest);
