@@ -9,6 +9,14 @@
 //! binary cargo ran, which is the one that failed (cargo stops at the first
 //! failing test binary) or hung: the detector stage that caught it.
 //!
+//! A directory without `outcomes.json` may hold the record of a run
+//! instead ([`save_lists`], committed beside the published score, since
+//! `mutants.out` with its logs is too large to keep): cargo-mutants' own
+//! outcome lists (`caught.txt`, `missed.txt`, `timeout.txt`,
+//! `unviable.txt`), and optionally `stages.txt` (each caught mutant's test
+//! binary) and `run.txt` (version and wall time). Older records hold only
+//! the four lists: their catches count as "stage not recorded".
+//!
 //! When a mutant appears in more than one directory, the later directory on
 //! the command line wins: a rerun of missed mutants after a fix is passed
 //! after the run it corrects.
@@ -94,7 +102,16 @@ pub struct Run {
     pub second_judge: bool,
 }
 
-/// Reads one cargo-mutants output directory (or its parent).
+/// The outcome lists of a run record, as cargo-mutants names them.
+const LISTS: [(&str, Outcome); 4] = [
+    ("caught.txt", Outcome::Caught),
+    ("timeout.txt", Outcome::Timeout),
+    ("missed.txt", Outcome::Missed),
+    ("unviable.txt", Outcome::Unviable),
+];
+
+/// Reads one cargo-mutants output directory (or its parent), or a run
+/// record written by [`save_lists`].
 pub fn load_run(dir: &Path) -> Result<Run> {
     let base = if dir.join("outcomes.json").exists() {
         dir.to_path_buf()
@@ -102,6 +119,9 @@ pub fn load_run(dir: &Path) -> Result<Run> {
         dir.join("mutants.out")
     };
     let path = base.join("outcomes.json");
+    if !path.exists() && LISTS.iter().any(|(f, _)| dir.join(f).exists()) {
+        return load_lists(dir);
+    }
     let text =
         std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -159,6 +179,109 @@ pub fn load_run(dir: &Path) -> Result<Run> {
         rerun: false,
         second_judge: false,
     })
+}
+
+/// Reads a run record: the outcome lists (a missing list is empty), the
+/// stages of its catches and its version and wall time where recorded.
+fn load_lists(dir: &Path) -> Result<Run> {
+    let read = |name: &str| -> Result<Option<String>> {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(err(format!("{}: {e}", path.display()))),
+        }
+    };
+    let mut stages = BTreeMap::new();
+    for (i, line) in read("stages.txt")?.unwrap_or_default().lines().enumerate() {
+        let (binary, name) = line.split_once('\t').ok_or_else(|| {
+            err(format!(
+                "{}: line {}: not `binary<TAB>mutant`",
+                dir.join("stages.txt").display(),
+                i + 1
+            ))
+        })?;
+        stages.insert(name.to_string(), binary.to_string());
+    }
+    let (mut version, mut wall_seconds) = ("not recorded".to_string(), None);
+    for line in read("run.txt")?.unwrap_or_default().lines() {
+        match line.split_once(' ') {
+            Some(("cargo-mutants", v)) => version = v.to_string(),
+            Some(("wall_seconds", w)) => {
+                wall_seconds = Some(w.parse::<f64>().map_err(|e| {
+                    err(format!(
+                        "{}: wall_seconds: {e}",
+                        dir.join("run.txt").display()
+                    ))
+                })?);
+            }
+            _ => {}
+        }
+    }
+    let mut mutants = Vec::new();
+    for (list, outcome) in LISTS {
+        for (i, name) in read(list)?.unwrap_or_default().lines().enumerate() {
+            if name.trim().is_empty() {
+                continue;
+            }
+            let file = name
+                .split(':')
+                .next()
+                .filter(|f| *f != name)
+                .ok_or_else(|| {
+                    err(format!(
+                        "{}: line {}: not a mutant name",
+                        dir.join(list).display(),
+                        i + 1
+                    ))
+                })?;
+            mutants.push(MutantResult {
+                name: name.to_string(),
+                file: file.to_string(),
+                outcome,
+                test_binary: stages.get(name).cloned(),
+                seconds: 0.0,
+            });
+        }
+    }
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        version,
+        wall_seconds,
+        mutants,
+        rerun: false,
+        second_judge: false,
+    })
+}
+
+/// Writes the record of `run` into `dir`, small enough to commit: the four
+/// outcome lists, `stages.txt` (`binary<TAB>mutant` for each catch whose
+/// test binary is known) and `run.txt` (version, wall time).
+pub fn save_lists(run: &Run, dir: &Path) -> Result<()> {
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| err(format!("{}: {e}", path.display())))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+    for (list, outcome) in LISTS {
+        let mut text = String::new();
+        for m in run.mutants.iter().filter(|m| m.outcome == outcome) {
+            let _ = writeln!(text, "{}", m.name);
+        }
+        write(list, text)?;
+    }
+    let mut stages = String::new();
+    for m in &run.mutants {
+        if let Some(b) = &m.test_binary {
+            let _ = writeln!(stages, "{b}\t{}", m.name);
+        }
+    }
+    write("stages.txt", stages)?;
+    let mut info = format!("cargo-mutants {}\n", run.version);
+    if let Some(w) = run.wall_seconds {
+        let _ = writeln!(info, "wall_seconds {w:.0}");
+    }
+    write("run.txt", info)
 }
 
 /// Seconds since 1970 of an RFC 3339 UTC time as cargo-mutants writes it
@@ -493,10 +616,10 @@ pub fn table(modules: &[ModuleScore], total: &ModuleScore) -> String {
     let mut s = String::new();
     s.push_str(
         "| module | tested | unviable | viable | caught: engine unit | engine integration \
-         | simulator tests | detect campaigns | timeout | missed | triaged | score | \
-         score, triaged as missed |\n",
+         | simulator tests | detect campaigns | stage not recorded | timeout | missed | triaged \
+         | score | score, triaged as missed |\n",
     );
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for m in modules.iter().chain(std::iter::once(total)) {
         let bold = |x: String| {
             if m.module == "total" {
@@ -508,15 +631,16 @@ pub fn table(modules: &[ModuleScore], total: &ModuleScore) -> String {
         let c = m.caught_by_stage;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             bold(format!("`{}`", m.module)),
             m.tested,
             m.unviable,
             m.viable(),
-            c[0] + m.caught_unstaged,
+            c[0],
             c[1],
             c[2],
             c[3],
+            m.caught_unstaged,
             m.timeout,
             m.missed,
             m.triaged,
@@ -538,10 +662,11 @@ pub fn plot_rows(modules: &[ModuleScore]) -> Vec<StackedRow> {
             StackedRow {
                 label: format!("{} ({})", m.module, m.viable() + m.triaged),
                 parts: vec![
-                    (c[0] + m.caught_unstaged) as f64,
+                    c[0] as f64,
                     c[1] as f64,
                     c[2] as f64,
                     c[3] as f64,
+                    m.caught_unstaged as f64,
                     m.timeout as f64,
                     m.missed as f64,
                     m.triaged as f64,
@@ -552,11 +677,12 @@ pub fn plot_rows(modules: &[ModuleScore]) -> Vec<StackedRow> {
 }
 
 /// The legend of [`plot_rows`]' parts.
-pub const PLOT_PARTS: [&str; 7] = [
+pub const PLOT_PARTS: [&str; 8] = [
     "caught: engine unit tests",
     "caught: engine integration tests",
     "caught: simulator tests",
     "caught: detect campaigns",
+    "caught: stage not recorded",
     "timeout (caught)",
     "missed",
     "triaged (excluded)",
@@ -917,8 +1043,78 @@ mod tests {
         assert_eq!(before.missed, 1);
         assert_eq!(before.score(), Some(2.0 / 3.0));
         let t = table(&mods, &total);
-        assert!(t.contains("| `wal.rs` | 3 | 1 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 100.0% |"));
+        assert!(t.contains("| `wal.rs` | 3 | 1 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 100.0% |"));
         assert!(t.contains("| **100.0%** | 75.0% |"), "{t}");
+    }
+
+    /// A run's record (what is committed) loads back as the run: every
+    /// outcome, the stages of its catches, version and wall time; a record
+    /// of the four lists alone loads with its catches' stages unrecorded,
+    /// which the table shows in their own column.
+    #[test]
+    fn a_saved_record_loads_back_as_its_run() {
+        let run = Run {
+            dir: "r".into(),
+            version: "27.1.0".into(),
+            wall_seconds: Some(2940.0),
+            mutants: vec![
+                result("engine/src/wal.rs:1:1: a", Outcome::Caught, Some("detect")),
+                result("engine/src/wal.rs:2:1: b", Outcome::Caught, None),
+                result("engine/src/gc.rs:3:1: c", Outcome::Timeout, Some("strata")),
+                result("engine/src/gc.rs:4:1: d", Outcome::Missed, None),
+                result("engine/src/gc.rs:5:1: e", Outcome::Unviable, None),
+            ],
+            rerun: false,
+            second_judge: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        save_lists(&run, dir.path()).unwrap();
+        let back = load_run(dir.path()).unwrap();
+        assert_eq!(
+            (back.version.as_str(), back.wall_seconds),
+            ("27.1.0", Some(2940.0))
+        );
+        let key = |r: &Run| {
+            let mut v: Vec<_> = r
+                .mutants
+                .iter()
+                .map(|m| {
+                    (
+                        m.name.clone(),
+                        m.file.clone(),
+                        m.outcome,
+                        m.test_binary.clone(),
+                    )
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(key(&back), key(&run));
+
+        for f in ["stages.txt", "run.txt"] {
+            std::fs::remove_file(dir.path().join(f)).unwrap();
+        }
+        let lists = load_run(dir.path()).unwrap();
+        assert_eq!(
+            (lists.version.as_str(), lists.wall_seconds),
+            ("not recorded", None)
+        );
+        assert!(lists.mutants.iter().all(|m| m.test_binary.is_none()));
+        let (mods, total) = score(&merge(&[lists]), &[], &[]);
+        assert_eq!(
+            (total.caught_unstaged, total.timeout, total.caught()),
+            (2, 1, 3)
+        );
+        let t = table(&mods, &total);
+        assert!(
+            t.contains("| `wal.rs` | 2 | 0 | 2 | 0 | 0 | 0 | 0 | 2 | 0 | 0 | 0 |"),
+            "{t}"
+        );
+
+        std::fs::write(dir.path().join("missed.txt"), "no place here\n").unwrap();
+        let e = load_run(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("missed.txt: line 1: not a mutant name"), "{e}");
     }
 
     #[test]

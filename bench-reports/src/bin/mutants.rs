@@ -22,6 +22,12 @@
 //! are not reruns or judges; `-` on the right for code since deleted, whose
 //! mutants are left out and listed. Without `--out` the table is printed.
 //! `--fail-on-missed` exits 1 when any mutant was missed.
+//!
+//! `mutants --record DEST DIR` writes the record of the run in `DIR` into
+//! `DEST` (outcome lists, each catch's stage, version and wall time; see
+//! `strata_bench::mutation::save_lists`): what is committed, since
+//! `mutants.out` and its logs are too large to keep. A record loads as
+//! `DIR` does.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,25 +35,27 @@ use std::process::ExitCode;
 use plotters::style::RGBColor;
 use strata_bench::machine::git_commit;
 use strata_bench::mutation::{
-    load_run, merge, missed_list, parse_renames, plot_rows, rename, score, table, Run, PLOT_PARTS,
+    load_run, merge, missed_list, parse_renames, plot_rows, rename, save_lists, score, table, Run,
+    PLOT_PARTS,
 };
 use strata_bench::report::stacked_shares;
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mutants [--out DIR] [--triaged FILE] [--renamed FILE] [--title TEXT] [--fail-on-missed] DIR... \
-         [--rerun DIR]... [--judge DIR]..."
+         [--rerun DIR]... [--judge DIR]...\n       mutants --record DEST DIR"
     );
     ExitCode::from(2)
 }
 
-/// Greens for the stages that caught, amber for timeouts, red for misses,
+/// Greens for the stages that caught (teal where not recorded), amber for timeouts, red for misses,
 /// grey for triaged.
-const PART_COLORS: [RGBColor; 7] = [
+const PART_COLORS: [RGBColor; 8] = [
     RGBColor(0, 109, 44),
     RGBColor(49, 163, 84),
     RGBColor(116, 196, 118),
     RGBColor(186, 228, 179),
+    RGBColor(102, 194, 164),
     RGBColor(253, 174, 97),
     RGBColor(215, 25, 28),
     RGBColor(170, 170, 170),
@@ -62,6 +70,18 @@ fn main() -> ExitCode {
     let mut title = "Mutation score".to_string();
     let mut dirs = Vec::new();
     let mut args = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some("--record") {
+        let (Some(dest), Some(dir), None) = (args.nth(1), args.next(), args.next()) else {
+            return usage();
+        };
+        return match load_run(Path::new(&dir)).and_then(|r| save_lists(&r, Path::new(&dest))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mutants: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = args.next().map(PathBuf::from),
