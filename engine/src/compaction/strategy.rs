@@ -366,6 +366,25 @@ mod tests {
                 bottommost: true,
             }
         );
+        // The better file first: a later one with more overlap per byte
+        // (10 per byte against 2) must not displace it, however the
+        // products compare as sums or quotients.
+        let v = version(vec![
+            (1, meta(1, "a", "b", 1, 100)),
+            (1, meta(2, "c", "d", 1, 10)),
+            (2, meta(3, "a", "b", 1, 200)),
+            (2, meta(4, "c", "d", 1, 100)),
+        ]);
+        assert_eq!(
+            choose_level_n(&v, 1),
+            CompactionChoice::Merge {
+                level: 1,
+                inputs: vec![1],
+                lower_inputs: vec![3],
+                output_level: 2,
+                bottommost: true,
+            }
+        );
     }
 
     /// Scores compare as fractions: 3/1 beats 10/5, and 2/1 ties 10/5,
