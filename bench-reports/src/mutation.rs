@@ -102,6 +102,26 @@ pub struct Run {
     pub second_judge: bool,
 }
 
+impl Run {
+    /// A run read from `dir`, neither a rerun nor a judge until the command
+    /// line says so.
+    fn loaded(
+        dir: &Path,
+        version: String,
+        wall_seconds: Option<f64>,
+        mutants: Vec<MutantResult>,
+    ) -> Run {
+        Run {
+            dir: dir.to_path_buf(),
+            version,
+            wall_seconds,
+            mutants,
+            rerun: false,
+            second_judge: false,
+        }
+    }
+}
+
 /// The outcome lists of a run record, as cargo-mutants names them.
 const LISTS: [(&str, Outcome); 4] = [
     ("caught.txt", Outcome::Caught),
@@ -171,14 +191,7 @@ pub fn load_run(dir: &Path) -> Result<Run> {
             seconds,
         });
     }
-    Ok(Run {
-        dir: dir.to_path_buf(),
-        version,
-        wall_seconds,
-        mutants,
-        rerun: false,
-        second_judge: false,
-    })
+    Ok(Run::loaded(dir, version, wall_seconds, mutants))
 }
 
 /// Reads a run record: the outcome lists (a missing list is empty), the
@@ -244,14 +257,7 @@ fn load_lists(dir: &Path) -> Result<Run> {
             });
         }
     }
-    Ok(Run {
-        dir: dir.to_path_buf(),
-        version,
-        wall_seconds,
-        mutants,
-        rerun: false,
-        second_judge: false,
-    })
+    Ok(Run::loaded(dir, version, wall_seconds, mutants))
 }
 
 /// Writes the record of `run` into `dir`, small enough to commit: the four

@@ -350,22 +350,20 @@ mod tests {
     /// for its 10.
     #[test]
     fn the_file_with_the_least_overlap_per_byte_is_chosen() {
+        let merge_1_into_2 = |input: u64, lower: u64| CompactionChoice::Merge {
+            level: 1,
+            inputs: vec![input],
+            lower_inputs: vec![lower],
+            output_level: 2,
+            bottommost: true,
+        };
         let v = version(vec![
             (1, meta(1, "a", "b", 1, 10)),
             (1, meta(2, "c", "d", 1, 100)),
             (2, meta(3, "a", "b", 1, 100)),
             (2, meta(4, "c", "d", 1, 200)),
         ]);
-        assert_eq!(
-            choose_level_n(&v, 1),
-            CompactionChoice::Merge {
-                level: 1,
-                inputs: vec![2],
-                lower_inputs: vec![4],
-                output_level: 2,
-                bottommost: true,
-            }
-        );
+        assert_eq!(choose_level_n(&v, 1), merge_1_into_2(2, 4));
         // The better file first: a later one with more overlap per byte
         // (10 per byte against 2) must not displace it, however the
         // products compare as sums or quotients.
@@ -375,16 +373,7 @@ mod tests {
             (2, meta(3, "a", "b", 1, 200)),
             (2, meta(4, "c", "d", 1, 100)),
         ]);
-        assert_eq!(
-            choose_level_n(&v, 1),
-            CompactionChoice::Merge {
-                level: 1,
-                inputs: vec![1],
-                lower_inputs: vec![3],
-                output_level: 2,
-                bottommost: true,
-            }
-        );
+        assert_eq!(choose_level_n(&v, 1), merge_1_into_2(1, 3));
     }
 
     /// Scores compare as fractions: 3/1 beats 10/5, and 2/1 ties 10/5,
