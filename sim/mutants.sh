@@ -15,6 +15,8 @@
 #                                     # the scheduler pass, on named mutants
 #   bash sim/mutants.sh rerun-missed out/core-1 -- -o out/core-1-after
 #                                     # a run's misses again, after triage
+#   bash sim/mutants.sh detect-only --shard 0/48 -o out/detect
+#                                     # the campaigns alone judge a sample
 #
 # Shards are 0-based and round-robin (mutant i runs on shard i % n; set in
 # .cargo/mutants.toml), so every shard samples every file.
@@ -161,6 +163,25 @@ case "$set_name" in
     RUSTFLAGS="${RUSTFLAGS:-} --cfg shuttle" exec cargo mutants --config .cargo/mutants-shuttle.toml \
       --baseline=skip --timeout 600 "$@"
     ;;
+  detect-only)
+    # The core's mutants judged by the simulator's detect campaigns alone
+    # (sim/tests/detect.rs), without the unit and integration tests that
+    # run before them in the main pass and take the credit: how much the
+    # campaigns catch by themselves. The main configuration with its judge
+    # replaced; the baseline is skipped (the mutated package has no
+    # `detect` target) and the time limit fixed, as in the scheduler pass.
+    # A sample: `detect-only --shard 0/48 -o out/detect`.
+    cfg=$(mktemp --suffix=.toml)
+    sed -e 's/^test_package = .*/test_package = ["strata-sim"]/' \
+      -e 's/^additional_cargo_test_args = .*/additional_cargo_test_args = ["--test", "detect"]/' \
+      .cargo/mutants.toml > "$cfg"
+    for f in "${CORE[@]}"; do args+=(--file "$f"); done
+    set +e
+    cargo mutants --config "$cfg" --baseline=skip --timeout 120 "${args[@]}" "$@"
+    rc=$?
+    rm -f "$cfg"
+    exit $rc
+    ;;
   core)
     for f in "${CORE[@]}"; do args+=(--file "$f"); done
     ;;
@@ -171,7 +192,7 @@ case "$set_name" in
     ;;
   all) ;;
   *)
-    echo "usage: bash sim/mutants.sh core|other|all|shuttle|rerun-missed [cargo mutants arguments]" >&2
+    echo "usage: bash sim/mutants.sh core|other|all|shuttle|detect-only|rerun-missed [cargo mutants arguments]" >&2
     exit 2
     ;;
 esac
