@@ -357,23 +357,23 @@ mod tests {
             output_level: 2,
             bottommost: true,
         };
-        let v = version(vec![
-            (1, meta(1, "a", "b", 1, 10)),
-            (1, meta(2, "c", "d", 1, 100)),
-            (2, meta(3, "a", "b", 1, 100)),
-            (2, meta(4, "c", "d", 1, 200)),
-        ]);
-        assert_eq!(choose_level_n(&v, 1), merge_1_into_2(2, 4));
-        // The better file first: a later one with more overlap per byte
-        // (10 per byte against 2) must not displace it, however the
-        // products compare as sums or quotients.
-        let v = version(vec![
-            (1, meta(1, "a", "b", 1, 100)),
-            (1, meta(2, "c", "d", 1, 10)),
-            (2, meta(3, "a", "b", 1, 200)),
-            (2, meta(4, "c", "d", 1, 100)),
-        ]);
-        assert_eq!(choose_level_n(&v, 1), merge_1_into_2(1, 3));
+        // Sizes of level-1 files 1 and 2 and of their overlaps 3 and 4 below,
+        // and the merge expected. The second case puts the better file
+        // first: a later one with more overlap per byte (10 per byte
+        // against 2) must not displace it, however the products compare
+        // as sums or quotients.
+        for ([b1, b2, b3, b4], expected) in [
+            ([10, 100, 100, 200], merge_1_into_2(2, 4)),
+            ([100, 10, 200, 100], merge_1_into_2(1, 3)),
+        ] {
+            let v = version(vec![
+                (1, meta(1, "a", "b", 1, b1)),
+                (1, meta(2, "c", "d", 1, b2)),
+                (2, meta(3, "a", "b", 1, b3)),
+                (2, meta(4, "c", "d", 1, b4)),
+            ]);
+            assert_eq!(choose_level_n(&v, 1), expected, "sizes {b1} {b2} {b3} {b4}");
+        }
     }
 
     /// Scores compare as fractions: 3/1 beats 10/5, and 2/1 ties 10/5,
