@@ -175,6 +175,14 @@ case "$set_name" in
     sed -e 's/^test_package = .*/test_package = ["strata-sim"]/' \
       -e 's/^additional_cargo_test_args = .*/additional_cargo_test_args = ["--test", "detect"]/' \
       .cargo/mutants.toml > "$cfg"
+    # Both lines must have been replaced, or the pass would silently run
+    # the main judge.
+    if [[ $(grep -c -e '^test_package = \["strata-sim"\]$' \
+      -e '^additional_cargo_test_args = \["--test", "detect"\]$' "$cfg") -ne 2 ]]; then
+      echo "detect-only: could not replace the judge in .cargo/mutants.toml" >&2
+      rm -f "$cfg"
+      exit 2
+    fi
     for f in "${CORE[@]}"; do args+=(--file "$f"); done
     set +e
     cargo mutants --config "$cfg" --baseline=skip --timeout 120 "${args[@]}" "$@"
