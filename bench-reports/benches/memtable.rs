@@ -8,7 +8,8 @@
 //! Group and id layout (read by the report generator):
 //! - `memtable_insert_{random,sequential}/<kind>/<key bytes>`: one iteration
 //!   inserts all entries into a fresh table (throughput in entries).
-//! - `memtable_get_{hit,miss}/<kind>/<key bytes>`: one lookup.
+//! - `memtable_get_{hit,miss}/<kind>/<key bytes>`: one lookup, borrowed
+//!   (`BenchMap::lookup`: the value is read in place, not copied out).
 //! - `memtable_scan100/<kind>/<key bytes>`: one 100-key forward scan.
 //! - `memtable_mixed/<kind>/<threads>`: one iteration is one insert of a new
 //!   key and one lookup of a loaded key, done by one thread (1) or by a
@@ -135,7 +136,7 @@ fn lookup_group(
                 key_bytes,
                 KeyPattern::Random,
             );
-            let got = map.get(&k);
+            let got = map.lookup(&k);
             debug_assert_eq!(got.is_some(), hit);
             black_box(got)
         })
@@ -157,7 +158,7 @@ fn mixed(c: &mut Criterion, kind: &str, map: &dyn BenchMap, loaded: u64) {
     };
     let read = |rng: &mut SplitMix64, k: &mut Vec<u8>| {
         key_into(k, rng.below(loaded), key_bytes, KeyPattern::Random);
-        black_box(map.get(k))
+        black_box(map.lookup(k))
     };
     group.bench_function(BenchmarkId::new(kind, 1), |b| {
         let mut rng = SplitMix64::new(0x1111);

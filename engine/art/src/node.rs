@@ -15,6 +15,9 @@
 //!   or the tree root) of a non-obsolete node; freed memory is reclaimed only
 //!   through crossbeam-epoch after it was unlinked.
 
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering, WriteLock};
 
 /// Node kinds, by capacity.
@@ -87,7 +90,7 @@ pub(crate) enum Value {
     /// that the enum fits in 16 bytes. Owned; freed in `Drop`.
     Heap {
         len: u32,
-        ptr: std::ptr::NonNull<u8>,
+        ptr: NonNull<u8>,
     },
 }
 
@@ -118,7 +121,7 @@ impl Value {
                 Value::Heap {
                     len,
                     // SAFETY: `Box::into_raw` never returns null.
-                    ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr) },
+                    ptr: unsafe { NonNull::new_unchecked(ptr) },
                 }
             }
         }
@@ -161,38 +164,35 @@ pub(crate) struct Entry {
 
 const _: () = assert!(std::mem::size_of::<Leaf>() == 64 || cfg!(loom));
 
-/// Keys up to this many bytes live inside the leaf.
+/// Keys up to this many bytes live inside the leaf's first cache line.
 pub(crate) const INLINE_KEY_BYTES: usize = 22;
 
-/// A leaf's key: inline when short (one cache line with the leaf), else on
-/// the heap.
+/// A leaf's key: inline when short, else stored right after the leaf in the
+/// leaf's own allocation (see [`LeafBox::new`]), so that a lookup can fetch
+/// the key's lines together with the leaf's instead of after it.
 pub(crate) enum LeafKey {
     Inline {
         len: u8,
         bytes: [u8; INLINE_KEY_BYTES],
     },
-    Heap(Box<[u8]>),
+    /// `len` bytes at `ptr`, which points just past the `Leaf` in the
+    /// allocation that holds it (and was derived from that allocation's
+    /// pointer, so it may read those bytes). Freed with the leaf.
+    Trailing { len: u32, ptr: NonNull<u8> },
 }
 
-impl LeafKey {
-    pub(crate) fn new(key: &[u8]) -> LeafKey {
-        if key.len() <= INLINE_KEY_BYTES {
-            let mut bytes = [0; INLINE_KEY_BYTES];
-            bytes[..key.len()].copy_from_slice(key);
-            LeafKey::Inline {
-                len: key.len() as u8,
-                bytes,
-            }
-        } else {
-            LeafKey::Heap(key.into())
-        }
-    }
+// SAFETY: `Trailing` points at immutable bytes owned by the same allocation
+// as the key itself and exposes them only as `&[u8]`.
+unsafe impl Send for LeafKey {}
+// SAFETY: as above.
+unsafe impl Sync for LeafKey {}
 
-    /// Bytes allocated outside the leaf.
+impl LeafKey {
+    /// Bytes the leaf's allocation holds beyond the `Leaf` itself.
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             LeafKey::Inline { .. } => 0,
-            LeafKey::Heap(b) => b.len(),
+            LeafKey::Trailing { len, .. } => *len as usize,
         }
     }
 }
@@ -204,7 +204,12 @@ impl std::ops::Deref for LeafKey {
     fn deref(&self) -> &[u8] {
         match self {
             LeafKey::Inline { len, bytes } => &bytes[..*len as usize],
-            LeafKey::Heap(b) => b,
+            // SAFETY: `ptr` and `len` describe the key bytes written by
+            // `LeafBox::new` into the leaf's allocation, which lives as long
+            // as the leaf and is never written again.
+            LeafKey::Trailing { len, ptr } => unsafe {
+                std::slice::from_raw_parts(ptr.as_ptr(), *len as usize)
+            },
         }
     }
 }
@@ -219,7 +224,8 @@ impl std::fmt::Debug for LeafKey {
 /// with lives inside it (`first`), so a key with one version is one
 /// allocation; other versions are linked before or after it by seqno.
 /// Exactly one cache line (64 bytes, aligned): a scan touches one line per
-/// single-version key.
+/// single-version key with a short key. A key longer than
+/// [`INLINE_KEY_BYTES`] follows in the same allocation, on the next lines.
 #[repr(align(64))]
 pub(crate) struct Leaf {
     pub(crate) head: AtomicPtr<Entry>,
@@ -227,30 +233,122 @@ pub(crate) struct Leaf {
     first: Entry,
 }
 
+/// Where a long key's bytes start, from the leaf's address.
+pub(crate) const LEAF_KEY_OFFSET: usize = std::mem::size_of::<Leaf>();
+
+/// An unpublished leaf, owned. Published with [`LeafBox::into_raw`]; a
+/// published leaf is freed by [`free_leaf`].
+pub(crate) struct LeafBox(NonNull<Leaf>);
+
 impl Leaf {
-    pub(crate) fn new(key: &[u8], seqno: u64, value: Value) -> Box<Leaf> {
-        let leaf = Box::new(Leaf {
-            head: AtomicPtr::new(std::ptr::null_mut()),
-            key: LeafKey::new(key),
-            first: Entry {
-                seqno,
-                value,
-                next: AtomicPtr::new(std::ptr::null_mut()),
-            },
-        });
-        leaf.head.store(leaf.first_ptr(), Ordering::Relaxed);
-        leaf
+    /// The allocation of a leaf for a key of `key_len` bytes.
+    fn layout(key_len: usize) -> Layout {
+        let trailing = if key_len > INLINE_KEY_BYTES {
+            key_len
+        } else {
+            0
+        };
+        Layout::from_size_align(LEAF_KEY_OFFSET + trailing, std::mem::align_of::<Leaf>())
+            .expect("a key below the address space's size")
     }
 
     /// The inline version, which is freed with the leaf, not on its own.
     pub(crate) fn first_ptr(&self) -> *mut Entry {
         &self.first as *const Entry as *mut Entry
     }
+}
+
+impl LeafBox {
+    /// A leaf for `key` holding its first version.
+    ///
+    /// # Panics
+    /// If the key is 4 GiB or longer.
+    pub(crate) fn new(key: &[u8], seqno: u64, value: Value) -> LeafBox {
+        let layout = Leaf::layout(key.len());
+        // SAFETY: the layout's size is at least `size_of::<Leaf>()`, not 0.
+        let base = unsafe { std::alloc::alloc(layout) };
+        let Some(base) = NonNull::new(base) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        let leaf_key = if key.len() <= INLINE_KEY_BYTES {
+            let mut bytes = [0; INLINE_KEY_BYTES];
+            bytes[..key.len()].copy_from_slice(key);
+            LeafKey::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            let len = u32::try_from(key.len()).expect("a memtable key is below 4 GiB");
+            // SAFETY: the allocation is `LEAF_KEY_OFFSET + key.len()` bytes.
+            let ptr = unsafe { base.add(LEAF_KEY_OFFSET) };
+            // SAFETY: `ptr` has room for `key.len()` bytes (above), and a
+            // fresh allocation does not overlap `key`.
+            unsafe { std::ptr::copy_nonoverlapping(key.as_ptr(), ptr.as_ptr(), key.len()) };
+            LeafKey::Trailing { len, ptr }
+        };
+        let leaf = base.cast::<Leaf>();
+        // SAFETY: `leaf` is allocated for a `Leaf` (size and alignment) and
+        // not yet initialised.
+        unsafe {
+            leaf.as_ptr().write(Leaf {
+                head: AtomicPtr::new(std::ptr::null_mut()),
+                key: leaf_key,
+                first: Entry {
+                    seqno,
+                    value,
+                    next: AtomicPtr::new(std::ptr::null_mut()),
+                },
+            });
+        }
+        let owned = LeafBox(leaf);
+        owned.head.store(owned.first_ptr(), Ordering::Relaxed);
+        owned
+    }
+
+    /// The leaf's address (it stays owned here until `into_raw`).
+    pub(crate) fn as_ptr(&self) -> *mut Leaf {
+        self.0.as_ptr()
+    }
+
+    /// Gives up ownership to the tree.
+    pub(crate) fn into_raw(self) -> *mut Leaf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
 
     /// Takes the creation version back out of a leaf that was never published.
     pub(crate) fn into_first(self) -> (u64, Value) {
-        debug_assert!(self.first.next.load(Ordering::Relaxed).is_null());
-        (self.first.seqno, self.first.value)
+        let p = self.into_raw();
+        // SAFETY: we own the unpublished leaf; its only version is `first`
+        // (nothing links to a leaf nobody has seen). The value is moved out
+        // once; the rest of the leaf has no destructor, and the memory is
+        // released with the layout it was allocated with.
+        unsafe {
+            debug_assert!((*p).first.next.load(Ordering::Relaxed).is_null());
+            let seqno = (*p).first.seqno;
+            let value = std::ptr::read(&(*p).first.value);
+            let key: &LeafKey = &(*p).key;
+            let layout = Leaf::layout(key.len());
+            std::alloc::dealloc(p.cast::<u8>(), layout);
+            (seqno, value)
+        }
+    }
+}
+
+impl std::ops::Deref for LeafBox {
+    type Target = Leaf;
+
+    fn deref(&self) -> &Leaf {
+        // SAFETY: owned and initialised since `LeafBox::new`.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for LeafBox {
+    fn drop(&mut self) {
+        // SAFETY: never published, so no other thread can see it.
+        unsafe { free_leaf(self.0.as_ptr()) }
     }
 }
 
@@ -414,6 +512,20 @@ pub(crate) fn prefetch_for_lookup(p: Ptr, b: u8) {
     prefetch(Ptr(p.raw().wrapping_byte_add(c256)));
 }
 
+/// Prefetches the lines after leaf `p` that hold its key if the key is
+/// `key_len` bytes long (only keys over [`INLINE_KEY_BYTES`] live there), up
+/// to four lines: enough to compare all of a key of up to 256 bytes without
+/// a miss that waits for the leaf's own line.
+#[inline]
+pub(crate) fn prefetch_leaf_key(p: Ptr, key_len: usize) {
+    if key_len > INLINE_KEY_BYTES {
+        let lines = key_len.div_ceil(64).min(4);
+        for line in 0..lines {
+            prefetch(Ptr(p.raw().wrapping_byte_add(LEAF_KEY_OFFSET + 64 * line)));
+        }
+    }
+}
+
 fn null_slots<const N: usize>() -> [AtomicPtr<()>; N] {
     std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut()))
 }
@@ -510,14 +622,16 @@ pub(crate) unsafe fn free_node(node: *mut Header) {
 /// Frees a leaf and all its versions.
 ///
 /// # Safety
-/// `leaf` came from `Box::into_raw`, is unreachable and no thread can still read it.
+/// `leaf` came from [`LeafBox::into_raw`] (or is a `LeafBox`'s own), is
+/// unreachable and no thread can still read it.
 pub(crate) unsafe fn free_leaf(leaf: *mut Leaf) {
     // SAFETY: exclusive ownership per the caller; each version but the
-    // inline one was allocated by `Box::into_raw` and is owned by the list.
+    // inline one was allocated by `Box::into_raw` and is owned by the list;
+    // the leaf was allocated by `LeafBox::new` with `Leaf::layout` of its key's
+    // length, and is dropped once, then released with that layout.
     unsafe {
-        let leaf = Box::from_raw(leaf);
-        let first = leaf.first_ptr();
-        let mut v = leaf.head.load(Ordering::Relaxed);
+        let first = (*leaf).first_ptr();
+        let mut v = (*leaf).head.load(Ordering::Relaxed);
         while !v.is_null() {
             let next = (*v).next.load(Ordering::Relaxed);
             if v != first {
@@ -525,6 +639,10 @@ pub(crate) unsafe fn free_leaf(leaf: *mut Leaf) {
             }
             v = next;
         }
+        let key: &LeafKey = &(*leaf).key;
+        let layout = Leaf::layout(key.len());
+        std::ptr::drop_in_place(leaf);
+        std::alloc::dealloc(leaf.cast::<u8>(), layout);
     }
 }
 

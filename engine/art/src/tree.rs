@@ -17,7 +17,7 @@
 
 use crossbeam_epoch::{self as epoch, Guard};
 
-use crate::node::{self, free_leaf, free_node, Entry, Header, Kind, Leaf, Ptr, Value};
+use crate::node::{self, free_leaf, free_node, Entry, Header, Kind, Leaf, LeafBox, Ptr, Value};
 use crate::sync::{backoff, AtomicPtr, AtomicUsize, Ordering, WriteLock};
 
 /// Bytes charged per node kind, leaf and version for `approximate_memory`.
@@ -96,7 +96,7 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
 /// holding it once one had to be made.
 struct Pending {
     version: Option<(u64, Value)>,
-    leaf: Option<Box<Leaf>>,
+    leaf: Option<LeafBox>,
 }
 
 impl Default for Art {
@@ -189,6 +189,9 @@ impl Art {
                 return None;
             }
             if c.is_leaf() {
+                // A long key is compared on the lines after the leaf's:
+                // fetch them together with it, not after it.
+                node::prefetch_leaf_key(c, key.len());
                 // SAFETY: read from the tree under `g`.
                 let leaf = unsafe { leaf_ref(c.leaf(), g) };
                 return (*leaf.key == *key).then_some(leaf);
@@ -205,11 +208,23 @@ impl Art {
     /// The newest version of `key` with `seqno <= at`: `Some((s, None))` is a
     /// tombstone, `None` means no such version.
     pub fn get(&self, key: &[u8], at: u64) -> Option<(u64, Option<Vec<u8>>)> {
+        self.get_with(key, at, |seqno, value| (seqno, value.map(<[u8]>::to_vec)))
+    }
+
+    /// Like [`Art::get`], but lends the version to `f` instead of copying
+    /// it (the value is valid only during the call); `None` if there is no
+    /// such version, without calling `f`.
+    pub fn get_with<R>(
+        &self,
+        key: &[u8],
+        at: u64,
+        f: impl FnOnce(u64, Option<&[u8]>) -> R,
+    ) -> Option<R> {
         let g = epoch::pin();
         let leaf = self.find_leaf(key, &g)?;
         let found = entries(leaf, &g)
             .find(|v| v.seqno <= at)
-            .map(|v| (v.seqno, v.value.get().map(<[u8]>::to_vec)));
+            .map(|v| f(v.seqno, v.value.get()));
         found
     }
 
@@ -240,15 +255,14 @@ impl Art {
         if pending.leaf.is_none() {
             let (seqno, value) = pending.version.take().expect("version is pending");
             self.count_alloc(1);
-            pending.leaf = Some(Leaf::new(key, seqno, value));
+            pending.leaf = Some(LeafBox::new(key, seqno, value));
         }
-        let leaf = pending.leaf.as_mut().expect("just built");
-        &mut **leaf as *mut Leaf
+        pending.leaf.as_ref().expect("just built").as_ptr()
     }
 
     /// Called once the leaf from `new_leaf` is published.
     fn leaf_linked(&self, pending: &mut Pending) {
-        let leaf = Box::into_raw(pending.leaf.take().expect("leaf was built"));
+        let leaf = pending.leaf.take().expect("leaf was built").into_raw();
         // SAFETY: just published; we only read the immutable key.
         let heap = unsafe { (*leaf).key.heap_bytes() };
         self.len.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use strata_art::Art;
 
-use super::{Memtable, ScanVisitor};
+use super::{GetVisitor, Memtable, ScanVisitor};
 use crate::types::{Direction, EntryRef, SeqNo};
 
 /// The ART memtable.
@@ -33,8 +33,8 @@ impl Memtable for ArtMemtable {
         self.art.insert(key, seqno, value);
     }
 
-    fn get(&self, key: &[u8], at: SeqNo) -> Option<(SeqNo, Option<Vec<u8>>)> {
-        self.art.get(key, at)
+    fn get_with(&self, key: &[u8], at: SeqNo, visit: &mut GetVisitor<'_>) -> bool {
+        self.art.get_with(key, at, visit).is_some()
     }
 
     fn scan(

@@ -5,7 +5,7 @@ use crate::sync::RwLock;
 use std::collections::BTreeMap;
 use std::ops::{Bound, ControlFlow};
 
-use super::{Memtable, ScanVisitor};
+use super::{GetVisitor, Memtable, ScanVisitor};
 use crate::types::{Direction, EntryRef, SeqNo};
 
 /// Entries of one key, newest first.
@@ -46,13 +46,15 @@ impl Memtable for BTreeMemtable {
         self.memory_bytes.fetch_add(added, Ordering::Relaxed);
     }
 
-    fn get(&self, key: &[u8], at: SeqNo) -> Option<(SeqNo, Option<Vec<u8>>)> {
+    fn get_with(&self, key: &[u8], at: SeqNo, visit: &mut GetVisitor<'_>) -> bool {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        let versions = map.get(key)?;
-        versions
-            .iter()
-            .find(|(s, _)| *s <= at)
-            .map(|(s, v)| (*s, v.as_deref().map(<[u8]>::to_vec)))
+        let found = map
+            .get(key)
+            .and_then(|versions| versions.iter().find(|(s, _)| *s <= at));
+        if let Some((s, v)) = found {
+            visit(*s, v.as_deref());
+        }
+        found.is_some()
     }
 
     fn scan(

@@ -21,6 +21,9 @@ pub use btree::BTreeMemtable;
 /// newest first; returning `Break` stops the scan.
 pub type ScanVisitor<'v> = dyn FnMut(&[u8], &[EntryRef<'_>]) -> ControlFlow<()> + 'v;
 
+/// What [`Memtable::get_with`] calls with the version it found.
+pub type GetVisitor<'a> = dyn FnMut(SeqNo, Option<&[u8]>) + 'a;
+
 /// An ordered, versioned, concurrent in-memory table.
 ///
 /// Contract shared by every implementation (checked by
@@ -28,14 +31,27 @@ pub type ScanVisitor<'v> = dyn FnMut(&[u8], &[EntryRef<'_>]) -> ControlFlow<()> 
 /// - `insert` may be called from many threads; a `(key, seqno)` pair is
 ///   inserted at most once. Entries of a key are kept newest first whatever
 ///   the insertion order.
-/// - `get(key, at)` returns the newest version with `seqno <= at`.
+/// - `get(key, at)` returns the newest version with `seqno <= at`;
+///   `get_with` lends that same version to a visitor.
 /// - `scan` visits keys within the bounds in key order (bytewise), each once.
 pub trait Memtable: Send + Sync + fmt::Debug {
     /// Inserts one version; `None` is a tombstone.
     fn insert(&self, key: &[u8], seqno: SeqNo, value: Option<&[u8]>);
     /// Newest version of `key` visible at `at`: `Some((seqno, None))` is a
     /// tombstone, `None` means the memtable knows nothing of the key at `at`.
-    fn get(&self, key: &[u8], at: SeqNo) -> Option<(SeqNo, Option<Vec<u8>>)>;
+    /// The value is copied out; [`Memtable::get_with`] lends it instead.
+    fn get(&self, key: &[u8], at: SeqNo) -> Option<(SeqNo, Option<Vec<u8>>)> {
+        let mut found = None;
+        self.get_with(key, at, &mut |seqno, value| {
+            found = Some((seqno, value.map(<[u8]>::to_vec)));
+        });
+        found
+    }
+    /// Like [`Memtable::get`], but hands the version to `visit` borrowed,
+    /// without copying or allocating; `visit` is not called if there is no
+    /// such version (`None` for the value is a tombstone). Returns whether
+    /// it was called.
+    fn get_with(&self, key: &[u8], at: SeqNo, visit: &mut GetVisitor<'_>) -> bool;
     /// Visits the keys within `(lower, upper)` in `direction` order.
     fn scan(
         &self,
@@ -106,6 +122,22 @@ pub mod testing {
         assert_eq!(m.get(b"abc", 100), Some((4, None)));
         assert_eq!(m.get(b"abcd", 100), None);
         assert_eq!(m.get(b"aa", 100), None);
+        // The borrowed lookup lends the same versions, and calls its visitor
+        // only when there is one.
+        for (key, at) in [
+            (&b"a"[..], 100),
+            (b"a", 5),
+            (b"a", 2),
+            (b"abc", 9),
+            (b"aa", 9),
+            (b"", 0),
+        ] {
+            let mut lent = Vec::new();
+            let found = m.get_with(key, at, &mut |s, v| lent.push((s, v.map(<[u8]>::to_vec))));
+            assert_eq!(lent.first().cloned(), m.get(key, at), "{key:?} at {at}");
+            assert_eq!(found, !lent.is_empty());
+            assert!(lent.len() <= 1);
+        }
 
         let all = collect(m, Bound::Unbounded, Bound::Unbounded, Direction::Forward);
         let keys: Vec<&[u8]> = all.iter().map(|(k, _)| k.as_slice()).collect();
