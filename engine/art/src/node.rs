@@ -18,6 +18,7 @@
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
+use crate::arena::LeafArena;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering, WriteLock};
 
 /// Node kinds, by capacity.
@@ -237,8 +238,11 @@ pub(crate) struct Leaf {
 pub(crate) const LEAF_KEY_OFFSET: usize = std::mem::size_of::<Leaf>();
 
 /// An unpublished leaf, owned. Published with [`LeafBox::into_raw`]; a
-/// published leaf is freed by [`free_leaf`].
-pub(crate) struct LeafBox(NonNull<Leaf>);
+/// published leaf is freed by [`free_leaf`] with the same arena.
+pub(crate) struct LeafBox<'a> {
+    leaf: NonNull<Leaf>,
+    arena: &'a LeafArena,
+}
 
 impl Leaf {
     /// The allocation of a leaf for a key of `key_len` bytes.
@@ -258,18 +262,14 @@ impl Leaf {
     }
 }
 
-impl LeafBox {
+impl<'a> LeafBox<'a> {
     /// A leaf for `key` holding its first version.
     ///
     /// # Panics
     /// If the key is 4 GiB or longer.
-    pub(crate) fn new(key: &[u8], seqno: u64, value: Value) -> LeafBox {
+    pub(crate) fn new(arena: &'a LeafArena, key: &[u8], seqno: u64, value: Value) -> LeafBox<'a> {
         let layout = Leaf::layout(key.len());
-        // SAFETY: the layout's size is at least `size_of::<Leaf>()`, not 0.
-        let base = unsafe { std::alloc::alloc(layout) };
-        let Some(base) = NonNull::new(base) else {
-            std::alloc::handle_alloc_error(layout)
-        };
+        let base = arena.alloc(layout);
         let leaf_key = if key.len() <= INLINE_KEY_BYTES {
             let mut bytes = [0; INLINE_KEY_BYTES];
             bytes[..key.len()].copy_from_slice(key);
@@ -300,25 +300,26 @@ impl LeafBox {
                 },
             });
         }
-        let owned = LeafBox(leaf);
+        let owned = LeafBox { leaf, arena };
         owned.head.store(owned.first_ptr(), Ordering::Relaxed);
         owned
     }
 
     /// The leaf's address (it stays owned here until `into_raw`).
     pub(crate) fn as_ptr(&self) -> *mut Leaf {
-        self.0.as_ptr()
+        self.leaf.as_ptr()
     }
 
     /// Gives up ownership to the tree.
     pub(crate) fn into_raw(self) -> *mut Leaf {
-        let p = self.0.as_ptr();
+        let p = self.leaf.as_ptr();
         std::mem::forget(self);
         p
     }
 
     /// Takes the creation version back out of a leaf that was never published.
     pub(crate) fn into_first(self) -> (u64, Value) {
+        let arena = self.arena;
         let p = self.into_raw();
         // SAFETY: we own the unpublished leaf; its only version is `first`
         // (nothing links to a leaf nobody has seen). The value is moved out
@@ -330,25 +331,26 @@ impl LeafBox {
             let value = std::ptr::read(&(*p).first.value);
             let key: &LeafKey = &(*p).key;
             let layout = Leaf::layout(key.len());
-            std::alloc::dealloc(p.cast::<u8>(), layout);
+            arena.dealloc(NonNull::new_unchecked(p).cast::<u8>(), layout);
             (seqno, value)
         }
     }
 }
 
-impl std::ops::Deref for LeafBox {
+impl std::ops::Deref for LeafBox<'_> {
     type Target = Leaf;
 
     fn deref(&self) -> &Leaf {
         // SAFETY: owned and initialised since `LeafBox::new`.
-        unsafe { self.0.as_ref() }
+        unsafe { self.leaf.as_ref() }
     }
 }
 
-impl Drop for LeafBox {
+impl Drop for LeafBox<'_> {
     fn drop(&mut self) {
-        // SAFETY: never published, so no other thread can see it.
-        unsafe { free_leaf(self.0.as_ptr()) }
+        // SAFETY: never published, so no other thread can see it; allocated
+        // from `self.arena`.
+        unsafe { free_leaf(self.leaf.as_ptr(), self.arena) }
     }
 }
 
@@ -622,13 +624,15 @@ pub(crate) unsafe fn free_node(node: *mut Header) {
 /// Frees a leaf and all its versions.
 ///
 /// # Safety
-/// `leaf` came from [`LeafBox::into_raw`] (or is a `LeafBox`'s own), is
-/// unreachable and no thread can still read it.
-pub(crate) unsafe fn free_leaf(leaf: *mut Leaf) {
+/// `leaf` came from [`LeafBox::into_raw`] (or is a `LeafBox`'s own) of a
+/// `LeafBox` made with `arena`, is unreachable and no thread can still read
+/// it.
+pub(crate) unsafe fn free_leaf(leaf: *mut Leaf, arena: &LeafArena) {
     // SAFETY: exclusive ownership per the caller; each version but the
     // inline one was allocated by `Box::into_raw` and is owned by the list;
-    // the leaf was allocated by `LeafBox::new` with `Leaf::layout` of its key's
-    // length, and is dropped once, then released with that layout.
+    // the leaf was allocated by `LeafBox::new` from `arena` with
+    // `Leaf::layout` of its key's length, and is dropped once, then
+    // released with that layout.
     unsafe {
         let first = (*leaf).first_ptr();
         let mut v = (*leaf).head.load(Ordering::Relaxed);
@@ -642,7 +646,7 @@ pub(crate) unsafe fn free_leaf(leaf: *mut Leaf) {
         let key: &LeafKey = &(*leaf).key;
         let layout = Leaf::layout(key.len());
         std::ptr::drop_in_place(leaf);
-        std::alloc::dealloc(leaf.cast::<u8>(), layout);
+        arena.dealloc(NonNull::new_unchecked(leaf).cast::<u8>(), layout);
     }
 }
 

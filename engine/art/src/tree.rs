@@ -17,6 +17,7 @@
 
 use crossbeam_epoch::{self as epoch, Guard};
 
+use crate::arena::LeafArena;
 use crate::node::{self, free_leaf, free_node, Entry, Header, Kind, Leaf, LeafBox, Ptr, Value};
 use crate::sync::{backoff, AtomicPtr, AtomicUsize, Ordering, WriteLock};
 
@@ -46,6 +47,9 @@ pub struct Art {
     root_lock: WriteLock,
     len: AtomicUsize,
     memory_bytes: AtomicUsize,
+    /// Where leaves come from; shared with deferred frees that may run
+    /// after the tree is gone.
+    arena: std::sync::Arc<LeafArena>,
     /// Live allocations (nodes, leaves, versions), for leak tests; only
     /// kept when asked for (`with_allocation_counter`).
     #[cfg(not(loom))]
@@ -94,9 +98,9 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
 
 /// What an insert carries down the tree: the new version, or the new leaf
 /// holding it once one had to be made.
-struct Pending {
+struct Pending<'a> {
     version: Option<(u64, Value)>,
-    leaf: Option<LeafBox>,
+    leaf: Option<LeafBox<'a>>,
 }
 
 impl Default for Art {
@@ -118,6 +122,7 @@ impl Art {
             root_lock: WriteLock::new(),
             len: AtomicUsize::new(0),
             memory_bytes: AtomicUsize::new(node_bytes(Kind::N4)),
+            arena: Default::default(),
             #[cfg(not(loom))]
             allocations: None,
         };
@@ -251,17 +256,17 @@ impl Art {
     }
 
     /// The leaf to link for a new key: `pending.leaf`, holding the version.
-    fn new_leaf(&self, key: &[u8], pending: &mut Pending) -> *mut Leaf {
+    fn new_leaf<'a>(&'a self, key: &[u8], pending: &mut Pending<'a>) -> *mut Leaf {
         if pending.leaf.is_none() {
             let (seqno, value) = pending.version.take().expect("version is pending");
             self.count_alloc(1);
-            pending.leaf = Some(LeafBox::new(key, seqno, value));
+            pending.leaf = Some(LeafBox::new(&self.arena, key, seqno, value));
         }
         pending.leaf.as_ref().expect("just built").as_ptr()
     }
 
     /// Called once the leaf from `new_leaf` is published.
-    fn leaf_linked(&self, pending: &mut Pending) {
+    fn leaf_linked<'a>(&'a self, pending: &mut Pending<'a>) {
         let leaf = pending.leaf.take().expect("leaf was built").into_raw();
         // SAFETY: just published; we only read the immutable key.
         let heap = unsafe { (*leaf).key.heap_bytes() };
@@ -271,7 +276,7 @@ impl Art {
     }
 
     /// Adds the pending version to an existing leaf (lock-free).
-    fn add_entry(&self, leaf: &Leaf, pending: &mut Pending, g: &Guard) {
+    fn add_entry<'a>(&'a self, leaf: &Leaf, pending: &mut Pending<'a>, g: &Guard) {
         let (seqno, value) = match pending.version.take() {
             Some(v) => v,
             None => {
@@ -392,9 +397,11 @@ impl Art {
         self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
         #[cfg(not(loom))]
         let counter = self.allocations.clone();
+        let arena = self.arena.clone();
         // SAFETY: the leaf was unlinked under its node's lock; it is freed
         // after every guard that might still read it is gone. A version
-        // added by a racing insert after the unlink is freed with it.
+        // added by a racing insert after the unlink is freed with it. It
+        // came from this tree's arena, which the closure keeps alive.
         unsafe {
             g.defer_unchecked(move || {
                 #[cfg(not(loom))]
@@ -408,7 +415,7 @@ impl Art {
                     }
                     c.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
                 }
-                free_leaf(p);
+                free_leaf(p, &arena);
             })
         };
     }
@@ -427,7 +434,7 @@ impl Art {
     }
 
     /// One insert attempt; false means restart.
-    fn try_insert(&self, key: &[u8], pending: &mut Pending, g: &Guard) -> bool {
+    fn try_insert<'a>(&'a self, key: &[u8], pending: &mut Pending<'a>, g: &Guard) -> bool {
         let mut parent = Parent::Root;
         // SAFETY: the root is never null and read under `g`.
         let mut node = unsafe { node_ref(self.root_ptr(), g) };
@@ -459,7 +466,13 @@ impl Art {
 
     /// `key` ends at `node`: a new version of its terminal leaf, or a new
     /// terminal leaf. False means restart.
-    fn insert_terminal(&self, node: &Header, key: &[u8], pending: &mut Pending, g: &Guard) -> bool {
+    fn insert_terminal<'a>(
+        &'a self,
+        node: &Header,
+        key: &[u8],
+        pending: &mut Pending<'a>,
+        g: &Guard,
+    ) -> bool {
         let t = node.terminal.load(Ordering::Acquire);
         if !t.is_null() {
             // SAFETY: read from the tree under `g`.
@@ -481,13 +494,13 @@ impl Art {
 
     /// `node` has no child at `b`: link a new leaf there, in place or by
     /// replacing a full node with a bigger one. False means restart.
-    fn insert_child(
-        &self,
+    fn insert_child<'a>(
+        &'a self,
         parent: Parent<'_>,
         node: &Header,
         b: u8,
         key: &[u8],
-        pending: &mut Pending,
+        pending: &mut Pending<'a>,
         g: &Guard,
     ) -> bool {
         node.lock.lock();
@@ -522,14 +535,14 @@ impl Art {
     /// version if it holds `key`, else a Node4 splitting the two keys.
     /// False means restart.
     #[allow(clippy::too_many_arguments)]
-    fn insert_beside_leaf(
-        &self,
+    fn insert_beside_leaf<'a>(
+        &'a self,
         node: &Header,
         b: u8,
         child: Ptr,
         depth: usize,
         key: &[u8],
-        pending: &mut Pending,
+        pending: &mut Pending<'a>,
         g: &Guard,
     ) -> bool {
         // SAFETY: read from the tree under `g`.
@@ -567,14 +580,14 @@ impl Art {
     /// `key` leaves `node`'s prefix after `m` bytes: put a Node4 above a
     /// copy of `node` with the rest of the prefix.
     #[allow(clippy::too_many_arguments)]
-    fn split_prefix(
-        &self,
+    fn split_prefix<'a>(
+        &'a self,
         parent: Parent<'_>,
         node: &Header,
         depth: usize,
         m: usize,
         key: &[u8],
-        pending: &mut Pending,
+        pending: &mut Pending<'a>,
         g: &Guard,
     ) -> bool {
         node.lock.lock();
@@ -853,7 +866,7 @@ impl Drop for Art {
                         freed += 1;
                         v = (*v).next.load(Ordering::Relaxed);
                     }
-                    free_leaf(p.leaf());
+                    free_leaf(p.leaf(), &self.arena);
                 }
                 continue;
             }
