@@ -34,6 +34,15 @@ const FIRST_CHUNK: usize = 16 << 10;
 /// The largest chunk: one transparent huge page on x86-64 Linux.
 const HUGE_CHUNK: usize = 2 << 20;
 
+/// Bytes of chunks mapped directly (not through the global allocator) and
+/// not yet unmapped, over every arena in the process.
+static MAPPED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// See [`crate::mapped_bytes`].
+pub(crate) fn mapped_bytes() -> usize {
+    MAPPED_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Where leaves come from (see the module documentation).
 pub(crate) struct LeafArena {
     slabs: Mutex<Slabs>,
@@ -180,6 +189,7 @@ fn alloc_chunk(layout: Layout) -> NonNull<u8> {
                 libc::MADV_HUGEPAGE,
             );
         }
+        MAPPED_BYTES.fetch_add(HUGE_CHUNK, std::sync::atomic::Ordering::Relaxed);
         return NonNull::new(aligned as *mut u8).expect("a mapping is never at 0");
     }
     // SAFETY: the size is not zero.
@@ -196,6 +206,7 @@ unsafe fn free_chunk(p: NonNull<u8>, layout: Layout) {
     if mapped(layout) {
         // SAFETY: the caller's contract: this is a whole mapping of ours.
         unsafe { libc::munmap(p.as_ptr().cast(), HUGE_CHUNK) };
+        MAPPED_BYTES.fetch_sub(HUGE_CHUNK, std::sync::atomic::Ordering::Relaxed);
         return;
     }
     // SAFETY: the caller's contract.
@@ -304,6 +315,9 @@ mod tests {
                 .map(|(p, _)| p.as_ptr() as usize)
                 .collect();
             assert!(huge.len() >= 2, "{} chunks", s.chunks.len());
+            // Counted for memory measurements (other tests' arenas can only
+            // add to the process-wide figure).
+            assert!(mapped_bytes() >= huge.len() * HUGE_CHUNK);
             let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
             for addr in huge {
                 assert!(advised_huge(&smaps, addr), "chunk at {addr:#x} not advised");

@@ -26,5 +26,13 @@ pub mod testing;
 mod tree;
 
 pub use check::CheckReport;
+
+/// Bytes the trees' leaf arenas hold in memory mapped directly from the
+/// kernel rather than taken from the global allocator (their 2 MiB chunks,
+/// see `DESIGN.md`, "Leaf arena"), over every tree in the process. A memory
+/// measurement that counts through a global allocator adds this.
+pub fn mapped_bytes() -> usize {
+    arena::mapped_bytes()
+}
 pub use scan::{Pinned, ScanVisitor};
 pub use tree::{Art, Entries, EntryView};
