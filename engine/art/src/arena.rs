@@ -169,19 +169,14 @@ fn alloc_chunk(layout: Layout) -> NonNull<u8> {
         if raw == libc::MAP_FAILED {
             std::alloc::handle_alloc_error(layout);
         }
-        let start = raw as usize;
-        let aligned = start.next_multiple_of(HUGE_CHUNK);
-        let (head, tail) = (aligned - start, start + len - aligned - HUGE_CHUNK);
-        // SAFETY: both ranges lie in the mapping just made and outside the
-        // kept chunk; unmapping them cannot fail for lack of a mapping. The
-        // advice is a hint: if the kernel declines, the chunk is ordinary
-        // pages, so its result is not checked.
+        let (aligned, outside) = aligned_chunk(raw as usize, len);
+        // SAFETY: the ranges lie in the mapping just made and outside the
+        // kept chunk (`aligned_chunk`'s contract). The advice is a hint: if
+        // the kernel declines, the chunk is ordinary pages, so its result
+        // is not checked.
         unsafe {
-            if head > 0 {
-                libc::munmap(raw, head);
-            }
-            if tail > 0 {
-                libc::munmap((aligned + HUGE_CHUNK) as *mut libc::c_void, tail);
+            for (at, n) in outside.into_iter().flatten() {
+                libc::munmap(at as *mut libc::c_void, n);
             }
             libc::madvise(
                 aligned as *mut libc::c_void,
@@ -195,6 +190,21 @@ fn alloc_chunk(layout: Layout) -> NonNull<u8> {
     // SAFETY: the size is not zero.
     let p = unsafe { std::alloc::alloc(layout) };
     NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+}
+
+/// Where the 2 MiB-aligned chunk lies in a mapping of `len` bytes (at least
+/// two chunks) at `start`, and the one or two non-empty ranges `(address,
+/// bytes)` around it, which together with it make up the mapping exactly.
+#[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+fn aligned_chunk(start: usize, len: usize) -> (usize, [Option<(usize, usize)>; 2]) {
+    let aligned = start.next_multiple_of(HUGE_CHUNK);
+    let head = aligned - start;
+    let tail = start + len - (aligned + HUGE_CHUNK);
+    let range = |at: usize, n: usize| (n > 0).then_some((at, n));
+    (
+        aligned,
+        [range(start, head), range(aligned + HUGE_CHUNK, tail)],
+    )
 }
 
 /// Returns a chunk from [`alloc_chunk`].
@@ -291,11 +301,60 @@ mod tests {
     }
 
     #[test]
+    fn the_kept_chunk_and_the_trimmed_ranges_tile_the_mapping() {
+        let len = 2 * HUGE_CHUNK;
+        for start in [
+            0x7f00_0000_0000usize,
+            0x7f00_0000_1000,
+            0x7f00_0000_0000 + HUGE_CHUNK / 2,
+            0x7f00_0000_0000 + HUGE_CHUNK - 0x1000,
+        ] {
+            let (aligned, outside) = aligned_chunk(start, len);
+            assert_eq!(aligned % HUGE_CHUNK, 0);
+            let mut pieces: Vec<(usize, usize)> = outside.into_iter().flatten().collect();
+            assert!(pieces.iter().all(|&(_, n)| n > 0), "{start:#x}: {pieces:?}");
+            pieces.push((aligned, HUGE_CHUNK));
+            pieces.sort();
+            let mut at = start;
+            for (p, n) in pieces {
+                assert_eq!(p, at, "{start:#x}: a gap or an overlap");
+                at = p + n;
+            }
+            assert_eq!(at, start + len, "{start:#x}: the pieces miss the end");
+        }
+    }
+
+    #[test]
+    fn a_chunk_is_cut_to_its_last_line_before_the_next_is_made() {
+        let arena = LeafArena::default();
+        for _ in 0..FIRST_CHUNK / LINE {
+            arena.alloc(lines(1));
+        }
+        assert_eq!(arena.reserved(), FIRST_CHUNK);
+        arena.alloc(lines(1));
+        assert_eq!(arena.reserved(), FIRST_CHUNK + chunk_size(1));
+        // A small chunk is not a mapping of its own with the huge-page advice.
+        #[cfg(target_os = "linux")]
+        {
+            let first = arena.slabs.lock().unwrap().chunks[0].0.as_ptr() as usize;
+            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+            assert!(!advised_huge(&smaps, first));
+        }
+    }
+
+    #[test]
     fn chunks_grow_to_huge_pages_and_big_blocks_go_elsewhere() {
         let arena = LeafArena::default();
-        // 8 MiB of one-line blocks: chunks of 16 KiB, 32 KiB, ... 2 MiB.
-        for _ in 0..(8 << 20) / LINE {
-            arena.alloc(lines(1));
+        // 8 MiB of one-line blocks: chunks of 16 KiB, 32 KiB, ... 2 MiB;
+        // each block written at both ends (a chunk mapped without write
+        // access, or cut short, faults here).
+        for i in 0..(8 << 20) / LINE {
+            let p = arena.alloc(lines(1));
+            // SAFETY: a fresh one-line block.
+            unsafe {
+                p.as_ptr().write(i as u8);
+                p.as_ptr().add(LINE - 1).write(i as u8);
+            }
         }
         let reserved = arena.reserved();
         assert!(

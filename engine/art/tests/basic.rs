@@ -314,5 +314,8 @@ fn a_big_trees_leaves_are_counted_as_mapped_memory() {
     }
     let mapped = strata_art::mapped_bytes();
     assert!(mapped >= 4 * (2 << 20), "{mapped}");
-    assert_eq!(art.get(&7u32.to_be_bytes(), 1), Some((1, Some(b"v".to_vec()))));
+    assert_eq!(
+        art.get(&7u32.to_be_bytes(), 1),
+        Some((1, Some(b"v".to_vec())))
+    );
 }
