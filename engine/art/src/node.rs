@@ -1015,3 +1015,36 @@ impl<const N: usize> Small<N> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leaf_takes_one_line_up_to_the_inline_limit_and_its_key_after() {
+        for len in 0..=INLINE_KEY_BYTES {
+            assert_eq!(Leaf::layout(len).size(), LEAF_KEY_OFFSET, "key of {len}");
+        }
+        for len in [INLINE_KEY_BYTES + 1, 64, 1000] {
+            assert_eq!(Leaf::layout(len).size(), LEAF_KEY_OFFSET + len);
+        }
+        assert_eq!(Leaf::layout(5).align(), 64);
+    }
+
+    #[test]
+    fn an_unpublished_leaf_returns_its_lines_to_the_arena() {
+        let arena = LeafArena::default();
+        let key = [7u8; 40];
+        let first = LeafBox::new(&arena, &key, 1, Value::new(Some(&[1; 100])));
+        assert_eq!(&first.key[..], &key[..]);
+        let at = first.as_ptr();
+        drop(first);
+        // The freed lines are the next ones handed out for that size.
+        let again = LeafBox::new(&arena, &key, 2, Value::new(None));
+        assert_eq!(again.as_ptr(), at);
+        let (seqno, value) = again.into_first();
+        assert_eq!((seqno, value.get()), (2, None));
+        let third = LeafBox::new(&arena, &key, 3, Value::new(None));
+        assert_eq!(third.as_ptr(), at, "into_first returns the lines too");
+    }
+}
