@@ -18,7 +18,13 @@
 # The criterion directory is emptied first so every ratio comes from one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-target}"
+# Absolute, and exported: cargo resolves a relative CARGO_TARGET_DIR from
+# the workspace, but criterion resolves it from the benchmark's own folder
+# (bench-reports/), so with a relative one its output landed where the
+# report did not look (the 2026-12-01 run).
+mkdir -p "${CARGO_TARGET_DIR:-target}"
+target="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+export CARGO_TARGET_DIR="$target"
 scale=0
 if [ "${1:-}" = --scale ]; then
   scale=1
@@ -47,8 +53,7 @@ echo "build done; the run starts now: $(date -u +%FT%TZ)"
 
 rm -rf "$target/criterion"
 mkdir -p "$target/criterion"
-# Absolute: cargo runs each benchmark binary in its package's folder.
-crit="$(cd "$target/criterion" && pwd)"
+crit="$target/criterion"
 # The machine is shared: record how busy it was, for the report.
 {
   echo "benchmarks ran at commit $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"
