@@ -10,6 +10,7 @@
 
 use std::ops::{Bound, ControlFlow};
 
+use crossbeam_skiplist::map::Entry;
 use crossbeam_skiplist::SkipMap;
 use strata::memtable::Memtable;
 use strata::types::{Direction, SeqNo};
@@ -138,6 +139,9 @@ impl<M: Memtable> BenchMap for EngineMemtable<M> {
     }
 }
 
+/// One version in [`SkipMapMemtable`]: internal key `(user key, !seqno)`.
+type SkipEntry<'a> = Entry<'a, (Vec<u8>, u64), Vec<u8>>;
+
 /// crossbeam-skiplist's `SkipMap` used the way an LSM uses a skiplist
 /// memtable: one entry per version under an internal key `(user key,
 /// !seqno)`, so a key's newer versions sort first.
@@ -155,6 +159,14 @@ impl SkipMapMemtable {
     fn internal_key(key: &[u8], seqno: SeqNo) -> (Vec<u8>, u64) {
         (key.to_vec(), !seqno)
     }
+
+    /// The newest version of `key`: it sorts first among the key's
+    /// internal keys.
+    fn newest(&self, key: &[u8]) -> Option<SkipEntry<'_>> {
+        let probe = Self::internal_key(key, SeqNo::MAX);
+        let entry = self.map.lower_bound(Bound::Included(&probe))?;
+        (entry.key().0 == key).then_some(entry)
+    }
 }
 
 impl BenchMap for SkipMapMemtable {
@@ -164,16 +176,11 @@ impl BenchMap for SkipMapMemtable {
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        // The newest version sorts first among the key's internal keys.
-        let probe = Self::internal_key(key, SeqNo::MAX);
-        let entry = self.map.lower_bound(Bound::Included(&probe))?;
-        (entry.key().0 == key).then(|| entry.value().clone())
+        self.newest(key).map(|entry| entry.value().clone())
     }
 
     fn lookup(&self, key: &[u8]) -> Option<usize> {
-        let probe = Self::internal_key(key, SeqNo::MAX);
-        let entry = self.map.lower_bound(Bound::Included(&probe))?;
-        (entry.key().0 == key).then(|| entry.value().len())
+        self.newest(key).map(|entry| entry.value().len())
     }
 
     fn scan(&self, start: &[u8], count: usize) -> (usize, usize) {
